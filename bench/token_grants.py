@@ -1,0 +1,249 @@
+"""Token-endpoint throughput: this IdP against node-oidc-provider, same grants, same load.
+
+    python bench/token_grants.py [--duration 10s] [--connections 16] [--only ours|node]
+
+For each server and each grant (client_credentials; refresh_token with rotation, every
+request spending a distinct pre-minted refresh token) it runs a short wrk warm-up, then the
+measured wrk run, and prints tokens/s, p50 and p99 latency and the ratio ours/node. A run
+with any non-2xx answer, socket error or exhausted token supply is reported INVALID, never
+as throughput, and makes the exit status 1.
+
+Only one server runs at a time: on two cores an idle peer still takes CPU (GC, background
+tasks) from the server under load and from wrk. Python 3.11 standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import signal
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+from harness import environment
+from harness.peers import NODE_DIR, REPO_ROOT, Target, ensure_node_modules, node_oidc_provider, our_idp
+from harness.processes import BenchError
+from harness.wrk import WrkResult
+from harness.wrk import run as run_wrk
+
+GRANTS = ("client_credentials", "refresh_token")
+SERVERS = ("node", "ours")
+CLIENT_CREDENTIALS_BODY = "grant_type=client_credentials&scope=api"
+# Refresh tokens minted per second of wrk time (warm-up + measured): well above what either
+# server reaches on this kind of machine; a run that runs out is reported invalid anyway.
+TOKENS_PER_SECOND = 20_000
+# The server under test is idle between runs; more than this much CPU busy means another
+# program is running and taking cores from the benchmark.
+BUSY_WARNING = 0.15
+
+Results = dict[str, dict[str, WrkResult]]
+
+
+def split_tokens(path: Path, warmup_count: int) -> tuple[Path, Path]:
+    """The first ``warmup_count`` tokens for the warm-up, the rest for the measured run."""
+    lines = [line for line in path.read_text().splitlines() if line]
+    warm, measured = path.with_suffix(".warmup"), path.with_suffix(".measured")
+    warm.write_text("\n".join(lines[:warmup_count]) + "\n")
+    measured.write_text("\n".join(lines[warmup_count:]) + "\n")
+    return warm, measured
+
+
+def load(
+    target: Target, grant: str, seconds: int, args: argparse.Namespace, tokens: Path | None
+) -> WrkResult:
+    env = {"BENCH_AUTHORIZATION": target.authorization}
+    if grant == "client_credentials":
+        script = "form_post.lua"
+        env["BENCH_FORM_BODY"] = CLIENT_CREDENTIALS_BODY
+    else:
+        script = "refresh.lua"
+        env["BENCH_TOKEN_FILE"] = str(tokens)
+    result, output = run_wrk(
+        target.token_url,
+        script,
+        env=env,
+        seconds=seconds,
+        connections=args.connections,
+        threads=args.threads,
+    )
+    if args.verbose:
+        print(output, end="", flush=True)
+    return result
+
+
+def warn_if_busy(what: str) -> None:
+    busy = environment.cpu_busy()
+    if busy is not None and busy > BUSY_WARNING:
+        print(f"warning: {busy:.0%} of the CPU was busy just before {what}: figures will be low")
+
+
+def measure(target: Target, args: argparse.Namespace) -> dict[str, WrkResult]:
+    results = {}
+    for grant in args.grants:
+        warn_if_busy(f"{target.name} {grant}")
+        warm_tokens = run_tokens = None
+        if grant == "refresh_token":
+            warm_tokens, run_tokens = split_tokens(target.refresh_tokens, TOKENS_PER_SECOND * args.warmup)
+        if args.warmup:
+            warm = load(target, grant, args.warmup, args, warm_tokens)
+            if not warm.valid:
+                print(f"{target.name} {grant}: warm-up had problems: {'; '.join(warm.problems)}")
+        result = results[grant] = load(target, grant, args.duration, args, run_tokens)
+        verdict = "ok" if result.valid else "INVALID: " + "; ".join(result.problems)
+        print(
+            f"{target.name} {grant}: {result.rps:.0f}/s, p50 {result.p50_ms:.2f} ms, "
+            f"p99 {result.p99_ms:.2f} ms: {verdict}",
+            flush=True,
+        )
+    return results
+
+
+ROW = "{:<19} {:<6} {:>9} {:>8} {:>8} {:>7} {:>9}  {}"
+
+
+def print_table(results: Results, grants: tuple[str, ...]) -> None:
+    header = ROW.format("grant", "server", "tokens/s", "p50 ms", "p99 ms", "non2xx", "requests", "status")
+    print()
+    print(header)
+    print("-" * len(header))
+    for grant in grants:
+        for server, by_grant in results.items():
+            r = by_grant[grant]
+            if r.valid:
+                figures = (f"{r.rps:.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}")
+                status = "ok"
+            else:
+                figures = ("-", "-", "-")
+                status = "INVALID: " + "; ".join(r.problems)
+            print(ROW.format(grant, server, *figures, r.non2xx, r.requests, status))
+    print()
+    if not {"ours", "node"} <= results.keys():
+        print("ratio ours/node: needs both servers (run without --only)")
+        return
+    for grant in grants:
+        ours, node = results["ours"][grant], results["node"][grant]
+        ratio = f"{ours.rps / node.rps:.2f}" if ours.valid and node.valid else "n/a (a run is invalid)"
+        print(f"ratio ours/node  {grant:<19} {ratio}")
+
+
+def print_environment(args: argparse.Namespace, bin_dir: Path) -> None:
+    rows = [
+        ("cpu", f"{environment.cpu_model()}, {environment.cores()}"),
+        ("driver python", sys.version.split()[0]),
+        ("wrk", environment.first_line(["wrk", "-v"])),
+    ]
+    if "ours" in args.servers:
+        rows.append(("our python", environment.first_line([str(bin_dir / "python"), "--version"])))
+        rows.append(("our commit", environment.commit(REPO_ROOT)))
+    if "node" in args.servers:
+        rows.append(("node", environment.first_line(["node", "--version"])))
+        rows.append(("oidc-provider", environment.npm_package_version(NODE_DIR, "oidc-provider")))
+    rows.append(("load average", f"{environment.load_average()} (before the run)"))
+    load = f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s after a {args.warmup}s warm-up"
+    rows.append(("load", load))
+    environment.print_rows(rows)
+
+
+def parse_seconds(text: str) -> int:
+    match = re.fullmatch(r"(\d+)([smh]?)", text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected a duration like 10s, 2m or 30, got {text!r}")
+    return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    add = parser.add_argument
+    add("--duration", type=parse_seconds, default=10, help="measured wrk run per grant (default 10s)")
+    add("--warmup", type=parse_seconds, default=2, help="wrk warm-up before each run (default 2s)")
+    add("--connections", type=int, default=16, help="wrk -c (default 16)")
+    add("--threads", type=int, default=1, help="wrk -t (default 1)")
+    add("--only", choices=SERVERS, help="benchmark one server only")
+    add("--grant", choices=GRANTS, action="append", help="benchmark this grant only (repeatable)")
+    add("--refresh-tokens", type=int, help=f"per server (default {TOKENS_PER_SECOND} per second of wrk)")
+    add("--json", type=Path, help="also write the results to this file")
+    add("--keep", action="store_true", help="keep the work directory (logs, databases, token files)")
+    add("--verbose", action="store_true", help="print wrk's own output")
+    args = parser.parse_args(argv)
+    if args.threads < 1 or args.connections < args.threads:
+        parser.error("--threads must be at least 1 and --connections at least --threads")
+    if args.duration < 1:
+        parser.error("--duration must be at least 1s")
+    args.servers = (args.only,) if args.only else SERVERS
+    args.grants = tuple(dict.fromkeys(args.grant)) if args.grant else GRANTS
+    if "refresh_token" not in args.grants:
+        args.refresh_tokens = 0
+    elif args.refresh_tokens is None:
+        args.refresh_tokens = TOKENS_PER_SECOND * (args.duration + args.warmup)
+    return args
+
+
+def our_bin_dir() -> Path:
+    """The repository's ``.venv/bin``, else the directory of the Python running this script."""
+    for candidate in (REPO_ROOT / ".venv" / "bin", Path(sys.executable).parent):
+        if (candidate / "idp").exists():
+            return candidate
+    raise BenchError("no idp command in .venv/bin nor beside this Python: pip install -e . first")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    # SIGTERM leaves the same way as Ctrl-C, through the context managers that stop servers.
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    for tool in ("wrk", *(["node", "npm"] if "node" in args.servers else [])):
+        if shutil.which(tool) is None:
+            raise BenchError(f"{tool} is not on PATH")
+    # Ctrl-C must raise even where SIGINT came in ignored (a background job of a script).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+    if "node" in args.servers:
+        ensure_node_modules()
+    bin_dir = our_bin_dir() if "ours" in args.servers else Path(sys.executable).parent
+    print_environment(args, bin_dir)
+
+    work = Path(tempfile.mkdtemp(prefix="idp-token-bench-"))
+    results: Results = {}
+    try:
+        for name in args.servers:
+            if name == "node":
+                server = node_oidc_provider(work, refresh_tokens=args.refresh_tokens)
+            else:
+                server = our_idp(work, bin_dir=bin_dir, refresh_tokens=args.refresh_tokens)
+            with server as target:
+                results[name] = measure(target, args)
+    except BaseException:
+        if results:
+            print_table(results, args.grants)  # what finished before the failure
+        raise
+    finally:
+        if args.keep:
+            print(f"work directory kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    print_table(results, args.grants)
+    if args.json:
+        document = {
+            server: {grant: asdict(r) | {"valid": r.valid} for grant, r in by_grant.items()}
+            for server, by_grant in results.items()
+        }
+        args.json.write_text(json.dumps(document, indent=2) + "\n")
+    return 0 if all(r.valid for by_grant in results.values() for r in by_grant.values()) else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted; servers stopped", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,385 @@
+"""The ``idp`` command: serve, migrate and administer. Every command takes ``--json``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from typing import Any, TypeVar
+
+from idp import audit, clients, eids, tenants
+from idp.errors import IdPError
+from idp.settings import Settings, ensure_secret_key, load_settings
+from idp.storage.database import Database, Tx
+
+T = TypeVar("T")
+DEMO_REDIRECT = "http://127.0.0.1:8080/callback"
+# RFC 7636 Appendix B's verifier and challenge, so the printed curl works as it is
+DEMO_VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+DEMO_QUERY = (
+    "response_type=code&client_id=demo-app&redirect_uri=" + DEMO_REDIRECT + "&scope=openid%20profile%20email"
+    "&state=xyz&nonce=n1&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+)
+
+
+class CommandError(Exception):
+    pass
+
+
+def _out(args: argparse.Namespace, data: Any, human: str) -> None:
+    if args.json:
+        print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    else:
+        print(human)
+
+
+def _with_db(settings: Settings, fn: Callable[[Database], Any]) -> Any:
+    async def run() -> Any:
+        db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+        try:
+            return await fn(db)
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
+def _write(settings: Settings, unit: Callable[[Tx], T]) -> T:
+    return _with_db(settings, lambda db: db.write(unit))  # type: ignore[no-any-return]
+
+
+def _read(settings: Settings, fn: Callable[[Any], T]) -> T:
+    return _with_db(settings, lambda db: db.read(fn))  # type: ignore[no-any-return]
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
+    from idp.storage import migrate
+
+    migrate.upgrade(settings.database_url)
+    rev = migrate.current(settings.database_url)
+    _out(args, {"revision": rev}, f"database at revision {rev}")
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    import uvicorn
+
+    from idp.web.app import create_app
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    app = create_app(settings)
+    if not args.json:
+        print(f"serving {settings.issuer} on http://{host}:{port}", flush=True)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        proxy_headers=settings.trust_proxy_headers,
+        server_header=False,
+        loop="auto",
+        http="auto",
+    )
+
+
+def cmd_tenant_create(args: argparse.Namespace, settings: Settings) -> None:
+    branding = json.loads(args.branding) if args.branding else None
+    tenant = _write(
+        settings, lambda tx: tenants.create(tx, slug=args.slug, name=args.name, branding=branding)
+    )
+    _out(args, asdict(tenant), f"tenant {tenant.slug} created: {tenant.id}")
+
+
+def cmd_tenant_list(args: argparse.Namespace, settings: Settings) -> None:
+    items = _read(settings, tenants.list_all)
+    _out(
+        args,
+        [asdict(t) for t in items],
+        "\n".join(f"{t.slug}\t{t.id}\t{t.name}" for t in items) or "no tenants",
+    )
+
+
+def cmd_client_create(args: argparse.Namespace, settings: Settings) -> None:
+    jwks = json.loads(args.jwks) if args.jwks else None
+
+    def unit(tx: Tx) -> clients.NewClient:
+        tenant = tenants.get(tx.conn, args.tenant)
+        return clients.create(
+            tx,
+            tenant_id=tenant.id,
+            name=args.name,
+            client_type=clients.ClientType(args.type),
+            redirect_uris=args.redirect_uri or (),
+            post_logout_redirect_uris=args.post_logout_redirect_uri or (),
+            grant_types=args.grant or ("authorization_code", "refresh_token"),
+            scopes=args.scope or clients.SCOPES,
+            auth_method=clients.AuthMethod(args.auth_method) if args.auth_method else None,
+            jwks=jwks,
+            id_token_alg=args.id_token_alg,
+            default_acr=args.default_acr,
+            minimum_acr=args.minimum_acr,
+            client_id=args.client_id,
+        )
+
+    new = _write(settings, unit)
+    c = new.client
+    data = {**asdict(c), "client_secret": new.client_secret}
+    data.pop("secret_digest", None)
+    human = f"client {c.name!r} created\n  client_id:     {c.client_id}"
+    if new.client_secret:
+        human += f"\n  client_secret: {new.client_secret}   (shown once; only its digest is stored)"
+    _out(args, data, human)
+
+
+def cmd_user_create(args: argparse.Namespace, settings: Settings) -> None:
+    attrs = {
+        k: v
+        for k, v in {
+            "email": args.email,
+            "given_name": args.given_name,
+            "family_name": args.family_name,
+            "phone_number": args.phone,
+            "country": args.country,
+        }.items()
+        if v
+    }
+
+    def unit(tx: Tx) -> eids.EID:
+        tenant = tenants.get(tx.conn, args.tenant)
+        return eids.create(tx, tenant_id=tenant.id, attributes=attrs, username=args.username)
+
+    person = _write(settings, unit)
+    data = {
+        "id": person.id,
+        "tenant_id": person.tenant_id,
+        "username": person.username,
+        "status": person.status,
+        "attributes": {k: asdict(v) for k, v in person.attributes.items()},
+    }
+    _out(args, data, f"eID {person.username} created: {person.id}")
+
+
+def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> None:
+    from oidc import keys
+
+    keep = float(args.keep_for if args.keep_for is not None else settings.id_token_ttl + 300)
+    result = _write(settings, lambda tx: keys.rotate(tx, secret=settings.secret_key, keep_for=keep))
+    if settings.redis_url:
+        _announce(settings, "keys")
+    _out(
+        args,
+        {**result, "old_keys_published_for_seconds": keep},
+        f"new keys {', '.join(result['active'])}; retired {', '.join(result['retired']) or 'none'} "
+        f"(still in the JWKS for {int(keep)} s)",
+    )
+
+
+def _announce(settings: Settings, topic: str) -> None:
+    from redis.asyncio import Redis
+
+    from idp.web.state import INVALIDATION_CHANNEL
+
+    async def run() -> None:
+        client = Redis.from_url(settings.redis_url or "")
+        try:
+            await client.publish(INVALIDATION_CHANNEL, topic)
+        finally:
+            await client.aclose()
+
+    asyncio.run(run())
+
+
+def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> None:
+    report = _read(settings, audit.verify)
+    _out(
+        args,
+        {"ok": True, **asdict(report)},
+        f"audit trail intact: {report.events} events, head {report.head_hash}",
+    )
+
+
+def cmd_audit_export(args: argparse.Namespace, settings: Settings) -> None:
+    events = _read(settings, lambda conn: audit.export_transaction(conn, args.transaction))
+    print(json.dumps(events, indent=None if args.json else 2, default=str, ensure_ascii=False))
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
+    """Create the demo tenant, client and eID once; print how to use them."""
+
+    def unit(tx: Tx) -> dict[str, Any]:
+        try:
+            tenant = tenants.get(tx.conn, "demo")
+        except IdPError:
+            tenant = tenants.create(
+                tx,
+                slug="demo",
+                name="Demo signing service",
+                branding={"name": "Demo signing service", "primary_color": "#1d4ed8"},
+            )
+        existing = clients.get(tx.conn, "demo-app")
+        secret = None
+        if existing is None:
+            new = clients.create(
+                tx,
+                tenant_id=tenant.id,
+                name="Demo app",
+                client_type=clients.ClientType.CONFIDENTIAL,
+                redirect_uris=[DEMO_REDIRECT],
+                post_logout_redirect_uris=["http://127.0.0.1:8080/"],
+                client_id="demo-app",
+            )
+            secret = new.client_secret
+        if eids.find_by_email(tx.conn, tenant_id=tenant.id, email="signer@example.com") is None:
+            eids.create(
+                tx,
+                tenant_id=tenant.id,
+                attributes={
+                    "email": "signer@example.com",
+                    "given_name": "Ana",
+                    "family_name": "Novak",
+                    "country": "SI",
+                },
+            )
+        return {
+            "tenant": tenant.slug,
+            "client_id": "demo-app",
+            "client_secret": secret,
+            "redirect_uri": DEMO_REDIRECT,
+            "user": "signer@example.com",
+        }
+
+    data = _write(settings, unit)
+    if data["client_secret"]:
+        secret_path = settings.var_dir / "demo-client-secret"
+        secret_path.write_text(data["client_secret"] + "\n", encoding="utf-8")
+        secret_path.chmod(0o600)
+    else:
+        path = settings.var_dir / "demo-client-secret"
+        data["client_secret"] = (
+            path.read_text(encoding="utf-8").strip() if path.exists() else "(see first start)"
+        )
+    iss = settings.issuer
+    mail_dir = (
+        settings.email_backend.removeprefix("file:") if settings.email_backend.startswith("file:") else None
+    )
+    human = f"""
+Demo tenant '{data["tenant"]}' with relying-party client:
+  client_id      {data["client_id"]}
+  client_secret  {data["client_secret"]}
+  redirect_uri   {data["redirect_uri"]}
+  demo eID       {data["user"]}
+
+Try it:
+  1. open {iss}/authorize?{DEMO_QUERY}
+  2. enter {data["user"]}; the sign-in link is written to {mail_dir or "your SMTP server"}
+  3. open the link, continue; the browser lands on {DEMO_REDIRECT}?code=...
+  4. curl -u demo-app:{data["client_secret"]} -d grant_type=authorization_code -d code=CODE \\
+          -d redirect_uri={DEMO_REDIRECT} -d code_verifier={DEMO_VERIFIER} {iss}/token
+Discovery: {iss}/.well-known/openid-configuration
+"""
+    _out(args, data, human)
+
+
+# -- parser ---------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    parser = argparse.ArgumentParser(prog="idp", description="eID identity provider", parents=[common])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", parents=[common], help="serve the IdP (uvicorn)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--log-level", default="info")
+    p.add_argument("--access-log", action="store_true")
+    p.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", parents=[common], help="bring the database schema up to date").set_defaults(
+        func=cmd_migrate
+    )
+    sub.add_parser("demo", parents=[common], help="create the demo tenant, client and eID").set_defaults(
+        func=cmd_demo
+    )
+
+    tenant = sub.add_parser("tenant", help="tenants").add_subparsers(dest="action", required=True)
+    p = tenant.add_parser("create", parents=[common])
+    p.add_argument("--slug", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--branding", help='JSON, e.g. {"primary_color": "#0b5fff"}')
+    p.set_defaults(func=cmd_tenant_create)
+    tenant.add_parser("list", parents=[common]).set_defaults(func=cmd_tenant_list)
+
+    client = sub.add_parser("client", help="relying-party clients").add_subparsers(
+        dest="action", required=True
+    )
+    p = client.add_parser("create", parents=[common])
+    p.add_argument("--tenant", required=True, help="tenant slug or id")
+    p.add_argument("--name", required=True)
+    p.add_argument("--type", choices=[t.value for t in clients.ClientType], default="confidential")
+    p.add_argument("--client-id")
+    p.add_argument("--redirect-uri", action="append")
+    p.add_argument("--post-logout-redirect-uri", action="append")
+    p.add_argument("--grant", action="append", choices=clients.GRANT_TYPES)
+    p.add_argument("--scope", action="append")
+    p.add_argument("--auth-method", choices=[m.value for m in clients.AuthMethod])
+    p.add_argument("--jwks", help="the client's public JWKS as JSON (for private_key_jwt)")
+    p.add_argument("--id-token-alg", choices=["RS256", "ES256"], default="RS256")
+    p.add_argument("--default-acr")
+    p.add_argument("--minimum-acr")
+    p.set_defaults(func=cmd_client_create)
+
+    user = sub.add_parser("user", help="eIDs").add_subparsers(dest="action", required=True)
+    p = user.add_parser("create", parents=[common])
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--email", required=True)
+    p.add_argument("--username")
+    p.add_argument("--given-name")
+    p.add_argument("--family-name")
+    p.add_argument("--phone", help="E.164, e.g. +38640123456")
+    p.add_argument("--country", help="ISO 3166-1 alpha-2")
+    p.set_defaults(func=cmd_user_create)
+
+    keys = sub.add_parser("keys", help="signing keys").add_subparsers(dest="action", required=True)
+    p = keys.add_parser("rotate", parents=[common])
+    p.add_argument("--keep-for", type=int, help="seconds the old public keys stay in the JWKS")
+    p.set_defaults(func=cmd_keys_rotate)
+
+    aud = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="action", required=True)
+    aud.add_parser("verify", parents=[common]).set_defaults(func=cmd_audit_verify)
+    p = aud.add_parser("export", parents=[common])
+    p.add_argument("--transaction", required=True)
+    p.set_defaults(func=cmd_audit_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = ensure_secret_key(load_settings())
+        args.func(args, settings)
+    except IdPError as exc:
+        return _fail(args, exc.code, str(exc))
+    except (ValueError, CommandError) as exc:
+        return _fail(args, "invalid_argument", str(exc))
+    return 0
+
+
+def _fail(args: argparse.Namespace, code: str, message: str) -> int:
+    if getattr(args, "json", False):
+        print(json.dumps({"ok": False, "error": code, "message": message}))
+    else:
+        print(f"idp: {message}", file=sys.stderr)
+    return 2 if code != "audit_chain_broken" else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

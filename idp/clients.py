@@ -1,0 +1,252 @@
+"""Relying-party clients of a tenant: registration, lookup and the in-memory cache.
+
+Clients are read on every token request, so the registry keeps them in memory; an entry lives
+``ttl`` seconds and is dropped at once when this instance changes it or when another instance
+announces a change (:mod:`idp.cache`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection, select, update
+
+from idp import audit, secrets
+from idp.errors import ConflictError, NotFoundError
+from idp.storage import tables
+from idp.storage.database import Database, Tx
+from levels_of_assurance.ladder import parse_acr
+
+
+class ClientType(StrEnum):
+    CONFIDENTIAL = "confidential"
+    PUBLIC = "public"
+
+
+class AuthMethod(StrEnum):
+    """Token endpoint authentication methods (OIDC Core §9, RFC 7591 §2)."""
+
+    SECRET_BASIC = "client_secret_basic"
+    SECRET_POST = "client_secret_post"
+    PRIVATE_KEY_JWT = "private_key_jwt"
+    NONE = "none"
+
+
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+SCOPES = ("openid", "profile", "email", "phone", "offline_access")
+
+
+@dataclass(slots=True, frozen=True)
+class Client:
+    client_id: str
+    tenant_id: str
+    name: str
+    client_type: str
+    token_endpoint_auth_method: str
+    secret_digest: str | None = None
+    redirect_uris: tuple[str, ...] = ()
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    grant_types: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+    jwks: Mapping[str, Any] | None = None
+    id_token_signed_response_alg: str = "RS256"
+    default_acr: str | None = None
+    minimum_acr: str | None = None
+    active: bool = True
+
+    @property
+    def is_public(self) -> bool:
+        return self.client_type == ClientType.PUBLIC
+
+
+@dataclass(slots=True, frozen=True)
+class NewClient:
+    client: Client
+    client_secret: str | None  # shown once, stored only as a digest
+
+
+def _from_row(row: Any) -> Client:
+    return Client(
+        client_id=row["client_id"],
+        tenant_id=row["tenant_id"],
+        name=row["name"],
+        client_type=row["client_type"],
+        token_endpoint_auth_method=row["token_endpoint_auth_method"],
+        secret_digest=row["secret_digest"],
+        redirect_uris=tuple(row["redirect_uris"] or ()),
+        post_logout_redirect_uris=tuple(row["post_logout_redirect_uris"] or ()),
+        grant_types=tuple(row["grant_types"] or ()),
+        scopes=tuple(row["scopes"] or ()),
+        jwks=row["jwks"],
+        id_token_signed_response_alg=row["id_token_signed_response_alg"],
+        default_acr=row["default_acr"],
+        minimum_acr=row["minimum_acr"],
+        active=bool(row["active"]),
+    )
+
+
+def validate_redirect_uri(uri: str) -> str:
+    """OAuth 2.0 Security BCP §4.1: absolute, no fragment; http only for loopback; no wildcards."""
+    parts = urlsplit(uri)
+    if not parts.scheme or parts.fragment or "*" in uri:
+        raise ValueError(f"redirect URI must be absolute, without fragment or wildcard: {uri!r}")
+    if parts.scheme == "http" and parts.hostname not in {"127.0.0.1", "localhost", "::1"}:
+        raise ValueError(f"redirect URI over plain http is allowed only for loopback: {uri!r}")
+    if parts.scheme in {"javascript", "data", "file", "vbscript"}:
+        raise ValueError(f"redirect URI scheme not allowed: {uri!r}")
+    if parts.scheme in {"http", "https"} and not parts.hostname:
+        raise ValueError(f"redirect URI needs a host: {uri!r}")
+    return uri
+
+
+def create(
+    tx: Tx,
+    *,
+    tenant_id: str,
+    name: str,
+    client_type: ClientType,
+    redirect_uris: Sequence[str] = (),
+    post_logout_redirect_uris: Sequence[str] = (),
+    grant_types: Sequence[str] = ("authorization_code", "refresh_token"),
+    scopes: Sequence[str] = ("openid", "profile", "email", "phone", "offline_access"),
+    auth_method: AuthMethod | None = None,
+    jwks: Mapping[str, Any] | None = None,
+    id_token_alg: str = "RS256",
+    default_acr: str | None = None,
+    minimum_acr: str | None = None,
+    client_id: str | None = None,
+) -> NewClient:
+    """Register a client. Confidential clients get a secret unless they authenticate by key."""
+    if not name.strip():
+        raise ValueError("client name must not be empty")
+    for g in grant_types:
+        if g not in GRANT_TYPES:
+            raise ValueError(f"unsupported grant type {g!r}; expected one of {', '.join(GRANT_TYPES)}")
+    for uri in (*redirect_uris, *post_logout_redirect_uris):
+        validate_redirect_uri(uri)
+    if "authorization_code" in grant_types and not redirect_uris:
+        raise ValueError("the authorization_code grant needs at least one redirect URI")
+    if id_token_alg not in ("RS256", "ES256"):
+        raise ValueError(f"id_token_signed_response_alg must be RS256 or ES256, got {id_token_alg!r}")
+    for acr in (default_acr, minimum_acr):
+        if acr is not None:
+            parse_acr(acr)
+    if client_type == ClientType.PUBLIC:
+        if auth_method not in (None, AuthMethod.NONE):
+            raise ValueError("a public client cannot authenticate; its auth method is 'none'")
+        if "client_credentials" in grant_types:
+            raise ValueError("a public client cannot use client_credentials")
+        method = AuthMethod.NONE
+    else:
+        method = auth_method or (AuthMethod.PRIVATE_KEY_JWT if jwks else AuthMethod.SECRET_BASIC)
+        if method == AuthMethod.NONE:
+            raise ValueError("a confidential client must authenticate")
+        if method == AuthMethod.PRIVATE_KEY_JWT and not jwks:
+            raise ValueError("private_key_jwt needs the client's public keys (jwks)")
+    secret = secrets.new_secret() if method in (AuthMethod.SECRET_BASIC, AuthMethod.SECRET_POST) else None
+    cid = client_id or secrets.new_secret(16)
+    if tx.conn.execute(select(tables.clients.c.client_id).where(tables.clients.c.client_id == cid)).first():
+        raise ConflictError(f"client {cid!r} already exists")
+    client = Client(
+        client_id=cid,
+        tenant_id=tenant_id,
+        name=name.strip(),
+        client_type=client_type,
+        token_endpoint_auth_method=method,
+        secret_digest=secrets.digest(secret) if secret else None,
+        redirect_uris=tuple(redirect_uris),
+        post_logout_redirect_uris=tuple(post_logout_redirect_uris),
+        grant_types=tuple(grant_types),
+        scopes=tuple(scopes),
+        jwks=jwks,
+        id_token_signed_response_alg=id_token_alg,
+        default_acr=default_acr,
+        minimum_acr=minimum_acr,
+    )
+    tx.conn.execute(
+        tables.clients.insert().values(
+            client_id=cid,
+            tenant_id=tenant_id,
+            name=client.name,
+            client_type=str(client_type),
+            secret_digest=client.secret_digest,
+            token_endpoint_auth_method=str(method),
+            redirect_uris=list(redirect_uris),
+            post_logout_redirect_uris=list(post_logout_redirect_uris),
+            grant_types=list(grant_types),
+            scopes=list(scopes),
+            jwks=dict(jwks) if jwks else None,
+            id_token_signed_response_alg=id_token_alg,
+            default_acr=default_acr,
+            minimum_acr=minimum_acr,
+            active=True,
+            created_at=tx.now,
+            updated_at=tx.now,
+        )
+    )
+    audit.record(
+        tx,
+        audit.AuditEvent(
+            "client.created",
+            tenant_id=tenant_id,
+            details={"client_id": cid, "type": str(client_type), "auth_method": str(method)},
+        ),
+    )
+    return NewClient(client, secret)
+
+
+def get(conn: Connection, client_id: str) -> Client | None:
+    row = (
+        conn.execute(select(tables.clients).where(tables.clients.c.client_id == client_id)).mappings().first()
+    )
+    return _from_row(row) if row else None
+
+
+def list_for_tenant(conn: Connection, tenant_id: str) -> list[Client]:
+    c = tables.clients.c
+    rows = conn.execute(select(tables.clients).where(c.tenant_id == tenant_id).order_by(c.name)).mappings()
+    return [_from_row(r) for r in rows]
+
+
+def set_active(tx: Tx, *, client_id: str, active: bool) -> None:
+    c = tables.clients.c
+    result = tx.conn.execute(
+        update(tables.clients).where(c.client_id == client_id).values(active=active, updated_at=tx.now)
+    )
+    if result.rowcount != 1:
+        raise NotFoundError(f"no client {client_id!r}")
+    audit.record(tx, audit.AuditEvent("client.updated", details={"client_id": client_id, "active": active}))
+
+
+@dataclass(slots=True)
+class ClientRegistry:
+    """Clients by id, cached in memory for ``ttl`` seconds (misses are cached too, briefly)."""
+
+    db: Database
+    ttl: float = 30.0
+    _cache: dict[str, tuple[float, Client | None]] = field(default_factory=dict)
+
+    async def get(self, client_id: str) -> Client | None:
+        now = time.monotonic()
+        hit = self._cache.get(client_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        if len(client_id) > 64:
+            return None
+        client = await self.db.read(lambda conn: get(conn, client_id))
+        self._cache[client_id] = (now + (self.ttl if client else min(self.ttl, 2.0)), client)
+        if len(self._cache) > 10_000:
+            self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+        return client
+
+    def invalidate(self, client_ids: Iterable[str] | None = None) -> None:
+        if client_ids is None:
+            self._cache.clear()
+        else:
+            for cid in client_ids:
+                self._cache.pop(cid, None)

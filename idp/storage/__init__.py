@@ -1,0 +1,1 @@
+"""Storage: the schema, the unit-of-work database, and migrations."""

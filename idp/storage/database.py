@@ -1,0 +1,343 @@
+"""One way to read and write, on SQLite and on PostgreSQL.
+
+Units of work are plain synchronous functions of a :class:`Tx` (SQLAlchemy Core on a sync
+connection). They are written once and driven two ways:
+
+* **SQLite** has one writer. Queued units run together in one transaction, committed at once
+  (group commit, see :class:`_SqliteWriter`). If any unit raises, that transaction is rolled
+  back and each unit of the batch runs again in a transaction of its own, so only the failing one
+  fails: units must therefore be safe to run twice (they only touch the database they are given).
+  Every caller's ``await`` returns only after its own commit. Reads are primary-key lookups that
+  run directly on a second connection (WAL lets them proceed during a commit).
+* **PostgreSQL** runs each unit in its own transaction on the asyncpg driver through
+  ``AsyncConnection.run_sync``; concurrency comes from the server.
+
+Rows that nobody reads back in the same unit (audit events, issued tokens) may be deferred with
+:meth:`Tx.defer_insert`; they are inserted with one ``executemany`` per table per batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import JSON, Boolean, Connection, Engine, Table, create_engine, event, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from idp.storage import tables
+
+T = TypeVar("T")
+
+GENESIS_HASH = "0" * 64
+
+
+@dataclass(slots=True)
+class _Batch:
+    """State shared by the units of one transaction: deferred rows and the audit chain's head."""
+
+    deferred: list[tuple[Table, dict[str, Any]]] = field(default_factory=list)
+    head: tuple[int, str] | None = None
+    head_loaded: tuple[int, str] | None = None
+
+
+class Tx:
+    """What a unit of work sees: a connection, the time, and deferred inserts."""
+
+    __slots__ = ("_batch", "conn", "now")
+
+    def __init__(self, conn: Connection, batch: _Batch, now: float) -> None:
+        self.conn = conn
+        self.now = now
+        self._batch = batch
+
+    def defer_insert(self, table: Table, row: dict[str, Any]) -> None:
+        """Insert ``row`` at the end of the batch (not visible to reads in this unit)."""
+        self._batch.deferred.append((table, row))
+
+    def audit_head(self) -> tuple[int, str]:
+        """The chain's head ``(seq, hash)``, locked for the rest of the transaction."""
+        if self._batch.head is None:
+            row = self.conn.execute(
+                select(tables.audit_head.c.seq, tables.audit_head.c.hash)
+                .where(tables.audit_head.c.id == 1)
+                .with_for_update()
+            ).one_or_none()
+            if row is None:
+                self.conn.execute(tables.audit_head.insert().values(id=1, seq=0, hash=GENESIS_HASH))
+                self._batch.head = (0, GENESIS_HASH)
+            else:
+                self._batch.head = (int(row.seq), str(row.hash))
+            self._batch.head_loaded = self._batch.head
+        return self._batch.head
+
+    def advance_audit_head(self, seq: int, digest: str) -> None:
+        self._batch.head = (seq, digest)
+
+
+def _flush(conn: Connection, batch: _Batch) -> None:
+    if batch.deferred:
+        grouped: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
+        for table, row in batch.deferred:
+            grouped.setdefault(table.name, (table, []))[1].append(row)
+        for table, rows in grouped.values():
+            if conn.dialect.name == "sqlite" and all(len(r) == len(table.c) for r in rows):
+                _sqlite_executemany(conn, table, rows)
+            else:
+                conn.execute(table.insert(), rows)
+        batch.deferred.clear()
+    if batch.head is not None and batch.head != batch.head_loaded:
+        seq, digest = batch.head
+        conn.execute(
+            update(tables.audit_head).where(tables.audit_head.c.id == 1).values(seq=seq, hash=digest)
+        )
+
+
+@functools.cache
+def _sqlite_insert_plan(table: Table) -> tuple[str, tuple[str, ...], frozenset[str], frozenset[str]]:
+    names = tuple(c.name for c in table.c)
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+    json_cols = frozenset(c.name for c in table.c if isinstance(c.type, JSON))
+    bool_cols = frozenset(c.name for c in table.c if isinstance(c.type, Boolean))
+    return sql, names, json_cols, bool_cols
+
+
+def _sqlite_executemany(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Append-only rows straight to the driver: SQLAlchemy's per-row parameter processing is the
+    writer thread's largest cost on the token endpoint, and these rows need none of it."""
+    sql, names, json_cols, bool_cols = _sqlite_insert_plan(table)
+    params = [
+        tuple(
+            json.dumps(r[n]) if n in json_cols and r[n] is not None else int(r[n]) if n in bool_cols else r[n]
+            for n in names
+        )
+        for r in rows
+    ]
+    conn.exec_driver_sql(sql, params)
+
+
+def _run_unit(conn: Connection, unit: Callable[[Tx], T]) -> T:
+    """Run one unit in the current transaction and flush what it deferred (PostgreSQL path)."""
+    batch = _Batch()
+    result = unit(Tx(conn, batch, time.time()))
+    _flush(conn, batch)
+    return result
+
+
+class Database:
+    """Reads and writes through units of work; see the module docstring."""
+
+    def __init__(self, url: str, *, echo: bool = False, sqlite_synchronous: str = "NORMAL") -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self._async_engine: AsyncEngine | None = None
+        self._writer: _SqliteWriter | None = None
+        self.sync_engine: Engine | None = None
+        if self.is_sqlite:
+            self.sync_engine = _sqlite_engine(
+                parsed.database or "", echo=echo, synchronous=sqlite_synchronous
+            )
+            self._writer = _SqliteWriter(self.sync_engine)
+        else:
+            async_url = parsed.set(drivername="postgresql+asyncpg")
+            self._async_engine = create_async_engine(async_url, echo=echo, pool_size=10, max_overflow=10)
+
+    async def write(self, unit: Callable[[Tx], T]) -> T:
+        """Run ``unit`` in a transaction; return its result once committed, or raise its error."""
+        if self._writer is not None:
+            return await self._writer.submit(unit)
+        assert self._async_engine is not None
+        async with self._async_engine.begin() as conn:
+            return await conn.run_sync(_run_unit, unit)
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` on a connection in a read-only transaction."""
+        if self._writer is not None:
+            return self._writer.read(fn)
+        assert self._async_engine is not None
+        async with self._async_engine.connect() as conn:
+            return await conn.run_sync(fn)
+
+    async def ping(self) -> None:
+        await self.read(lambda conn: conn.exec_driver_sql("SELECT 1").scalar())
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.drain()
+            await asyncio.get_running_loop().run_in_executor(None, self._writer.stop)
+        if self.sync_engine is not None:
+            self.sync_engine.dispose()
+        if self._async_engine is not None:
+            await self._async_engine.dispose()
+
+
+def _sqlite_engine(path: str, *, echo: bool, synchronous: str) -> Engine:
+    if synchronous not in ("NORMAL", "FULL", "EXTRA"):
+        raise ValueError(f"sqlite synchronous must be NORMAL, FULL or EXTRA, got {synchronous!r}")
+    if path and path != ":memory:":
+        from pathlib import Path
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        f"sqlite+pysqlite:///{path}",
+        echo=echo,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        poolclass=NullPool if not path or path == ":memory:" else None,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # let SQLAlchemy, not the driver, decide where transactions begin (needed for SAVEPOINT)
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        # WAL + NORMAL: a commit survives a crash of the process (the response waits for it); FULL
+        # also survives power loss at the cost of an fsync per commit group
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute(f"PRAGMA busy_timeout={5000 if synchronous == 'NORMAL' else 30000}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # IMMEDIATE takes the write lock up front so a batch never fails half-way on SQLITE_BUSY
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+_Item = tuple[Callable[[Tx], Any], asyncio.Future[Any]]
+
+
+class _SqliteWriter:
+    """SQLite's one writer: group commit, pipelined with the event loop.
+
+    Units queue up; a pump on the event loop runs a whole batch's statements (fast: they touch
+    SQLite's page cache only) and hands the COMMIT, which writes the WAL and may fsync, to a
+    dedicated thread. The loop serves other requests meanwhile, and those arriving during a commit
+    form the next batch. Only one transaction is open at a time, on one connection.
+    """
+
+    MAX_BATCH = 512
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._pending: list[_Item] = []
+        self._conn: Connection | None = None
+        self._read_conn: Connection | None = None
+        self._pump_task: asyncio.Task[None] | None = None
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="idp-sqlite-commit")
+
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            self._conn = self._engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+        return self._conn
+
+    def read(self, fn: Callable[[Connection], T]) -> T:
+        if self._read_conn is None:
+            self._read_conn = self._engine.connect()
+        conn = self._read_conn
+        try:
+            with conn.begin():
+                return fn(conn)
+        except Exception:
+            if conn.invalidated:
+                self._read_conn = None
+            raise
+
+    def submit(self, unit: Callable[[Tx], T]) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending.append((unit, future))
+        if self._pump_task is None:
+            self._pump_task = loop.create_task(self._pump())
+        return future
+
+    async def drain(self) -> None:
+        if self._pump_task is not None:
+            await asyncio.shield(self._pump_task)
+
+    async def _pump(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                items = self._pending[: self.MAX_BATCH]
+                del self._pending[: self.MAX_BATCH]
+                conn = self._connection()
+                outcomes = await self._together(loop, conn, items) if len(items) > 1 else None
+                if outcomes is None:
+                    # a unit failed (or ran alone): each in its own transaction, so only it fails
+                    outcomes = [await self._alone(loop, conn, unit) for unit, _future in items]
+                _resolve(
+                    [
+                        (future, ok, value)
+                        for (_unit, future), (ok, value) in zip(items, outcomes, strict=True)
+                    ]
+                )
+        finally:
+            self._pump_task = None
+
+    async def _commit(self, loop: asyncio.AbstractEventLoop, trans: Any) -> None:
+        await loop.run_in_executor(self._committer, trans.commit)
+
+    async def _together(
+        self, loop: asyncio.AbstractEventLoop, conn: Connection, items: list[_Item]
+    ) -> list[tuple[bool, Any]] | None:
+        batch = _Batch()
+        trans = conn.begin()
+        try:
+            results: list[tuple[bool, Any]] = [
+                (True, unit(Tx(conn, batch, time.time()))) for unit, _f in items
+            ]
+            _flush(conn, batch)
+        except Exception:
+            trans.rollback()
+            return None
+        try:
+            await self._commit(loop, trans)
+        except Exception as exc:  # the commit failed: nobody's work is durable
+            if trans.is_active:
+                trans.rollback()
+            return [(False, exc)] * len(items)
+        return results
+
+    async def _alone(
+        self, loop: asyncio.AbstractEventLoop, conn: Connection, unit: Callable[[Tx], Any]
+    ) -> tuple[bool, Any]:
+        batch = _Batch()
+        trans = conn.begin()
+        try:
+            result = unit(Tx(conn, batch, time.time()))
+            _flush(conn, batch)
+            await self._commit(loop, trans)
+        except Exception as exc:
+            if trans.is_active:
+                trans.rollback()
+            return False, exc
+        return True, result
+
+    def stop(self) -> None:
+        self._committer.shutdown(wait=True)
+        for conn in (self._conn, self._read_conn):
+            if conn is not None:
+                conn.close()
+        self._conn = self._read_conn = None
+
+
+def _resolve(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in results:
+        if future.cancelled():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)

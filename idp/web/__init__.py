@@ -1,0 +1,1 @@
+"""The web layer: Starlette routes, pages and the glue between HTTP and the domain."""

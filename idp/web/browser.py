@@ -1,0 +1,108 @@
+"""The browser's side of a request: cookies, CSRF tokens, client IP, language, page rendering."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from idp.sessions import COOKIE_NAME as SESSION_COOKIE
+from idp.web.i18n import LANGUAGE_COOKIE
+
+if TYPE_CHECKING:
+    from idp.web.state import AppState
+
+BROWSER_COOKIE = "__Host-idp_browser"
+BROWSER_COOKIE_MAX_AGE = 400 * 24 * 3600
+
+
+def state(request: Request) -> AppState:
+    return request.app.state.idp  # type: ignore[no-any-return]
+
+
+def client_ip(request: Request) -> str | None:
+    """The caller's IP; the first X-Forwarded-For hop only when proxies are trusted."""
+    if state(request).settings.trust_proxy_headers:
+        forwarded = request.headers.get("x-forwarded-for", "").split(",")[0].strip()
+        try:
+            return str(ipaddress.ip_address(forwarded))
+        except ValueError:
+            pass
+    return request.client.host if request.client else None
+
+
+def browser_id(request: Request) -> str | None:
+    value = request.cookies.get(BROWSER_COOKIE)
+    return value if value and 20 <= len(value) <= 128 else None
+
+
+def csrf_token(secret: str, browser: str) -> str:
+    """A form token bound to the browser cookie (signed double-submit, OWASP CSRF cheat sheet)."""
+    return hmac.new(secret.encode(), b"csrf:" + browser.encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_ok(request: Request, submitted: object) -> bool:
+    browser = browser_id(request)
+    if browser is None or not isinstance(submitted, str):
+        return False
+    return hmac.compare_digest(csrf_token(state(request).settings.secret_key, browser), submitted)
+
+
+def set_cookie(response: Response, name: str, value: str, *, max_age: int | None = None) -> None:
+    response.set_cookie(name, value, max_age=max_age, path="/", secure=True, httponly=True, samesite="lax")
+
+
+def language(request: Request) -> str:
+    pages = state(request).pages
+    return pages.negotiate(
+        cookie=request.cookies.get(LANGUAGE_COOKIE), accept_language=request.headers.get("accept-language")
+    )
+
+
+def render(
+    request: Request,
+    template: str,
+    *,
+    status: int = 200,
+    browser: str | None = None,
+    branding: dict[str, Any] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """Render a page; gives the browser its cookie (and so a CSRF token) on first visit."""
+    st = state(request)
+    new_browser = None
+    if browser is None:
+        browser = browser_id(request)
+    if browser is None:
+        from idp.secrets import new_secret
+
+        browser = new_browser = new_secret()
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    html = st.pages.render(
+        template,
+        language=language(request),
+        languages=list(st.pages.languages),
+        csrf_token=csrf_token(st.settings.secret_key, browser),
+        current_path=path,
+        branding=branding or {},
+        **context,
+    )
+    response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    if new_browser is not None:
+        set_cookie(response, BROWSER_COOKIE, new_browser, max_age=BROWSER_COOKIE_MAX_AGE)
+    return response
+
+
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' https:; "
+    "form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+__all__ = ["BROWSER_COOKIE", "SESSION_COOKIE", "browser_id", "client_ip", "csrf_ok", "render", "set_cookie"]

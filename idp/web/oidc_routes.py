@@ -1,0 +1,452 @@
+"""OpenID Connect endpoints: discovery, JWKS, authorization, token, userinfo, revocation,
+introspection and RP-initiated logout."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+from sqlalchemy import Connection, select
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from idp import audit, eids, secrets, sessions
+from idp.clients import Client
+from idp.errors import NotFoundError
+from idp.storage import tables
+from idp.web import browser
+from idp.web.browser import client_ip, render, state
+from levels_of_assurance.ladder import EIDAS, URN, Level
+from oidc import authorization, store
+from oidc.context import GrantContext, current
+from oidc.models import OAuthClient, Subject
+from oidc.server import OAuthResponse
+from oidc.starlette.authorization_server import to_response
+from oidc.starlette.requests import (
+    StarletteOAuth2Request,
+    TooManyParametersError,
+    from_params,
+    oauth2_request,
+)
+from oidc.starlette.resource_protector import bearer_token
+
+# the highest level an authenticator of this release can give; raised as levels arrive
+AVAILABLE_LEVEL = Level.BASIC
+AUTH_REQUEST_TTL = 30 * 60
+
+
+def discovery(request: Request) -> JSONResponse:
+    """OpenID Connect Discovery 1.0 §3 and RFC 8414 §2."""
+    st = state(request)
+    iss = st.settings.issuer
+    acr = [URN[lvl] for lvl in Level if lvl <= AVAILABLE_LEVEL] + [
+        EIDAS[lvl] for lvl in Level if lvl <= AVAILABLE_LEVEL
+    ]
+    doc = {
+        "issuer": iss,
+        "authorization_endpoint": f"{iss}/authorize",
+        "token_endpoint": f"{iss}/token",
+        "userinfo_endpoint": f"{iss}/userinfo",
+        "jwks_uri": f"{iss}/.well-known/jwks.json",
+        "revocation_endpoint": f"{iss}/revoke",
+        "introspection_endpoint": f"{iss}/introspect",
+        "end_session_endpoint": f"{iss}/logout",
+        "scopes_supported": ["openid", "profile", "email", "phone", "offline_access"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "none",
+        ],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "PS256", "EdDSA"],
+        "revocation_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "none",
+        ],
+        "introspection_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+        ],
+        "code_challenge_methods_supported": ["S256"],
+        "acr_values_supported": acr,
+        "claims_supported": [
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "acr",
+            "amr",
+            "sid",
+            "name",
+            "given_name",
+            "family_name",
+            "birthdate",
+            "preferred_username",
+            "updated_at",
+            "email",
+            "email_verified",
+            "phone_number",
+            "phone_number_verified",
+        ],
+        "claims_parameter_supported": True,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "prompt_values_supported": ["none", "login"],
+        "ui_locales_supported": list(st.settings.languages),
+        "authorization_response_iss_parameter_supported": True,
+        "frontchannel_logout_supported": False,
+        "backchannel_logout_supported": False,
+    }
+    return JSONResponse(doc, headers={"Cache-Control": "public, max-age=300"})
+
+
+def jwks(request: Request) -> Response:
+    ring = state(request).provider.keyring
+    return Response(
+        ring.jwks_json, media_type="application/json", headers={"Cache-Control": "public, max-age=300"}
+    )
+
+
+async def _public_request(request: Request, path: str) -> StarletteOAuth2Request | Response:
+    try:
+        return await oauth2_request(request, public_url=state(request).settings.issuer + path)
+    except TooManyParametersError as exc:
+        return to_response(OAuthResponse(400, {"error": "invalid_request", "error_description": str(exc)}))
+
+
+# -- authorization endpoint (RFC 6749 §4.1.1, OIDC Core §3.1.2) ---------------------------------
+
+
+def _error_page(request: Request, response: OAuthResponse) -> Response:
+    """An error that cannot go back to the client (unknown client, bad redirect URI) is shown here."""
+    if response.location:
+        return RedirectResponse(response.location, status_code=302)
+    body = response.json
+    return render(
+        request,
+        "error.html",
+        status=400,
+        title_key="invalid_request",
+        detail=f"{body.get('error')}: {body.get('error_description') or ''}".strip(": "),
+    )
+
+
+async def _load_session(request: Request, conn_now: float) -> tuple[sessions.Session | None, eids.EID | None]:
+    cookie = request.cookies.get(sessions.COOKIE_NAME)
+    if not cookie:
+        return None, None
+
+    def load(conn: Connection) -> tuple[sessions.Session | None, eids.EID | None]:
+        s = sessions.load(conn, cookie, now=conn_now)
+        if s is None:
+            return None, None
+        try:
+            return s, eids.get(conn, s.eid_id)
+        except NotFoundError:
+            return None, None
+
+    return await state(request).db.read(load)
+
+
+async def authorize(request: Request) -> Response:
+    req = await _public_request(request, "/authorize")
+    if isinstance(req, Response):
+        return req
+    return await _authorize(request, req, fresh_since=None)
+
+
+async def _authorize(request: Request, req: StarletteOAuth2Request, *, fresh_since: float | None) -> Response:
+    st = state(request)
+    server = st.provider.server
+    data = req.payload.data
+    now = time.time()
+    client_id = data.get("client_id")
+    client = await st.clients.get(client_id) if isinstance(client_id, str) and client_id else None
+    ctx = GrantContext(
+        client=OAuthClient(client) if client else None, tenant_id=client.tenant_id if client else None
+    )
+    session, person = await _load_session(request, now)
+    usable = session is not None and person is not None and person.active
+    subject = Subject(person, session.sid) if usable and person is not None and session is not None else None
+
+    reset = current.set(ctx)
+    try:
+        try:
+            grant = server.get_consent_grant(request=req, end_user=subject)
+        except OAuth2Error as error:
+            error.state = data.get("state")
+            response = server.handle_error_response(req, error)
+            server.execute_hook("after_create_authorization_response", response)
+            return _error_page(request, response)
+        assert client is not None
+        redirect_uri = grant.redirect_uri
+        try:
+            level = authorization.requested_level(
+                data, client, available=AVAILABLE_LEVEL, redirect_uri=redirect_uri, state=data.get("state")
+            )
+            reason = authorization.login_reason(
+                session if usable else None,
+                client=client,
+                level=level.requested,
+                prompt=data.get("prompt"),
+                max_age=data.get("max_age"),
+                now=now,
+                fresh_since=fresh_since,
+            )
+            if reason is not None and "none" in (data.get("prompt") or "").split():
+                raise authorization.LoginRequiredError(
+                    f"the person must authenticate ({reason}) but prompt=none was requested",
+                    redirect_uri=redirect_uri,
+                    state=data.get("state"),
+                )
+        except OAuth2Error as error:
+            if error.redirect_uri is None:
+                error.redirect_uri = redirect_uri
+            error.state = data.get("state")
+            response = server.handle_error_response(req, error)
+            server.execute_hook("after_create_authorization_response", response)
+            return _error_page(request, response)
+        if reason is not None:
+            return await _start_login(request, client, dict(data), reason)
+        assert session is not None and subject is not None
+        ctx.session = session
+        ctx.acr = authorization.issued_acr(session, level.requested)
+        response = server.create_authorization_response(request=req, grant_user=subject, grant=grant)
+    finally:
+        current.reset(reset)
+
+    if ctx.new_code is not None:
+        row = ctx.new_code
+        event = audit.AuditEvent(
+            "authorization.code_issued",
+            tenant_id=client.tenant_id,
+            eid_id=subject.eid.id,
+            username=subject.eid.username,
+            client_ip=client_ip(request),
+            transaction_id=data.get("state"),
+            details={
+                "client_id": client.client_id,
+                "acr": ctx.acr,
+                "scope": row["scope"],
+                "sid": session.sid,
+            },
+        )
+        await st.db.write(lambda tx: store.save_code(tx, row=row, event=event))
+    return _error_page(request, response)
+
+
+async def _start_login(request: Request, client: Client, params: dict[str, str], reason: str) -> Response:
+    st = state(request)
+    request_id = secrets.new_secret(24)
+    browser_value = browser.browser_id(request) or secrets.new_secret()
+    ip = client_ip(request)
+
+    def unit(tx: Any) -> None:
+        tx.conn.execute(
+            tables.auth_requests.insert().values(
+                id=request_id,
+                client_id=client.client_id,
+                params=params,
+                browser_digest=secrets.digest(browser_value),
+                created_at=tx.now,
+                expires_at=tx.now + AUTH_REQUEST_TTL,
+            )
+        )
+        audit.record(
+            tx,
+            audit.AuditEvent(
+                "authorization.login_required",
+                tenant_id=client.tenant_id,
+                client_ip=ip,
+                transaction_id=request_id,
+                details={"client_id": client.client_id, "reason": reason},
+                process_state="awaiting_login",
+            ),
+        )
+
+    await st.db.write(unit)
+    response = RedirectResponse(f"/login?request_id={request_id}", status_code=303)
+    if browser.browser_id(request) is None:
+        browser.set_cookie(
+            response, browser.BROWSER_COOKIE, browser_value, max_age=browser.BROWSER_COOKIE_MAX_AGE
+        )
+    return response
+
+
+async def resume(request: Request) -> Response:
+    """Continue an authorization request after the person logged in (or show why not)."""
+    st = state(request)
+    request_id = request.query_params.get("request_id", "")
+    browser_value = browser.browser_id(request)
+
+    def load(conn: Connection) -> Any:
+        return (
+            conn.execute(select(tables.auth_requests).where(tables.auth_requests.c.id == request_id))
+            .mappings()
+            .first()
+        )
+
+    row = await st.db.read(load) if request_id and len(request_id) <= 64 else None
+    if (
+        row is None
+        or browser_value is None
+        or not secrets.matches(browser_value, row["browser_digest"])
+        or row["expires_at"] <= time.time()
+    ):
+        return render(
+            request,
+            "error.html",
+            status=400,
+            title_key="invalid_request",
+            detail="This sign-in request is unknown or has expired. Start again from the application.",
+        )
+    req = from_params(method="GET", uri=st.settings.issuer + "/authorize", params=row["params"])
+    return await _authorize(request, req, fresh_since=row["created_at"])
+
+
+# -- token, revocation, introspection, userinfo --------------------------------------------------
+
+
+async def token(request: Request) -> Response:
+    req = await _public_request(request, "/token")
+    if isinstance(req, Response):
+        return req
+    result = await state(request).endpoints.token(req, client_ip=client_ip(request))
+    if result.status == 200:
+        state(request).metrics.token_issued(grant_type=req.form.get("grant_type") or "unknown")
+    return to_response(result)
+
+
+async def revoke(request: Request) -> Response:
+    req = await _public_request(request, "/revoke")
+    if isinstance(req, Response):
+        return req
+    return to_response(await state(request).endpoints.revoke(req, client_ip=client_ip(request)))
+
+
+async def introspect(request: Request) -> Response:
+    req = await _public_request(request, "/introspect")
+    if isinstance(req, Response):
+        return req
+    return to_response(await state(request).endpoints.introspect(req))
+
+
+async def userinfo(request: Request) -> Response:
+    token_value = bearer_token(request)
+    if token_value is None and request.method == "POST":
+        form = await request.form(max_fields=16)
+        value = form.get("access_token")
+        token_value = value if isinstance(value, str) else None
+    return to_response(await state(request).endpoints.userinfo(token_value))
+
+
+# -- RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) --------------------------------
+
+
+def _hint_audience(id_token_hint: str | None) -> str | None:
+    import base64
+    import json
+
+    if not id_token_hint:
+        return None
+    try:
+        payload = id_token_hint.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return None
+    aud = claims.get("aud") if isinstance(claims, dict) else None
+    if isinstance(aud, list) and len(aud) == 1:
+        aud = aud[0]
+    return aud if isinstance(aud, str) else None
+
+
+async def logout(request: Request) -> Response:
+    st = state(request)
+    req = await _public_request(request, "/logout")
+    if isinstance(req, Response):
+        return req
+    data = req.payload.data
+    confirmed = request.method == "POST" and data.get("confirm") == "yes"
+    if confirmed and not browser.csrf_ok(request, data.get("csrf_token")):
+        return render(request, "error.html", status=403, title_key="csrf")
+    client_id = data.get("client_id") or _hint_audience(data.get("id_token_hint"))
+    client = await st.clients.get(client_id) if client_id else None
+    ctx = GrantContext(client=OAuthClient(client) if client else None)
+    session, _person = await _load_session(request, time.time())
+    reset = current.set(ctx)
+    try:
+        try:
+            validated = st.provider.server.validate_endpoint_request("end_session", req)
+        except OAuth2Error as error:
+            return render(
+                request,
+                "error.html",
+                status=400,
+                title_key="invalid_request",
+                detail=f"{error.error}: {error.description or ''}",
+            )
+        hint_sid = (validated.id_token_claims or {}).get("sid")
+        same_session = session is not None and hint_sid is not None and hint_sid == session.sid
+        if not confirmed and not same_session and session is not None:
+            hidden = {
+                k: v
+                for k, v in data.items()
+                if k
+                in {
+                    "id_token_hint",
+                    "client_id",
+                    "post_logout_redirect_uri",
+                    "state",
+                    "ui_locales",
+                    "logout_hint",
+                }
+            }
+            hidden["confirm"] = "yes"
+            return render(
+                request,
+                "logout_confirm.html",
+                client_name=client.name if client else None,
+                hidden=hidden,
+                cancel_url="/",
+            )
+        st.provider.server.create_endpoint_response("end_session", validated)
+    finally:
+        current.reset(reset)
+    if session is not None:
+        sid, ip = session.sid, client_ip(request)
+        await st.db.write(lambda tx: sessions.end(tx, sid=sid, reason="logout", client_ip=ip))
+    if validated.redirect_uri:
+        response: Response = RedirectResponse(validated.redirect_uri, status_code=303)
+    else:
+        response = render(
+            request, "logged_out.html", client_name=client.name if client else None, return_url=None
+        )
+    response.delete_cookie(sessions.COOKIE_NAME, path="/", secure=True, httponly=True, samesite="lax")
+    return response
+
+
+routes = [
+    Route("/.well-known/openid-configuration", discovery, methods=["GET"]),
+    Route("/.well-known/oauth-authorization-server", discovery, methods=["GET"]),
+    Route("/.well-known/jwks.json", jwks, methods=["GET"]),
+    Route("/authorize", authorize, methods=["GET", "POST"]),
+    Route("/authorize/resume", resume, methods=["GET"]),
+    Route("/token", token, methods=["POST"]),
+    Route("/revoke", revoke, methods=["POST"]),
+    Route("/introspect", introspect, methods=["POST"]),
+    Route("/userinfo", userinfo, methods=["GET", "POST"]),
+    Route("/logout", logout, methods=["GET", "POST"]),
+]

@@ -1,0 +1,129 @@
+"""Everything a request handler may use, built once at start-up and passed on ``app.state.idp``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+
+from idp.clients import ClientRegistry
+from idp.delivery.mail import Mailer, build_mailer
+from idp.ratelimit import RateLimiter, build_rate_limiter
+from idp.settings import Settings
+from idp.storage.database import Database
+from idp.web.i18n import Pages
+from idp.web.metrics import Metrics
+from oidc import keys
+from oidc.endpoints import Endpoints
+from oidc.server import Provider
+
+log = logging.getLogger("idp")
+INVALIDATION_CHANNEL = "idp:invalidate"
+
+
+@dataclass(slots=True)
+class AppState:
+    settings: Settings
+    db: Database
+    clients: ClientRegistry
+    provider: Provider
+    endpoints: Endpoints
+    pages: Pages
+    mailer: Mailer
+    limiter: RateLimiter
+    metrics: Metrics
+    redis: Redis | None = None
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
+    deliveries: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    @classmethod
+    def build(cls, settings: Settings) -> AppState:
+        db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+        clients = ClientRegistry(db, ttl=settings.client_cache_ttl)
+        provider = Provider(settings, keys.KeyRing())
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        return cls(
+            settings=settings,
+            db=db,
+            clients=clients,
+            provider=provider,
+            endpoints=Endpoints(provider=provider, db=db, clients=clients),
+            pages=Pages(languages=settings.languages),
+            mailer=build_mailer(settings.email_backend, base_dir=Path()),
+            limiter=build_rate_limiter(redis),
+            metrics=Metrics(),
+            redis=redis,
+        )
+
+    def spawn(self, coro: Any, *, delivery: bool = False) -> None:
+        """Run ``coro`` in the background, keeping a reference until it ends.
+
+        Deliveries (mail, SMS) are awaited at shutdown; other background loops are cancelled.
+        """
+        tasks = self.deliveries if delivery else self.background
+        task = asyncio.get_running_loop().create_task(coro)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def reload_keys(self) -> None:
+        secret, now = self.settings.secret_key, time.time()
+        ring = await self.db.read(lambda conn: keys.load(conn, secret=secret, now=now))
+        if not ring.signing:
+            await self.db.write(lambda tx: keys.ensure_keys(tx, secret=secret))
+            ring = await self.db.read(lambda conn: keys.load(conn, secret=secret, now=now))
+        self.provider.keyring = ring
+
+    async def announce(self, topic: str) -> None:
+        """Tell every instance (through Redis) that ``topic`` changed: clients or keys."""
+        if self.redis is not None:
+            await self.redis.publish(INVALIDATION_CHANNEL, topic)
+
+    async def _listen(self) -> None:
+        assert self.redis is not None
+        pubsub = self.redis.pubsub()
+        await pubsub.subscribe(INVALIDATION_CHANNEL)
+        try:
+            async for message in pubsub.listen():
+                if message.get("type") != "message":
+                    continue
+                topic = (
+                    message["data"].decode() if isinstance(message["data"], bytes) else str(message["data"])
+                )
+                if topic == "keys":
+                    await self.reload_keys()
+                elif topic.startswith("client:"):
+                    self.clients.invalidate([topic.removeprefix("client:")])
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _refresh_periodically(self, every: float = 60.0) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.reload_keys()
+            except Exception:  # a passing database hiccup must not stop the refresher
+                log.exception("reloading signing keys failed")
+
+    async def start(self) -> None:
+        await self.reload_keys()
+        self.spawn(self._refresh_periodically())
+        if self.redis is not None:
+            self.spawn(self._listen())
+
+    async def stop(self) -> None:
+        if self.deliveries:
+            await asyncio.wait(list(self.deliveries), timeout=15)
+        for task in list(self.background):
+            task.cancel()
+        for task in list(self.background):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.db.close()

@@ -1,0 +1,1 @@
+"""Levels of assurance: the ladder, its acr/amr vocabularies, and the authenticators."""

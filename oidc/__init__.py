@@ -1,0 +1,1 @@
+"""The OpenID Connect / OAuth 2 provider, on authlib."""
