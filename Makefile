@@ -1,0 +1,52 @@
+# Two commands on a fresh machine: `make run` serves the IdP on the embedded defaults,
+# `make test` installs what the tests need and runs them.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export IDP_VAR_DIR ?= var
+
+.PHONY: run test install lint typecheck check-system bench i18n clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/idp migrate
+	$(BIN)/idp demo
+	$(BIN)/idp serve
+
+# Debian packages the test suite drives: Chromium for the browser tests.
+check-system:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+test: install check-system lint typecheck
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: install
+	$(BIN)/python bench/token_grants.py
+
+# Re-extract translatable strings and merge them into the catalogues.
+i18n: install
+	$(BIN)/pybabel extract -F babel.cfg -o templates/locale/messages.pot --add-comments=Translators: .
+	$(BIN)/pybabel update -i templates/locale/messages.pot -d templates/locale
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
