@@ -32,7 +32,9 @@ async def mint(client_id: str, count: int, out: Path) -> None:
         tenant_id = client.tenant_id
         email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
         person = await db.write(
-            lambda tx: eids.create(tx, tenant_id=tenant_id, attributes={"email": email, "given_name": "Bench"})
+            lambda tx: eids.create(
+                tx, tenant_id=tenant_id, attributes={"email": email, "given_name": "Bench"}
+            )
         )
         values: list[str] = []
         for start in range(0, count, CHUNK):
@@ -42,12 +44,26 @@ async def mint(client_id: str, count: int, out: Path) -> None:
             def unit(tx: Tx, batch: list[str] = batch) -> None:
                 now = time.time()
                 for value in batch:
-                    tx.defer_insert(tables.tokens, {
-                        "digest": secrets.digest(value), "kind": "refresh", "grant_id": str(uuid.uuid4()),
-                        "client_id": client_id, "tenant_id": tenant_id, "eid_id": person.id, "sid": None,
-                        "scope": "openid", "auth_time": now, "acr": "urn:eid:loa:basic", "amr": ["email"],
-                        "issued_at": now, "expires_at": now + 86_400, "rotated_at": None, "revoked_at": None,
-                    })
+                    tx.defer_insert(
+                        tables.tokens,
+                        {
+                            "digest": secrets.digest(value),
+                            "kind": "refresh",
+                            "grant_id": str(uuid.uuid4()),
+                            "client_id": client_id,
+                            "tenant_id": tenant_id,
+                            "eid_id": person.id,
+                            "sid": None,
+                            "scope": "openid",
+                            "auth_time": now,
+                            "acr": "urn:eid:loa:basic",
+                            "amr": ["email"],
+                            "issued_at": now,
+                            "expires_at": now + 86_400,
+                            "rotated_at": None,
+                            "revoked_at": None,
+                        },
+                    )
 
             await db.write(unit)
         out.write_text("\n".join(values) + "\n", encoding="utf-8")

@@ -21,7 +21,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness import environment
@@ -39,8 +39,18 @@ TOKENS_PER_SECOND = 20_000
 # The server under test is idle between runs; more than this much CPU busy means another
 # program is running and taking cores from the benchmark.
 BUSY_WARNING = 0.15
+# Percent of one core that other programs may take during a measured run before its status
+# says "disturbed": its figures are then lower than the machine allows.
+DISTURBED = 20.0
 
-Results = dict[str, dict[str, WrkResult]]
+
+@dataclass(slots=True, frozen=True)
+class Run:
+    wrk: WrkResult
+    cpu: environment.CpuShare | None
+
+
+Results = dict[str, dict[str, Run]]
 
 
 def split_tokens(path: Path, warmup_count: int) -> tuple[Path, Path]:
@@ -81,7 +91,7 @@ def warn_if_busy(what: str) -> None:
         print(f"warning: {busy:.0%} of the CPU was busy just before {what}: figures will be low")
 
 
-def measure(target: Target, args: argparse.Namespace) -> dict[str, WrkResult]:
+def measure(target: Target, args: argparse.Namespace) -> dict[str, Run]:
     results = {}
     for grant in args.grants:
         warn_if_busy(f"{target.name} {grant}")
@@ -92,40 +102,62 @@ def measure(target: Target, args: argparse.Namespace) -> dict[str, WrkResult]:
             warm = load(target, grant, args.warmup, args, warm_tokens)
             if not warm.valid:
                 print(f"{target.name} {grant}: warm-up had problems: {'; '.join(warm.problems)}")
-        result = results[grant] = load(target, grant, args.duration, args, run_tokens)
+        meter = environment.CpuMeter(target.pid)
+        result = load(target, grant, args.duration, args, run_tokens)
+        run = results[grant] = Run(result, meter.stop())
         verdict = "ok" if result.valid else "INVALID: " + "; ".join(result.problems)
         print(
             f"{target.name} {grant}: {result.rps:.0f}/s, p50 {result.p50_ms:.2f} ms, "
-            f"p99 {result.p99_ms:.2f} ms: {verdict}",
+            f"p99 {result.p99_ms:.2f} ms, {cpu_note(run.cpu)}: {verdict}",
             flush=True,
         )
     return results
 
 
-ROW = "{:<19} {:<6} {:>9} {:>8} {:>8} {:>7} {:>9}  {}"
+def cpu_note(cpu: environment.CpuShare | None) -> str:
+    if cpu is None:
+        return "CPU use unknown"
+    return f"server CPU {cpu.server:.0f}%, other programs {cpu.other:.0f}% (of one core)"
+
+
+ROW = "{:<19} {:<6} {:>9} {:>8} {:>8} {:>7} {:>9} {:>8} {:>9}  {}"
 
 
 def print_table(results: Results, grants: tuple[str, ...]) -> None:
-    header = ROW.format("grant", "server", "tokens/s", "p50 ms", "p99 ms", "non2xx", "requests", "status")
+    header = ROW.format(
+        "grant",
+        "server",
+        "tokens/s",
+        "p50 ms",
+        "p99 ms",
+        "non2xx",
+        "requests",
+        "srv cpu",
+        "other cpu",
+        "status",
+    )
     print()
     print(header)
     print("-" * len(header))
     for grant in grants:
         for server, by_grant in results.items():
-            r = by_grant[grant]
+            r, cpu = by_grant[grant].wrk, by_grant[grant].cpu
             if r.valid:
                 figures = (f"{r.rps:.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}")
                 status = "ok"
             else:
                 figures = ("-", "-", "-")
                 status = "INVALID: " + "; ".join(r.problems)
-            print(ROW.format(grant, server, *figures, r.non2xx, r.requests, status))
+            shares = (f"{cpu.server:.0f}%", f"{cpu.other:.0f}%") if cpu else ("?", "?")
+            if r.valid and cpu and cpu.other > DISTURBED:
+                status = "ok, disturbed (other programs were busy: figures are low)"
+            print(ROW.format(grant, server, *figures, r.non2xx, r.requests, *shares, status))
     print()
     if not {"ours", "node"} <= results.keys():
         print("ratio ours/node: needs both servers (run without --only)")
         return
     for grant in grants:
-        ours, node = results["ours"][grant], results["node"][grant]
+        ours, node = results["ours"][grant].wrk, results["node"][grant].wrk
         ratio = f"{ours.rps / node.rps:.2f}" if ours.valid and node.valid else "n/a (a run is invalid)"
         print(f"ratio ours/node  {grant:<19} {ratio}")
 
@@ -231,11 +263,15 @@ def main(argv: list[str] | None = None) -> int:
     print_table(results, args.grants)
     if args.json:
         document = {
-            server: {grant: asdict(r) | {"valid": r.valid} for grant, r in by_grant.items()}
+            server: {
+                grant: asdict(run.wrk)
+                | {"valid": run.wrk.valid, "cpu_percent": asdict(run.cpu) if run.cpu else None}
+                for grant, run in by_grant.items()
+            }
             for server, by_grant in results.items()
         }
         args.json.write_text(json.dumps(document, indent=2) + "\n")
-    return 0 if all(r.valid for by_grant in results.values() for r in by_grant.values()) else 1
+    return 0 if all(run.wrk.valid for by_grant in results.values() for run in by_grant.values()) else 1
 
 
 if __name__ == "__main__":

@@ -117,6 +117,10 @@ class VerifyReport:
 
 def verify(conn: Connection) -> VerifyReport:
     """Walk the whole chain; raise :class:`AuditChainError` at the first broken link."""
+    if conn.dialect.name == "postgresql" and not conn.in_transaction():
+        # one snapshot for the events and the head: appends committing while we read (other
+        # instances keep serving) must not look like a trail that ends before its head
+        conn.execution_options(isolation_level="REPEATABLE READ")
     prev = GENESIS_HASH
     expected_seq = 1
     count = 0
@@ -132,13 +136,21 @@ def verify(conn: Connection) -> VerifyReport:
         expected_seq += 1
         count += 1
     head = conn.execute(select(tables.audit_head).where(tables.audit_head.c.id == 1)).mappings().one_or_none()
-    if head is not None:
-        if int(head["seq"]) != count:
-            raise AuditChainError(
-                int(head["seq"]), f"the chain head names #{head['seq']} but the trail ends at #{count}"
-            )
-        if head["hash"] != prev:
-            raise AuditChainError(count, "the last event's hash does not match the chain head")
+    # the head vouches for the end of the trail: without it, cutting off the newest events would
+    # leave a chain that verifies
+    if head is None:
+        raise AuditChainError(count, "the chain head is missing (the schema creates it; nothing deletes it)")
+    head_seq = int(head["seq"])
+    if head_seq > count:
+        raise AuditChainError(
+            count + 1, f"missing; the chain head names #{head_seq} but the trail ends at #{count}"
+        )
+    if head_seq < count:
+        raise AuditChainError(
+            head_seq + 1, f"the trail goes on to #{count} past the chain head at #{head_seq}"
+        )
+    if head["hash"] != prev:
+        raise AuditChainError(count, "the last event's hash does not match the chain head")
     return VerifyReport(events=count, head_seq=count, head_hash=prev)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -255,11 +256,15 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
             "user": "signer@example.com",
         }
 
+    # the secret is shown once and only its digest is stored: its file must be writable before
+    # the client is created, or it is lost
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
     data = _write(settings, unit)
     if data["client_secret"]:
         secret_path = settings.var_dir / "demo-client-secret"
-        secret_path.write_text(data["client_secret"] + "\n", encoding="utf-8")
-        secret_path.chmod(0o600)
+        fd = os.open(secret_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(data["client_secret"] + "\n")
     else:
         path = settings.var_dir / "demo-client-secret"
         data["client_secret"] = (
@@ -291,9 +296,13 @@ Discovery: {iss}/.well-known/openid-configuration
 
 
 def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="idp", description="eID identity provider")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    # accepted after the command too; SUPPRESS, or a subcommand's default would undo `idp --json …`
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="machine-readable output")
-    parser = argparse.ArgumentParser(prog="idp", description="eID identity provider", parents=[common])
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", parents=[common], help="serve the IdP (uvicorn)")

@@ -236,8 +236,8 @@ class ClientRegistry:
         hit = self._cache.get(client_id)
         if hit is not None and hit[0] > now:
             return hit[1]
-        if len(client_id) > 64:
-            return None
+        if len(client_id) > 64 or "\x00" in client_id:  # no client has such an id; PostgreSQL text
+            return None  # cannot even hold NUL, so asking would be an error
         client = await self.db.read(lambda conn: get(conn, client_id))
         self._cache[client_id] = (now + (self.ttl if client else min(self.ttl, 2.0)), client)
         if len(self._cache) > 10_000:

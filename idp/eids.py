@@ -42,7 +42,7 @@ COUNTRY = re.compile(r"^[A-Z]{2}$")
 def normalize_email(value: str) -> str:
     """Trimmed and lowercased; raises ``ValueError`` when it is not an address."""
     email = value.strip()
-    if len(email) > 254 or not EMAIL.match(email):
+    if len(email) > 254 or not EMAIL.match(email) or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in email):
         raise ValueError(f"not an email address: {value!r}")
     return email.lower()
 

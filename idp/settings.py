@@ -147,6 +147,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
 def _validate(s: Settings) -> None:
     _check_url("IDP_ISSUER", s.issuer, ("http", "https"))
     parts = urlsplit(s.issuer)
+    if not parts.hostname:
+        raise SettingsError("IDP_ISSUER", f"expected an absolute URL with a host, got {s.issuer!r}")
     if parts.query or parts.fragment or s.issuer.endswith("/"):
         raise SettingsError("IDP_ISSUER", "the issuer must have no query, fragment or trailing slash")
     if parts.scheme == "http" and parts.hostname not in {"127.0.0.1", "localhost", "::1"}:
@@ -186,6 +188,10 @@ def ensure_secret_key(settings: Settings) -> Settings:
     path = settings.var_dir / "secret_key"
     if path.exists():
         key = path.read_text(encoding="utf-8").strip()
+        if len(key) < 32:  # emptied or truncated: it must not become the secret that seals the keys
+            raise SettingsError(
+                "IDP_SECRET_KEY", f"{path} holds fewer than 32 characters; restore or remove it"
+            )
     else:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
         key = secrets.token_urlsafe(48)

@@ -45,15 +45,23 @@ class LevelRequest:
     essential: bool
 
 
+def _echo(values: list[str]) -> str:
+    """Request values quoted in an ``error_description``, which allows only printable ASCII
+    without ``"`` and ``\\`` (RFC 6749 §5.2); authlib raises on anything else."""
+    text = " ".join(values)
+    text = text if len(text) <= 200 else text[:200] + "..."
+    return "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in text)
+
+
 def _essential_acr(claims_param: str | None) -> tuple[list[str], bool] | None:
     if not claims_param:
         return None
     try:
         claims = json.loads(claims_param)
-    except ValueError:
-        raise InvalidRequestError("the claims parameter is not valid JSON (OIDC Core §5.5)") from None
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
+        raise InvalidRequestError("the claims parameter is not valid JSON (OIDC Core section 5.5)") from None
     if not isinstance(claims, dict):
-        raise InvalidRequestError("the claims parameter must be a JSON object (OIDC Core §5.5)")
+        raise InvalidRequestError("the claims parameter must be a JSON object (OIDC Core section 5.5)")
     spec = (claims.get("id_token") or {}).get("acr") if isinstance(claims.get("id_token"), dict) else None
     if not isinstance(spec, dict):
         return None
@@ -87,7 +95,7 @@ def requested_level(
         chosen = lowest_acceptable(values)
         if chosen is None:
             raise UnmetAuthenticationRequirementsError(
-                f"none of the requested acr values {values} is known; this server knows "
+                f"none of the requested acr values ({_echo(values)}) is known; this server knows "
                 f"{acr_for(Level.BASIC)}, {acr_for(Level.ADVANCED)}, {acr_for(Level.QUALIFIED)} "
                 "and their eIDAS equivalents",
                 redirect_uri=redirect_uri,
@@ -120,6 +128,7 @@ def login_reason(
     fresh_since: float | None,
 ) -> LoginReason | None:
     """Why the person must authenticate before a code can be issued, or ``None``."""
+    seconds = _max_age(max_age)  # a malformed request fails before anyone is asked to log in
     if session is None:
         return LoginReason.NO_SESSION
     if session.tenant_id != client.tenant_id:
@@ -127,18 +136,20 @@ def login_reason(
     fresh = fresh_since is not None and session.auth_time >= fresh_since
     if prompt and "login" in prompt.split() and not fresh:
         return LoginReason.PROMPT_LOGIN
-    if max_age is not None and max_age != "":
-        try:
-            seconds = int(max_age)
-        except ValueError:
-            raise InvalidRequestError("max_age must be a non-negative integer number of seconds") from None
-        if seconds < 0:
-            raise InvalidRequestError("max_age must be a non-negative integer number of seconds")
-        if now - session.auth_time > seconds and not fresh:
-            return LoginReason.MAX_AGE
+    if seconds is not None and now - session.auth_time > seconds and not fresh:
+        return LoginReason.MAX_AGE
     if parse_acr(session.acr) < level.level:
         return LoginReason.STEP_UP
     return None
+
+
+def _max_age(value: str | None) -> int | None:
+    """OIDC Core §3.1.2.1 ``max_age``: seconds, a non-negative integer (digits only)."""
+    if value is None or value == "":
+        return None
+    if not (value.isascii() and value.isdigit()) or len(value) > 12:
+        raise InvalidRequestError("max_age must be a non-negative integer number of seconds")
+    return int(value)
 
 
 def issued_acr(session: Session, level: RequestedLevel) -> str:

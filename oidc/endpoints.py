@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from authlib.oauth2.rfc6749 import OAuth2Request
-from authlib.oauth2.rfc6749.errors import InvalidGrantError, OAuth2Error
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError, OAuth2Error
 from sqlalchemy import Connection
 
 from idp import audit, eids, secrets
@@ -32,6 +32,11 @@ class _Loaded:
     token: TokenRecord | None
     eid: eids.EID | None
     assertion_seen: bool
+
+
+def _assertion_reused() -> OAuthResponse:
+    # a request racing this one authenticated with the same assertion first (RFC 7523 §3 item 7)
+    return _error(InvalidClientError(description="the client assertion (jti) was used before"))
 
 
 def _error(error: OAuth2Error) -> OAuthResponse:
@@ -194,6 +199,8 @@ class Endpoints:
             outcome = await self.db.write(
                 lambda tx: store.issue(tx, rows=rows, event=event, assertion=assertion)
             )
+        if outcome is store.Outcome.ASSERTION_REUSED:
+            return _assertion_reused()
         if outcome is store.Outcome.REPLAYED:
             what = "authorization code" if grant_type == "authorization_code" else "refresh token"
             return _error(InvalidGrantError(description=f"the {what} was already used; its grant is revoked"))
@@ -239,28 +246,34 @@ class Endpoints:
                 client_ip=client_ip,
                 details={"client_id": client.client_id, "kind": token.kind, "grant_id": token.grant_id},
             )
-            whole = token.kind == "refresh"
-            await self.db.write(lambda tx: store.revoke(tx, token=token, whole_grant=whole, event=event))
+            whole, assertion = token.kind == "refresh", ctx.assertion_jti
+            outcome = await self.db.write(
+                lambda tx: store.revoke(tx, token=token, whole_grant=whole, event=event, assertion=assertion)
+            )
+            if outcome is store.Outcome.ASSERTION_REUSED:
+                return _assertion_reused()
         elif response.status == 200 and ctx.assertion_jti is not None:
-            await self._record_assertion(ctx)
+            if not await self._record_assertion(ctx):
+                return _assertion_reused()
         return response
 
     async def introspect(self, req: OAuth2Request) -> OAuthResponse:
         ctx = await self._context(req, code=None, token=req.form.get("token") or None)
-        if ctx.token is not None and ctx.token.kind == "access" and ctx.subject is None and ctx.token.eid_id:
-            ctx.token = None
+        if ctx.token is not None and ctx.token.eid_id and (ctx.subject is None or not ctx.subject.eid.active):
+            ctx.token = None  # a person's token is only as active as the person's eID (as at userinfo)
         reset = current.set(ctx)
         try:
             response: OAuthResponse = self.server.create_endpoint_response("introspection", req)
         finally:
             current.reset(reset)
-        if ctx.assertion_jti is not None and response.status == 200:
-            await self._record_assertion(ctx)
+        if ctx.assertion_jti is not None and response.status == 200 and not await self._record_assertion(ctx):
+            return _assertion_reused()
         return response
 
-    async def _record_assertion(self, ctx: GrantContext) -> None:
+    async def _record_assertion(self, ctx: GrantContext) -> bool:
+        """Remember the jti of the assertion that authenticated this request; False if it was used."""
         assertion = ctx.assertion_jti
-        await self.db.write(
+        outcome = await self.db.write(
             lambda tx: store.issue(
                 tx,
                 rows=(),
@@ -272,6 +285,7 @@ class Endpoints:
                 ),
             )
         )
+        return outcome is store.Outcome.OK
 
     # -- userinfo (OIDC Core §5.3) -------------------------------------------------------------
 

@@ -21,6 +21,13 @@ if TYPE_CHECKING:
     from oidc.server import Provider
 
 SECRET_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+MAX_NONCE = 512
+MAX_JTI = 255  # the used_assertions.jti column
+
+
+def usable_jti(jti: object) -> bool:
+    """A ``jti`` we can remember (RFC 7523 §3 item 7): a string the storage can hold."""
+    return isinstance(jti, str) and 0 < len(jti) <= MAX_JTI and "\x00" not in jti
 
 
 def _active_subject() -> Subject:
@@ -34,6 +41,19 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
     """RFC 6749 §4.1 with PKCE; codes are single use and short-lived."""
 
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = [*SECRET_METHODS, "none"]
+
+    @staticmethod
+    def validate_authorization_redirect_uri(request: Any, client: OAuthClient) -> str:
+        # authlib's message repeats the URI, and an error_description that would carry a character
+        # outside printable ASCII (RFC 6749 §4.1.2.1) makes authlib raise ValueError: a 500
+        uri = request.payload.redirect_uri
+        if uri and not client.check_redirect_uri(uri):
+            raise InvalidRequestError(
+                "redirect_uri does not exactly match a redirect URI registered for this client",
+                state=request.payload.state,
+            )
+        return str(grants.AuthorizationCodeGrant.validate_authorization_redirect_uri(request, client))
+
     def generate_authorization_code(self) -> str:
         return secrets.new_secret()
 
@@ -69,11 +89,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             return None
         if record.client_id != client.get_client_id() or record.expires_at <= time.time():
             return None
+        current.get().grant_id = record.grant_id  # the tokens join the code's grant
         return record
 
     def delete_authorization_code(self, authorization_code: CodeRecord) -> None:
         # the code is marked used by a conditional update in the same transaction as its tokens
-        current.get().grant_id = authorization_code.grant_id
+        # (oidc.store.redeem_code), which also decides a race between two redemptions
+        assert current.get().grant_id == authorization_code.grant_id
 
     def authenticate_user(self, authorization_code: CodeRecord) -> Subject:
         return _active_subject()
@@ -91,13 +113,16 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
             return None
         if record.is_revoked() or record.is_expired():
             return None
+        current.get().grant_id = record.grant_id  # successors stay in the same family
         return record
 
     def authenticate_user(self, refresh_token: TokenRecord) -> Subject:
         return _active_subject()
 
     def revoke_old_credential(self, refresh_token: TokenRecord) -> None:
-        current.get().grant_id = refresh_token.grant_id
+        # retired by a conditional update in the transaction that stores its successor
+        # (oidc.store.rotate_refresh); a second use then revokes the family
+        assert current.get().grant_id == refresh_token.grant_id
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[misc]
@@ -130,6 +155,15 @@ class OpenIDCode(oidc_grants.OpenIDCode):  # type: ignore[misc]
     def __init__(self, provider: Provider) -> None:
         super().__init__(require_nonce=False)
         self.provider = provider
+
+    def validate_openid_authorization_request(self, grant: Any, redirect_uri: str) -> None:
+        nonce = grant.request.payload.data.get("nonce")
+        if nonce is not None and (len(nonce) > MAX_NONCE or not nonce.isprintable()):
+            # it is stored with the code and returned in the ID token
+            raise InvalidRequestError(
+                f"nonce must be at most {MAX_NONCE} printable characters", redirect_uri=redirect_uri
+            )
+        super().validate_openid_authorization_request(grant, redirect_uri)
 
     def exists_nonce(self, nonce: str, request: Any) -> bool:
         # a nonce binds the ID token to the RP's browser session; replay of a code is stopped by
@@ -174,7 +208,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):  # type: ignore[misc]
 
     def validate_jti(self, claims: Any, jti: str) -> bool:
         ctx = current.get()
-        if ctx.assertion_seen:
+        if ctx.assertion_seen or not usable_jti(jti):
             return False
         exp = float(claims.get("exp") or time.time() + 300)
         ctx.assertion_jti = (str(claims["sub"]), str(jti), exp)

@@ -14,8 +14,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from authlib.oauth2.base import invalid_error_characters
 from authlib.oauth2.rfc6749 import AuthorizationServer as _AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.errors import (
+    InvalidRequestError,
+    OAuth2Error,
+    UnsupportedGrantTypeError,
+    UnsupportedResponseTypeError,
+)
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
@@ -34,6 +41,7 @@ from oidc.grants import (
     OpenIDCode,
     PrivateKeyJWT,
     RefreshTokenGrant,
+    usable_jti,
 )
 from oidc.keys import KeyRing
 from oidc.models import OAuthClient, Subject, TokenRecord
@@ -71,7 +79,26 @@ class _Issuer(IssuerParameter):  # type: ignore[misc]
         return self.issuer
 
 
-class RevocationEndpoint(_RevocationEndpoint):  # type: ignore[misc]
+def printable(text: str, limit: int = 100) -> str:
+    """``text`` fit for an ``error_description``: printable ASCII without ``"`` and ``\\``
+    (RFC 6749 §5.2); authlib raises ValueError on anything else."""
+    text = text if len(text) <= limit else text[:limit] + "..."
+    return "".join("?" if invalid_error_characters(c) else c for c in text)
+
+
+class _TokenParameter:
+    """RFC 7009 §2.1, RFC 7662 §2.1: ``token`` is required; authlib's error would not say which."""
+
+    def check_params(self, request: OAuth2Request, client: OAuthClient) -> None:
+        if not request.form.get("token"):
+            raise InvalidRequestError("the token parameter is required")
+        repeated = sorted(name for name, values in request.payload.datalist.items() if len(values) > 1)
+        if repeated:  # RFC 6749 §3.2 holds for these endpoints too
+            raise InvalidRequestError(f"parameters must not be repeated: {printable(', '.join(repeated))}")
+        super().check_params(request, client)  # type: ignore[misc]
+
+
+class RevocationEndpoint(_TokenParameter, _RevocationEndpoint):  # type: ignore[misc]
     """RFC 7009; public clients may revoke their own tokens."""
 
     CLIENT_AUTH_METHODS: ClassVar[list[str]] = [*ENDPOINT_AUTH_METHODS, "none"]
@@ -86,7 +113,7 @@ class RevocationEndpoint(_RevocationEndpoint):  # type: ignore[misc]
         current.get().revoked = token
 
 
-class IntrospectionEndpoint(_IntrospectionEndpoint):  # type: ignore[misc]
+class IntrospectionEndpoint(_TokenParameter, _IntrospectionEndpoint):  # type: ignore[misc]
     """RFC 7662; a client may introspect only tokens of its own tenant."""
 
     CLIENT_AUTH_METHODS = ENDPOINT_AUTH_METHODS
@@ -135,6 +162,13 @@ class EndSessionEndpoint(_EndSessionEndpoint):  # type: ignore[misc]
     def end_session(self, end_session_request: Any) -> None:
         current.get().end_session = True
 
+    def resolve_client_from_id_token_claims(self, id_token_claims: dict[str, Any]) -> OAuthClient | None:
+        # our ID tokens carry ``aud`` as a one-element list; authlib resolves only a plain string
+        aud = id_token_claims.get("aud")
+        if isinstance(aud, list) and len(aud) == 1:
+            aud = aud[0]
+        return self.server.query_client(aud) if isinstance(aud, str) else None
+
 
 class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
     """authlib's server over the preloaded grant context (see :mod:`oidc.context`)."""
@@ -161,6 +195,44 @@ class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
         self.register_endpoint(IntrospectionEndpoint(self))
         self.register_endpoint(EndSessionEndpoint(self))
         self.register_extension(_Issuer(settings.issuer))
+
+    def get_authorization_grant(self, request: OAuth2Request) -> Any:
+        if any(grant.check_authorization_endpoint(request) for grant, _ in self._authorization_grants):
+            return super().get_authorization_grant(request)
+        # authlib's own error swaps its arguments (the value lands in error_description), and raises
+        # ValueError (a 500) for a value an error_description cannot carry (RFC 6749 §4.1.2.1)
+        client = self.query_client(request.payload.client_id or "")
+        redirect_uri = None
+        if client is not None:  # redirect only to a URI the client registered (§4.1.2.1)
+            asked = request.payload.redirect_uri
+            if asked:
+                redirect_uri = asked if client.check_redirect_uri(asked) else None
+            else:
+                redirect_uri = client.get_default_redirect_uri()
+        response_type = request.payload.response_type or ""
+        error = UnsupportedResponseTypeError(response_type, redirect_uri=redirect_uri)
+        error.description = f"response_type '{printable(response_type)}' is not supported; use code"
+        raise error
+
+    def create_token_response(self, request: OAuth2Request | None = None) -> OAuthResponse:
+        """RFC 6749 §3.2, §5.2: checks authlib leaves out, answered in the token endpoint's format."""
+        assert request is not None
+        grant_types = [grant.GRANT_TYPE for grant, _extensions in self._token_grants]
+        repeated = sorted(name for name, values in request.payload.datalist.items() if len(values) > 1)
+        grant_type = request.payload.grant_type
+        error: OAuth2Error | None = None
+        if repeated:
+            error = InvalidRequestError(f"parameters must not be repeated: {printable(', '.join(repeated))}")
+        elif not grant_type:
+            error = InvalidRequestError(f"grant_type is required; one of {', '.join(grant_types)}")
+        elif grant_type not in grant_types:
+            error = UnsupportedGrantTypeError(grant_type)
+            error.description = (
+                f"grant_type {printable(grant_type)} is not supported; one of {', '.join(grant_types)}"
+            )
+        if error is not None:
+            return self.handle_error_response(request, error)  # type: ignore[no-any-return]
+        return super().create_token_response(request)  # type: ignore[no-any-return]
 
     def query_client(self, client_id: str) -> OAuthClient | None:
         client = current.get().client
@@ -240,7 +312,7 @@ def client_id_of(request: OAuth2Request) -> str | None:
             claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
             sub = claims.get("sub") if isinstance(claims, dict) else None
             return sub if isinstance(sub, str) else None
-        except (IndexError, ValueError):
+        except (IndexError, ValueError, RecursionError):
             return None
     cid = form.get("client_id")
     return cid if isinstance(cid, str) else None
@@ -253,10 +325,10 @@ def assertion_jti(request: OAuth2Request) -> str | None:
     try:
         payload = assertion.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError):
+    except (IndexError, ValueError, RecursionError):
         return None
     jti = claims.get("jti") if isinstance(claims, dict) else None
-    return jti if isinstance(jti, str) else None
+    return jti if usable_jti(jti) else None
 
 
 Loader = Callable[[str], Awaitable[Any]]

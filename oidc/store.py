@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from idp import audit
 from idp.storage import tables
@@ -22,6 +23,7 @@ from oidc.models import CodeRecord, TokenRecord
 class Outcome(StrEnum):
     OK = "ok"
     REPLAYED = "replayed"
+    ASSERTION_REUSED = "assertion_reused"  # a private_key_jwt's jti came twice (RFC 7523 §3 item 7)
 
 
 def load_code(conn: Connection, digest: str) -> CodeRecord | None:
@@ -43,11 +45,19 @@ def assertion_seen(conn: Connection, client_id: str, jti: str) -> bool:
     return conn.execute(select(u.jti).where((u.client_id == client_id) & (u.jti == jti))).first() is not None
 
 
-def _record_assertion(tx: Tx, assertion: tuple[str, str, float] | None) -> None:
-    if assertion is not None:
-        client_id, jti, exp = assertion
-        # the primary key makes a second use of the same jti fail this unit
-        tx.conn.execute(tables.used_assertions.insert().values(client_id=client_id, jti=jti, expires_at=exp))
+def _record_assertion(tx: Tx, assertion: tuple[str, str, float] | None) -> bool:
+    """Remember a client assertion's jti; False when it was used before (a racing request won)."""
+    if assertion is None:
+        return True
+    client_id, jti, exp = assertion
+    # the primary key decides a race; a conflict must not abort the transaction (PostgreSQL would)
+    insert = postgresql.insert if tx.conn.dialect.name == "postgresql" else sqlite.insert
+    result = tx.conn.execute(
+        insert(tables.used_assertions)
+        .values(client_id=client_id, jti=jti, expires_at=exp)
+        .on_conflict_do_nothing()
+    )
+    return bool(result.rowcount == 1)
 
 
 def _revoke_grant(tx: Tx, grant_id: str) -> int:
@@ -68,7 +78,8 @@ def issue(
     assertion: tuple[str, str, float] | None,
 ) -> Outcome:
     """Tokens from a grant that consumes nothing (client_credentials)."""
-    _record_assertion(tx, assertion)
+    if not _record_assertion(tx, assertion):
+        return Outcome.ASSERTION_REUSED
     for row in rows:
         tx.defer_insert(tables.tokens, row)
     audit.record(tx, event)
@@ -85,7 +96,8 @@ def redeem_code(
     assertion: tuple[str, str, float] | None,
 ) -> Outcome:
     """Mark the code used and store its tokens; a code used before revokes what it issued."""
-    _record_assertion(tx, assertion)
+    if not _record_assertion(tx, assertion):
+        return Outcome.ASSERTION_REUSED
     c = tables.authorization_codes.c
     used = tx.conn.execute(
         update(tables.authorization_codes)
@@ -110,10 +122,20 @@ def redeem_code(
             ),
         )
         return Outcome.REPLAYED
-    for row in rows:
-        tx.defer_insert(tables.tokens, row)
+    _insert_tokens(tx, rows)
     audit.record(tx, event)
     return Outcome.OK
+
+
+def _insert_tokens(tx: Tx, rows: Sequence[dict[str, Any]]) -> None:
+    """Tokens a racing redemption may have to revoke: inserted now, not deferred.
+
+    On SQLite two redemptions of one code (or one refresh token) can share a group-commit
+    transaction; the loser's revocation must see the winner's tokens, and deferred rows are
+    inserted only after every unit of the batch has run.
+    """
+    if rows:
+        tx.conn.execute(tables.tokens.insert(), list(rows))
 
 
 def rotate_refresh(
@@ -126,7 +148,8 @@ def rotate_refresh(
     assertion: tuple[str, str, float] | None,
 ) -> Outcome:
     """Retire the presented refresh token and store its successors; reuse revokes the family."""
-    _record_assertion(tx, assertion)
+    if not _record_assertion(tx, assertion):
+        return Outcome.ASSERTION_REUSED
     t = tables.tokens.c
     rotated = tx.conn.execute(
         update(tables.tokens)
@@ -140,8 +163,7 @@ def rotate_refresh(
     )
     if rotated.rowcount != 1:
         return _reuse_detected(tx, grant_id=grant_id, event=event)
-    for row in rows:
-        tx.defer_insert(tables.tokens, row)
+    _insert_tokens(tx, rows)
     audit.record(tx, event)
     return Outcome.OK
 
@@ -167,21 +189,28 @@ def refresh_reused(tx: Tx, *, grant_id: str, event: audit.AuditEvent) -> Outcome
     return _reuse_detected(tx, grant_id=grant_id, event=event)
 
 
-def revoke(tx: Tx, *, token: TokenRecord, whole_grant: bool, event: audit.AuditEvent) -> int:
+def revoke(
+    tx: Tx,
+    *,
+    token: TokenRecord,
+    whole_grant: bool,
+    event: audit.AuditEvent,
+    assertion: tuple[str, str, float] | None = None,
+) -> Outcome:
     """RFC 7009 §2.1: revoking a refresh token also revokes the access tokens of its grant."""
+    if not _record_assertion(tx, assertion):
+        return Outcome.ASSERTION_REUSED
     t = tables.tokens.c
     if whole_grant:
-        count = _revoke_grant(tx, token.grant_id)
+        _revoke_grant(tx, token.grant_id)
     else:
-        count = int(
-            tx.conn.execute(
-                update(tables.tokens)
-                .where((t.digest == token.digest) & t.revoked_at.is_(None))
-                .values(revoked_at=tx.now)
-            ).rowcount
+        tx.conn.execute(
+            update(tables.tokens)
+            .where((t.digest == token.digest) & t.revoked_at.is_(None))
+            .values(revoked_at=tx.now)
         )
     audit.record(tx, event)
-    return count
+    return Outcome.OK
 
 
 def save_code(tx: Tx, *, row: dict[str, Any], event: audit.AuditEvent) -> None:

@@ -8,6 +8,7 @@ import os
 import platform
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -61,8 +62,9 @@ def load_average() -> str:
 
 
 def _cpu_times() -> tuple[int, int]:
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
+    # user nice system idle iowait irq softirq steal; guest time is already in user and nice.
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = fields[3] + fields[4]
     return sum(fields), idle
 
 
@@ -76,3 +78,68 @@ def cpu_busy(seconds: float = 1.0) -> float | None:
         return None
     elapsed = total1 - total0
     return 1 - (idle1 - idle0) / elapsed if elapsed else None
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def busy_seconds() -> float:
+    """CPU seconds spent by everything on the machine, all cores added up, since boot."""
+    total, idle = _cpu_times()
+    return (total - idle) / _TICK
+
+
+def group_seconds(pgid: int) -> float:
+    """CPU seconds used by the live processes of group ``pgid`` and the children they reaped."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # Fields after "comm)": state ppid pgrp ... utime(14) stime(15) cutime(16) cstime(17).
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:
+                ticks += sum(int(x) for x in fields[11:15])
+    return ticks / _TICK
+
+
+@dataclass(slots=True, frozen=True)
+class CpuShare:
+    """Where the CPU went during a run, in percent of one core.
+
+    ``other`` is everything but the server, wrk and the driver: other programs, kernel
+    threads, and time the hypervisor gave to other guests (steal).
+    """
+
+    server: float
+    other: float
+
+
+def own_and_children_seconds() -> float:
+    mine = os.times()
+    return mine.user + mine.system + mine.children_user + mine.children_system
+
+
+class CpuMeter:
+    """Splits the machine's CPU use over a run into the server's and everyone else's.
+
+    wrk and this driver are counted as neither: they are children of this process.
+    """
+
+    def __init__(self, server_pgid: int) -> None:
+        self._pgid = server_pgid
+        self._start = (
+            busy_seconds(),
+            group_seconds(server_pgid),
+            own_and_children_seconds(),
+            time.monotonic(),
+        )
+
+    def stop(self) -> CpuShare | None:
+        busy0, server0, own0, t0 = self._start
+        try:
+            busy, server, own = busy_seconds(), group_seconds(self._pgid), own_and_children_seconds()
+        except (OSError, ValueError, IndexError):
+            return None
+        wall = time.monotonic() - t0
+        server_s = server - server0
+        other_s = max(0.0, (busy - busy0) - server_s - (own - own0))
+        return CpuShare(server=100 * server_s / wall, other=100 * other_s / wall)

@@ -38,6 +38,7 @@ class Target:
     """A running server: its token endpoint and the credentials of the benchmark client."""
 
     name: str
+    pid: int  # leads the server's process group
     token_url: str
     client_id: str
     client_secret: str
@@ -84,7 +85,7 @@ def node_oidc_provider(work: Path, *, refresh_tokens: int) -> Iterator[Target]:
 
         wait_until(ready, proc, what="node-oidc-provider", log=log, timeout=900)
         say(f"node: ready after {time.monotonic() - started:.1f} s")
-        yield Target("node", f"http://127.0.0.1:{port}/token", "bench", secret, tokens)
+        yield Target("node", proc.pid, f"http://127.0.0.1:{port}/token", "bench", secret, tokens)
 
 
 CLIENT_ARGS = (
@@ -136,4 +137,4 @@ def our_idp(work: Path, *, bin_dir: Path, refresh_tokens: int) -> Iterator[Targe
         health = f"http://127.0.0.1:{port}/healthz"
         wait_until(lambda: http_ok(health), proc, what="idp serve", log=log, timeout=120)
         say("ours: ready")
-        yield Target("ours", f"http://127.0.0.1:{port}/token", client_id, client_secret, tokens)
+        yield Target("ours", proc.pid, f"http://127.0.0.1:{port}/token", client_id, client_secret, tokens)

@@ -55,8 +55,14 @@ async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     accepts_html = "text/html" in request.headers.get("accept", "")
     if not accepts_html:
+        # machine clients get the OAuth error vocabulary (RFC 6749 §5.2): a wrong method or an
+        # unknown path is a malformed request
+        code = "invalid_request" if exc.status_code in (400, 405) else _TITLES.get(exc.status_code, "error")
+        detail = exc.detail
+        if exc.status_code == 405:
+            detail = f"{request.method} is not allowed here; allowed: {(exc.headers or {}).get('Allow', '')}"
         return JSONResponse(
-            {"error": _TITLES.get(exc.status_code, "error"), "error_description": exc.detail},
+            {"error": code, "error_description": detail},
             status_code=exc.status_code,
             headers=exc.headers,
         )

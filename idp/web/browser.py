@@ -70,9 +70,14 @@ def render(
     status: int = 200,
     browser: str | None = None,
     branding: dict[str, Any] | None = None,
+    return_path: str | None = None,
     **context: Any,
 ) -> HTMLResponse:
-    """Render a page; gives the browser its cookie (and so a CSRF token) on first visit."""
+    """Render a page; gives the browser its cookie (and so a CSRF token) on first visit.
+
+    The language switcher comes back to this page's URL; a page that answers a form post cannot be
+    fetched again, so it comes back to ``return_path`` (a GET page) or the home page instead.
+    """
     st = state(request)
     new_browser = None
     if browser is None:
@@ -81,7 +86,10 @@ def render(
         from idp.secrets import new_secret
 
         browser = new_browser = new_secret()
-    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method in {"GET", "HEAD"}:
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    else:
+        path = return_path or "/"
     html = st.pages.render(
         template,
         language=language(request),
@@ -89,6 +97,7 @@ def render(
         csrf_token=csrf_token(st.settings.secret_key, browser),
         current_path=path,
         branding=branding or {},
+        status=status,  # error.html shows it
         **context,
     )
     response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import Connection, select, update
 from starlette.requests import Request
@@ -26,6 +28,7 @@ from levels_of_assurance.ladder import Level, acr_for
 
 log = logging.getLogger("idp.login")
 HOUR = 3600.0
+REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what secrets.new_secret makes
 
 
 @dataclass(slots=True, frozen=True)
@@ -39,7 +42,7 @@ class PendingRequest:
 async def _pending(request: Request, request_id: str | None) -> PendingRequest | None:
     """The authorization request this login serves, if it is alive and belongs to this browser."""
     browser_value = browser.browser_id(request)
-    if not request_id or len(request_id) > 64 or browser_value is None:
+    if not request_id or not REQUEST_ID.fullmatch(request_id) or browser_value is None:
         return None
     now = time.time()
 
@@ -58,14 +61,7 @@ async def _pending(request: Request, request_id: str | None) -> PendingRequest |
 
 
 def _no_request(request: Request) -> Response:
-    return render(
-        request,
-        "error.html",
-        status=400,
-        title_key="invalid_request",
-        detail="Start signing in from the application you want to use; this sign-in request is unknown "
-        "or has expired.",
-    )
+    return render(request, "error.html", status=400, title_key="request_expired")
 
 
 async def login_page(request: Request) -> Response:
@@ -98,9 +94,12 @@ async def send_link(request: Request) -> Response:
         "request_id": pending.id,
         "email": raw_email,
         "branding": dict(pending.tenant.branding),
+        "return_path": f"/login?{urlencode({'request_id': pending.id})}",
     }
     try:
         email = eids.normalize_email(raw_email)
+        if not email.isprintable():  # normalize_email lets control characters (NUL) through
+            raise ValueError(raw_email)
     except ValueError:
         return render(request, "login_email.html", status=400, error="invalid_email", **page)
     ip = client_ip(request) or "unknown"
@@ -168,7 +167,8 @@ async def send_link(request: Request) -> Response:
         email=raw_email,
         minutes=st.settings.email_link_ttl // 60,
         request_id=pending.id,
-        branding=dict(pending.tenant.branding),
+        branding=page["branding"],
+        return_path=page["return_path"],
     )
 
 
@@ -231,6 +231,9 @@ async def confirm_page(request: Request) -> Response:
     def load(conn: Connection) -> tuple[email_link.Link, eids.EID, str | None]:
         link = email_link.check(conn, token=token, browser=browser_value, now=now)
         person = eids.get(conn, link.eid_id)
+        if not person.active:
+            # a suspended or blocked eID cannot sign in; say no more than for an unknown link
+            raise LoginError(email_link.LinkProblem.UNKNOWN, "this eID is not active")
         client_name = None
         if link.request_id:
             r, c = tables.auth_requests.c, tables.clients.c

@@ -16,7 +16,7 @@ from idp import audit, eids, secrets, sessions
 from idp.clients import Client
 from idp.errors import NotFoundError
 from idp.storage import tables
-from idp.web import browser
+from idp.web import browser, login_routes
 from idp.web.browser import client_ip, render, state
 from levels_of_assurance.ladder import EIDAS, URN, Level
 from oidc import authorization, store
@@ -25,8 +25,8 @@ from oidc.models import OAuthClient, Subject
 from oidc.server import OAuthResponse
 from oidc.starlette.authorization_server import to_response
 from oidc.starlette.requests import (
+    BadRequestError,
     StarletteOAuth2Request,
-    TooManyParametersError,
     from_params,
     oauth2_request,
 )
@@ -35,6 +35,8 @@ from oidc.starlette.resource_protector import bearer_token
 # the highest level an authenticator of this release can give; raised as levels arrive
 AVAILABLE_LEVEL = Level.BASIC
 AUTH_REQUEST_TTL = 30 * 60
+# state comes back in the redirect URL, and URLs much longer than 8 kB break on the way
+MAX_STATE = 4096
 
 
 def discovery(request: Request) -> JSONResponse:
@@ -123,7 +125,7 @@ def jwks(request: Request) -> Response:
 async def _public_request(request: Request, path: str) -> StarletteOAuth2Request | Response:
     try:
         return await oauth2_request(request, public_url=state(request).settings.issuer + path)
-    except TooManyParametersError as exc:
+    except BadRequestError as exc:
         return to_response(OAuthResponse(400, {"error": "invalid_request", "error_description": str(exc)}))
 
 
@@ -135,13 +137,24 @@ def _error_page(request: Request, response: OAuthResponse) -> Response:
     if response.location:
         return RedirectResponse(response.location, status_code=302)
     body = response.json
+    error, description = body.get("error"), body.get("error_description") or ""
     return render(
         request,
         "error.html",
         status=400,
-        title_key="invalid_request",
-        detail=f"{body.get('error')}: {body.get('error_description') or ''}".strip(": "),
+        title_key=_unanswerable(error, description),
+        detail=f"{error}: {description}".strip(": "),
     )
+
+
+def _unanswerable(error: str | None, description: str) -> str:
+    """The error page (``error.html`` title key) that tells the person why we stopped."""
+    if error == "invalid_client":
+        return "unknown_client"
+    # authlib's words for a redirect URI that is not registered, or missing where one must be named
+    if "redirect uri" in description.lower() or "redirect_uri" in description:
+        return "unregistered_redirect_uri"
+    return "invalid_request"
 
 
 async def _load_session(request: Request, conn_now: float) -> tuple[sessions.Session | None, eids.EID | None]:
@@ -172,6 +185,10 @@ async def _authorize(request: Request, req: StarletteOAuth2Request, *, fresh_sin
     st = state(request)
     server = st.provider.server
     data = req.payload.data
+    if len(data.get("state") or "") > MAX_STATE:  # too long to send back: no redirect
+        too_long = f"state is longer than {MAX_STATE} characters, too long to come back in a URL"
+        body = {"error": "invalid_request", "error_description": too_long}
+        return _error_page(request, OAuthResponse(400, body))
     now = time.time()
     client_id = data.get("client_id")
     client = await st.clients.get(client_id) if isinstance(client_id, str) and client_id else None
@@ -187,8 +204,22 @@ async def _authorize(request: Request, req: StarletteOAuth2Request, *, fresh_sin
         try:
             grant = server.get_consent_grant(request=req, end_user=subject)
         except OAuth2Error as error:
-            error.state = data.get("state")
-            response = server.handle_error_response(req, error)
+            failure = error
+            if error.error == "login_required" and client is not None and error.redirect_uri:
+                # authlib's own prompt=none check (no session at all) comes first and says nothing
+                # more; a level no login can reach is the more useful answer, as with a session
+                try:
+                    authorization.requested_level(
+                        data, client, available=AVAILABLE_LEVEL, redirect_uri=error.redirect_uri
+                    )
+                    error.description = error.description or (
+                        f"the person must authenticate ({authorization.LoginReason.NO_SESSION}) "
+                        "but prompt=none was requested"
+                    )
+                except OAuth2Error as unmet:
+                    failure = unmet
+            failure.state = data.get("state")
+            response = server.handle_error_response(req, failure)
             server.execute_hook("after_create_authorization_response", response)
             return _error_page(request, response)
         assert client is not None
@@ -236,7 +267,7 @@ async def _authorize(request: Request, req: StarletteOAuth2Request, *, fresh_sin
             eid_id=subject.eid.id,
             username=subject.eid.username,
             client_ip=client_ip(request),
-            transaction_id=data.get("state"),
+            transaction_id=_transaction_id(data.get("state")),
             details={
                 "client_id": client.client_id,
                 "acr": ctx.acr,
@@ -246,6 +277,13 @@ async def _authorize(request: Request, req: StarletteOAuth2Request, *, fresh_sin
         )
         await st.db.write(lambda tx: store.save_code(tx, row=row, event=event))
     return _error_page(request, response)
+
+
+def _transaction_id(rp_state: str | None) -> str | None:
+    """The RP's ``state`` names its transaction in the audit trail, when it fits the column."""
+    if rp_state and len(rp_state) <= 64 and rp_state.isprintable():
+        return rp_state
+    return None
 
 
 async def _start_login(request: Request, client: Client, params: dict[str, str], reason: str) -> Response:
@@ -299,7 +337,7 @@ async def resume(request: Request) -> Response:
             .first()
         )
 
-    row = await st.db.read(load) if request_id and len(request_id) <= 64 else None
+    row = await st.db.read(load) if login_routes.REQUEST_ID.fullmatch(request_id) else None
     if (
         row is None
         or browser_value is None
@@ -310,8 +348,7 @@ async def resume(request: Request) -> Response:
             request,
             "error.html",
             status=400,
-            title_key="invalid_request",
-            detail="This sign-in request is unknown or has expired. Start again from the application.",
+            title_key="request_expired",
         )
     req = from_params(method="GET", uri=st.settings.issuer + "/authorize", params=row["params"])
     return await _authorize(request, req, fresh_since=row["created_at"])
@@ -365,7 +402,7 @@ def _hint_audience(id_token_hint: str | None) -> str | None:
     try:
         payload = id_token_hint.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError):
+    except (IndexError, ValueError, RecursionError):
         return None
     aud = claims.get("aud") if isinstance(claims, dict) else None
     if isinstance(aud, list) and len(aud) == 1:

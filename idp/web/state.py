@@ -12,6 +12,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from idp import retention
 from idp.clients import ClientRegistry
 from idp.delivery.mail import Mailer, build_mailer
 from idp.ratelimit import RateLimiter, build_rate_limiter
@@ -84,11 +85,27 @@ class AppState:
         if self.redis is not None:
             await self.redis.publish(INVALIDATION_CHANNEL, topic)
 
-    async def _listen(self) -> None:
+    async def _listen(self, retry_after: float = 1.0) -> None:
+        """Follow the invalidation channel for as long as the app runs, subscribing again after
+        Redis goes away (restart, failover, network): a lost subscription must not leave this
+        instance deaf to announcements until it restarts."""
+        missed = False
+        while True:
+            try:
+                await self._follow(catch_up=missed)
+            except Exception:
+                log.exception("the invalidation channel failed; subscribing again")
+            missed = True
+            await asyncio.sleep(retry_after)
+
+    async def _follow(self, *, catch_up: bool) -> None:
         assert self.redis is not None
         pubsub = self.redis.pubsub()
-        await pubsub.subscribe(INVALIDATION_CHANNEL)
         try:
+            await pubsub.subscribe(INVALIDATION_CHANNEL)
+            if catch_up:  # announcements made while we were away are lost: reload what they cover
+                self.clients.invalidate()
+                await self.reload_keys()
             async for message in pubsub.listen():
                 if message.get("type") != "message":
                     continue
@@ -100,7 +117,8 @@ class AppState:
                 elif topic.startswith("client:"):
                     self.clients.invalidate([topic.removeprefix("client:")])
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            with contextlib.suppress(Exception):  # the connection may be gone already
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _refresh_periodically(self, every: float = 60.0) -> None:
         while True:
@@ -110,9 +128,20 @@ class AppState:
             except Exception:  # a passing database hiccup must not stop the refresher
                 log.exception("reloading signing keys failed")
 
+    async def _purge_periodically(self, every: float = 3600.0) -> None:
+        while True:
+            try:
+                purged = await self.db.write(retention.purge_expired)
+                if purged.total:
+                    log.info("purged %d expired rows", purged.total)
+            except Exception:  # retried at the next round
+                log.exception("purging expired rows failed")
+            await asyncio.sleep(every)
+
     async def start(self) -> None:
         await self.reload_keys()
         self.spawn(self._refresh_periodically())
+        self.spawn(self._purge_periodically())
         if self.redis is not None:
             self.spawn(self._listen())
 

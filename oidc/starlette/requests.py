@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 _MAX_FIELDS = 64
@@ -54,7 +55,11 @@ class StarletteOAuth2Request(OAuth2Request):  # type: ignore[misc]
         return self._form.data
 
 
-class TooManyParametersError(ValueError):
+class BadRequestError(ValueError):
+    """A request the OAuth endpoints cannot even read; answered with ``invalid_request``."""
+
+
+class TooManyParametersError(BadRequestError):
     pass
 
 
@@ -66,10 +71,18 @@ async def oauth2_request(request: Request, *, public_url: str) -> StarletteOAuth
     """
     form_pairs: list[tuple[str, str]] = []
     if request.method == "POST":
-        ctype = request.headers.get("content-type", "")
-        if ctype.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
-            form = await request.form(max_fields=_MAX_FIELDS)
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype == "application/x-www-form-urlencoded":
+            try:
+                form = await request.form(max_fields=_MAX_FIELDS)
+            except HTTPException as exc:  # Starlette's: too many fields, or one too large
+                raise TooManyParametersError(str(exc.detail)) from None
             form_pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+        elif ctype:
+            # RFC 6749 §3.2, §4.1.3; RFC 7009 §2.1; RFC 7662 §2.1: parameters are form-encoded
+            raise BadRequestError(
+                f"the request body must be application/x-www-form-urlencoded, not {ctype[:60]}"
+            )
     args = list(request.query_params.multi_items())
     if len(args) > _MAX_FIELDS:
         raise TooManyParametersError(f"more than {_MAX_FIELDS} query parameters")

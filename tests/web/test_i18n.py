@@ -252,6 +252,31 @@ def test_error_page_retry_after_and_detail(pages: Pages) -> None:
     assert "čez 5 minut." in render(pages, "error.html", "sl", title_key="too_many_requests", retry_after=300)
 
 
+@pytest.mark.parametrize(
+    ("title_key", "heading", "explanation"),
+    [
+        (
+            "unregistered_redirect_uri",
+            "Ne moremo vas vrniti v to aplikacijo",
+            "samo na naslov, ki ga je aplikacija registrirala pri nas",
+        ),
+        ("unknown_client", "Neznana aplikacija", "pri nas ni registrirana"),
+        ("request_expired", "Ta zahteva za prijavo ni več veljavna", "znova začnite prijavo"),
+    ],
+)
+def test_error_page_says_why_we_stopped(pages: Pages, title_key: str, heading: str, explanation: str) -> None:
+    text = render(pages, "error.html", "sl", status=400, title_key=title_key, detail="invalid_request: x")
+    assert f"<h1>{heading}</h1>" in text
+    assert explanation in text
+    assert "Tehnične podrobnosti: <code>invalid_request: x</code>" in text
+
+
+def test_link_invalid_without_request_sends_back_to_the_application(pages: Pages) -> None:
+    text = render(pages, "link_invalid.html", "sl", reason="used", request_id=None)
+    assert 'href="/login' not in text  # /login without a request is a dead end
+    assert "vrnite v aplikacijo" in text
+
+
 def test_branding(pages: Pages) -> None:
     branded = render(pages, "index.html", "en", branding={"name": "Acme", "primary_color": "#FFCC00"})
     assert 'style="--primary: #ffcc00; --on-primary: #000000;' in branded
