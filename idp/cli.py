@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import DBAPIError
+
 from idp import audit, clients, eids, tenants
 from idp.errors import IdPError
 from idp.settings import Settings, ensure_secret_key, load_settings
@@ -185,12 +187,12 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> None:
 def _announce(settings: Settings, topic: str) -> None:
     from redis.asyncio import Redis
 
-    from idp.web.state import INVALIDATION_CHANNEL
+    from idp.web.state import invalidation_channel
 
     async def run() -> None:
         client = Redis.from_url(settings.redis_url or "")
         try:
-            await client.publish(INVALIDATION_CHANNEL, topic)
+            await client.publish(invalidation_channel(settings.database_url), topic)
         finally:
             await client.aclose()
 
@@ -379,6 +381,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(args, exc.code, str(exc))
     except (ValueError, CommandError) as exc:
         return _fail(args, "invalid_argument", str(exc))
+    except DBAPIError as exc:
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+        return _fail(
+            args,
+            "database_error",
+            f"the database at IDP_DATABASE_URL is unreachable or not migrated (run 'idp migrate'): {reason}",
+        )
     return 0
 
 

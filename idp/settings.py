@@ -195,7 +195,10 @@ def ensure_secret_key(settings: Settings) -> Settings:
     else:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
         key = secrets.token_urlsafe(48)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process won the race to create it: use theirs
+            return ensure_secret_key(settings)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(key + "\n")
     from dataclasses import replace

@@ -183,9 +183,7 @@ class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
 
         self.register_token_generator(
             "default",
-            BearerTokenGenerator(
-                lambda *a, **k: new_secret(), lambda *a, **k: new_secret(), expires_in
-            ),
+            BearerTokenGenerator(lambda *a, **k: new_secret(), lambda *a, **k: new_secret(), expires_in),
         )
         self.register_grant(AuthorizationCodeGrant, [PKCE(required=True), OpenIDCode(provider)])
         self.register_grant(RefreshTokenGrant)

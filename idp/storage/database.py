@@ -288,14 +288,18 @@ class _SqliteWriter:
             while self._pending:
                 items = self._pending[: self.MAX_BATCH]
                 del self._pending[: self.MAX_BATCH]
+                outcomes: list[tuple[bool, Any]] = []
                 try:
                     conn = self._connection()
-                    outcomes = await self._together(loop, conn, items) if len(items) > 1 else None
-                    if outcomes is None:
+                    together = await self._together(loop, conn, items) if len(items) > 1 else None
+                    if together is not None:
+                        outcomes = together
+                    else:
                         # a unit failed (or ran alone): each in its own transaction, so only it fails
-                        outcomes = [await self._alone(loop, conn, unit) for unit, _future in items]
-                except Exception as exc:  # the connection itself broke: fail this batch, keep pumping
-                    outcomes = [(False, exc)] * len(items)
+                        for unit, _future in items:
+                            outcomes.append(await self._alone(loop, conn, unit))
+                except Exception as exc:  # the connection itself broke: fail what has not run, keep pumping
+                    outcomes += [(False, exc)] * (len(items) - len(outcomes))
                     self._reset_connection()
                 _resolve(
                     [

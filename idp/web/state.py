@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -25,7 +26,12 @@ from oidc.endpoints import Endpoints
 from oidc.server import Provider
 
 log = logging.getLogger("idp")
-INVALIDATION_CHANNEL = "idp:invalidate"
+INVALIDATION_PREFIX = "idp:invalidate:"
+
+
+def invalidation_channel(database_url: str) -> str:
+    """The Redis channel of one deployment: instances on the same database, and only those."""
+    return INVALIDATION_PREFIX + hashlib.sha256(database_url.encode()).hexdigest()[:16]
 
 
 @dataclass(slots=True)
@@ -83,7 +89,7 @@ class AppState:
     async def announce(self, topic: str) -> None:
         """Tell every instance (through Redis) that ``topic`` changed: clients or keys."""
         if self.redis is not None:
-            await self.redis.publish(INVALIDATION_CHANNEL, topic)
+            await self.redis.publish(invalidation_channel(self.settings.database_url), topic)
 
     async def _listen(self, retry_after: float = 1.0) -> None:
         """Follow the invalidation channel for as long as the app runs, subscribing again after
@@ -102,7 +108,7 @@ class AppState:
         assert self.redis is not None
         pubsub = self.redis.pubsub()
         try:
-            await pubsub.subscribe(INVALIDATION_CHANNEL)
+            await pubsub.subscribe(invalidation_channel(self.settings.database_url))
             if catch_up:  # announcements made while we were away are lost: reload what they cover
                 self.clients.invalidate()
                 await self.reload_keys()
