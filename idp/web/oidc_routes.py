@@ -126,7 +126,9 @@ async def _public_request(request: Request, path: str) -> StarletteOAuth2Request
     try:
         return await oauth2_request(request, public_url=state(request).settings.issuer + path)
     except BadRequestError as exc:
-        return to_response(OAuthResponse(400, {"error": "invalid_request", "error_description": str(exc)}))
+        result = OAuthResponse(400, {"error": "invalid_request", "error_description": str(exc)})
+        # the browser-facing endpoints answer a person with a page, the others a client with JSON
+        return _error_page(request, result) if path in ("/authorize", "/logout") else to_response(result)
 
 
 # -- authorization endpoint (RFC 6749 §4.1.1, OIDC Core §3.1.2) ---------------------------------

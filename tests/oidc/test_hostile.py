@@ -60,8 +60,9 @@ def test_two_hundred_query_parameters_are_refused(party: PartyFactory) -> None:
     p = party()
     params, _ = p.rp.authorize_params()
     pairs = list(params.items()) + [(f"x{i}", "y") for i in range(200)]
-    description = _oauth_error(p.rp.browser.get("/authorize?" + urlencode(pairs)), 400, "invalid_request")
-    assert "parameters" in description
+    page = p.rp.browser.get("/authorize?" + urlencode(pairs))
+    _error_page(page)  # a person's browser gets a page, not JSON
+    assert "parameters" in page.text
     token = p.rp.backend.post("/token?" + urlencode([(f"x{i}", "y") for i in range(200)]))
     _oauth_error(token, 400, "invalid_request")
 
@@ -100,7 +101,7 @@ def test_a_huge_state_is_refused_on_a_page(party: PartyFactory) -> None:
         params, _ = p.rp.authorize_params(state=state, **extra)
         response = p.rp.browser.post("/authorize", data=params)
         _error_page(response)  # it could not come back in a redirect
-        assert "state" in response.text
+        assert "larger than 64 kB" in response.text  # the body limit stops it before it is parsed
     params, _ = p.rp.authorize_params(state="s" * 5000)
     _error_page(p.rp.start(params))
 
