@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from idp import audit
 from idp.errors import ConflictError, NotFoundError
@@ -176,14 +176,18 @@ def mark_verified(tx: Tx, *, eid_id: str, name: str, method: str, evidence_ref: 
     )
 
 
-def _load(conn: Connection, where: Any) -> EID | None:
-    row = conn.execute(select(tables.eids).where(where)).mappings().first()
+_ATTRIBUTES_OF = select(tables.eid_attributes).where(tables.eid_attributes.c.eid_id == bindparam("eid_id"))
+_BY_ID = select(tables.eids).where(tables.eids.c.id == bindparam("id"))
+
+
+def _load(conn: Connection, where: Any, params: dict[str, Any] | None = None) -> EID | None:
+    statement = where if params is not None else select(tables.eids).where(where)
+    row = conn.execute(statement, params or {}).mappings().first()
     if row is None:
         return None
-    a = tables.eid_attributes.c
     attrs = {
         r.name: Attribute(r.value, r.verified_method, r.verified_at, r.evidence_ref)
-        for r in conn.execute(select(tables.eid_attributes).where(a.eid_id == row["id"]))
+        for r in conn.execute(_ATTRIBUTES_OF, {"eid_id": row["id"]})
     }
     return EID(
         row["id"],
@@ -197,7 +201,7 @@ def _load(conn: Connection, where: Any) -> EID | None:
 
 
 def get(conn: Connection, eid_id: str) -> EID:
-    found = _load(conn, tables.eids.c.id == eid_id)
+    found = _load(conn, _BY_ID, {"id": eid_id})
     if found is None:
         raise NotFoundError(f"no eID {eid_id!r}")
     return found

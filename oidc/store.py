@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from idp import audit
 from idp.storage import tables
-from idp.storage.database import Tx
+from idp.storage.database import Tx, insert_rows
 from oidc.models import CodeRecord, TokenRecord
 
 
@@ -35,8 +35,11 @@ def load_code(conn: Connection, digest: str) -> CodeRecord | None:
     return CodeRecord.from_row(row) if row else None
 
 
+_TOKEN_BY_DIGEST = select(tables.tokens).where(tables.tokens.c.digest == bindparam("digest"))
+
+
 def load_token(conn: Connection, digest: str) -> TokenRecord | None:
-    row = conn.execute(select(tables.tokens).where(tables.tokens.c.digest == digest)).mappings().first()
+    row = conn.execute(_TOKEN_BY_DIGEST, {"digest": digest}).mappings().first()
     return TokenRecord.from_row(row) if row else None
 
 
@@ -134,8 +137,19 @@ def _insert_tokens(tx: Tx, rows: Sequence[dict[str, Any]]) -> None:
     transaction; the loser's revocation must see the winner's tokens, and deferred rows are
     inserted only after every unit of the batch has run.
     """
-    if rows:
-        tx.conn.execute(tables.tokens.insert(), list(rows))
+    insert_rows(tx.conn, tables.tokens, list(rows))
+
+
+_ROTATE = (
+    update(tables.tokens)
+    .where(
+        (tables.tokens.c.digest == bindparam("old_digest"))
+        & tables.tokens.c.rotated_at.is_(None)
+        & tables.tokens.c.revoked_at.is_(None)
+        & (tables.tokens.c.expires_at > bindparam("now"))
+    )
+    .values(rotated_at=bindparam("now"))
+)
 
 
 def rotate_refresh(
@@ -150,17 +164,7 @@ def rotate_refresh(
     """Retire the presented refresh token and store its successors; reuse revokes the family."""
     if not _record_assertion(tx, assertion):
         return Outcome.ASSERTION_REUSED
-    t = tables.tokens.c
-    rotated = tx.conn.execute(
-        update(tables.tokens)
-        .where(
-            (t.digest == old_digest)
-            & t.rotated_at.is_(None)
-            & t.revoked_at.is_(None)
-            & (t.expires_at > tx.now)
-        )
-        .values(rotated_at=tx.now)
-    )
+    rotated = tx.conn.execute(_ROTATE, {"old_digest": old_digest, "now": tx.now})
     if rotated.rowcount != 1:
         return _reuse_detected(tx, grant_id=grant_id, event=event)
     _insert_tokens(tx, rows)

@@ -29,7 +29,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Boolean, Connection, Engine, Table, create_engine, event, select, update
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -67,11 +78,7 @@ class Tx:
     def audit_head(self) -> tuple[int, str]:
         """The chain's head ``(seq, hash)``, locked for the rest of the transaction."""
         if self._batch.head is None:
-            row = self.conn.execute(
-                select(tables.audit_head.c.seq, tables.audit_head.c.hash)
-                .where(tables.audit_head.c.id == 1)
-                .with_for_update()
-            ).one_or_none()
+            row = self.conn.execute(_HEAD_FOR_UPDATE).one_or_none()
             if row is None:
                 self.conn.execute(tables.audit_head.insert().values(id=1, seq=0, hash=GENESIS_HASH))
                 self._batch.head = (0, GENESIS_HASH)
@@ -84,22 +91,40 @@ class Tx:
         self._batch.head = (seq, digest)
 
 
+# built once: constructing a statement costs more than executing a cached one
+_HEAD_FOR_UPDATE = (
+    select(tables.audit_head.c.seq, tables.audit_head.c.hash)
+    .where(tables.audit_head.c.id == 1)
+    .with_for_update()
+)
+_HEAD_UPDATE = (
+    update(tables.audit_head)
+    .where(tables.audit_head.c.id == 1)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+
+
 def _flush(conn: Connection, batch: _Batch) -> None:
     if batch.deferred:
         grouped: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
         for table, row in batch.deferred:
             grouped.setdefault(table.name, (table, []))[1].append(row)
         for table, rows in grouped.values():
-            if conn.dialect.name == "sqlite" and all(len(r) == len(table.c) for r in rows):
-                _sqlite_executemany(conn, table, rows)
-            else:
-                conn.execute(table.insert(), rows)
+            insert_rows(conn, table, rows)
         batch.deferred.clear()
     if batch.head is not None and batch.head != batch.head_loaded:
         seq, digest = batch.head
-        conn.execute(
-            update(tables.audit_head).where(tables.audit_head.c.id == 1).values(seq=seq, hash=digest)
-        )
+        conn.execute(_HEAD_UPDATE, {"new_seq": seq, "new_hash": digest})
+
+
+def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert complete rows; on SQLite straight to the driver (see :func:`_sqlite_executemany`)."""
+    if not rows:
+        return
+    if conn.dialect.name == "sqlite" and all(len(r) == len(table.c) for r in rows):
+        _sqlite_executemany(conn, table, rows)
+    else:
+        conn.execute(table.insert(), rows)
 
 
 @functools.cache
@@ -284,6 +309,8 @@ class _SqliteWriter:
 
     async def _pump(self) -> None:
         loop = asyncio.get_running_loop()
+        # let the requests already readable in this loop iteration queue up too: larger groups
+        await asyncio.sleep(0)
         try:
             while self._pending:
                 items = self._pending[: self.MAX_BATCH]
