@@ -54,7 +54,7 @@ async def mint(client_id: str, count: int, out: Path) -> None:
                             "tenant_id": tenant_id,
                             "eid_id": person.id,
                             "sid": None,
-                            "scope": "openid",
+                            "scope": "api",  # as the peer's tokens: no ID token on refresh either side
                             "auth_time": now,
                             "acr": "urn:eid:loa:basic",
                             "amr": ["email"],

@@ -321,7 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_demo
     )
 
-    tenant = sub.add_parser("tenant", help="tenants").add_subparsers(dest="action", required=True)
+    tenant = sub.add_parser("tenant", parents=[common], help="tenants").add_subparsers(
+        dest="action", required=True
+    )
     p = tenant.add_parser("create", parents=[common])
     p.add_argument("--slug", required=True)
     p.add_argument("--name", required=True)
@@ -329,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_tenant_create)
     tenant.add_parser("list", parents=[common]).set_defaults(func=cmd_tenant_list)
 
-    client = sub.add_parser("client", help="relying-party clients").add_subparsers(
+    client = sub.add_parser("client", parents=[common], help="relying-party clients").add_subparsers(
         dest="action", required=True
     )
     p = client.add_parser("create", parents=[common])
@@ -348,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--minimum-acr")
     p.set_defaults(func=cmd_client_create)
 
-    user = sub.add_parser("user", help="eIDs").add_subparsers(dest="action", required=True)
+    user = sub.add_parser("user", parents=[common], help="eIDs").add_subparsers(dest="action", required=True)
     p = user.add_parser("create", parents=[common])
     p.add_argument("--tenant", required=True)
     p.add_argument("--email", required=True)
@@ -359,12 +361,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--country", help="ISO 3166-1 alpha-2")
     p.set_defaults(func=cmd_user_create)
 
-    keys = sub.add_parser("keys", help="signing keys").add_subparsers(dest="action", required=True)
+    keys = sub.add_parser("keys", parents=[common], help="signing keys").add_subparsers(
+        dest="action", required=True
+    )
     p = keys.add_parser("rotate", parents=[common])
     p.add_argument("--keep-for", type=int, help="seconds the old public keys stay in the JWKS")
     p.set_defaults(func=cmd_keys_rotate)
 
-    aud = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="action", required=True)
+    aud = sub.add_parser("audit", parents=[common], help="the audit trail").add_subparsers(
+        dest="action", required=True
+    )
     aud.add_parser("verify", parents=[common]).set_defaults(func=cmd_audit_verify)
     p = aud.add_parser("export", parents=[common])
     p.add_argument("--transaction", required=True)
