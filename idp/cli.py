@@ -28,10 +28,6 @@ DEMO_QUERY = (
 )
 
 
-class CommandError(Exception):
-    pass
-
-
 def _out(args: argparse.Namespace, data: Any, human: str) -> None:
     if args.json:
         print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
@@ -385,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.func(args, settings)
     except IdPError as exc:
         return _fail(args, exc.code, str(exc))
-    except (ValueError, CommandError) as exc:
+    except ValueError as exc:
         return _fail(args, "invalid_argument", str(exc))
     except DBAPIError as exc:
         reason = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__

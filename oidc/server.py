@@ -305,27 +305,30 @@ def client_id_of(request: OAuth2Request) -> str | None:
     form = request.form
     assertion = form.get("client_assertion")
     if assertion:
-        try:
-            payload = assertion.split(".")[1]
-            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-            sub = claims.get("sub") if isinstance(claims, dict) else None
-            return sub if isinstance(sub, str) else None
-        except (IndexError, ValueError, RecursionError):
-            return None
+        sub = unverified_claims(assertion).get("sub")
+        return sub if isinstance(sub, str) else None
     cid = form.get("client_id")
     return cid if isinstance(cid, str) else None
+
+
+def unverified_claims(token: str) -> dict[str, Any]:
+    """The claims of a compact JWT, NOT verified: only to find which key or client to load.
+
+    Empty for anything that is not a readable JWT; the caller verifies the token afterwards.
+    """
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, RecursionError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
 
 
 def assertion_jti(request: OAuth2Request) -> str | None:
     assertion = request.form.get("client_assertion")
     if not assertion:
         return None
-    try:
-        payload = assertion.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError, RecursionError):
-        return None
-    jti = claims.get("jti") if isinstance(claims, dict) else None
+    jti = unverified_claims(assertion).get("jti")
     return jti if usable_jti(jti) else None
 
 

@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 
 import templates
 from idp.settings import Settings, ensure_secret_key
-from idp.web import login_routes, oidc_routes
+from idp.web import login_routes, logout_routes, oidc_routes
 from idp.web.browser import render, state
 from idp.web.i18n import set_language
 from idp.web.metrics import MetricsMiddleware, metrics_endpoint
@@ -116,6 +116,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/language", set_language, methods=["GET"]),
             *oidc_routes.routes,
             *login_routes.routes,
+            *logout_routes.routes,
             Mount("/static", StaticFiles(directory=static_dir), name="static"),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},

@@ -1,5 +1,5 @@
-"""OpenID Connect endpoints: discovery, JWKS, authorization, token, userinfo, revocation,
-introspection and RP-initiated logout."""
+"""OpenID Connect endpoints: discovery, JWKS, authorization, token, userinfo, revocation and
+introspection. RP-initiated logout is in :mod:`idp.web.logout_routes`."""
 
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ def jwks(request: Request) -> Response:
     )
 
 
-async def _public_request(request: Request, path: str) -> StarletteOAuth2Request | Response:
+async def public_request(request: Request, path: str) -> StarletteOAuth2Request | Response:
     try:
         return await oauth2_request(request, public_url=state(request).settings.issuer + path)
     except BadRequestError as exc:
@@ -159,7 +159,7 @@ def _unanswerable(error: str | None, description: str) -> str:
     return "invalid_request"
 
 
-async def _load_session(request: Request, conn_now: float) -> tuple[sessions.Session | None, eids.EID | None]:
+async def load_session(request: Request, conn_now: float) -> tuple[sessions.Session | None, eids.EID | None]:
     cookie = request.cookies.get(sessions.COOKIE_NAME)
     if not cookie:
         return None, None
@@ -177,7 +177,7 @@ async def _load_session(request: Request, conn_now: float) -> tuple[sessions.Ses
 
 
 async def authorize(request: Request) -> Response:
-    req = await _public_request(request, "/authorize")
+    req = await public_request(request, "/authorize")
     if isinstance(req, Response):
         return req
     return await _authorize(request, req, fresh_since=None)
@@ -197,7 +197,7 @@ async def _authorize(request: Request, req: StarletteOAuth2Request, *, fresh_sin
     ctx = GrantContext(
         client=OAuthClient(client) if client else None, tenant_id=client.tenant_id if client else None
     )
-    session, person = await _load_session(request, now)
+    session, person = await load_session(request, now)
     usable = session is not None and person is not None and person.active
     subject = Subject(person, session.sid) if usable and person is not None and session is not None else None
 
@@ -360,7 +360,7 @@ async def resume(request: Request) -> Response:
 
 
 async def token(request: Request) -> Response:
-    req = await _public_request(request, "/token")
+    req = await public_request(request, "/token")
     if isinstance(req, Response):
         return req
     result = await state(request).endpoints.token(req, client_ip=client_ip(request))
@@ -370,14 +370,14 @@ async def token(request: Request) -> Response:
 
 
 async def revoke(request: Request) -> Response:
-    req = await _public_request(request, "/revoke")
+    req = await public_request(request, "/revoke")
     if isinstance(req, Response):
         return req
     return to_response(await state(request).endpoints.revoke(req, client_ip=client_ip(request)))
 
 
 async def introspect(request: Request) -> Response:
-    req = await _public_request(request, "/introspect")
+    req = await public_request(request, "/introspect")
     if isinstance(req, Response):
         return req
     return to_response(await state(request).endpoints.introspect(req))
@@ -392,91 +392,6 @@ async def userinfo(request: Request) -> Response:
     return to_response(await state(request).endpoints.userinfo(token_value))
 
 
-# -- RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) --------------------------------
-
-
-def _hint_audience(id_token_hint: str | None) -> str | None:
-    import base64
-    import json
-
-    if not id_token_hint:
-        return None
-    try:
-        payload = id_token_hint.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError, RecursionError):
-        return None
-    aud = claims.get("aud") if isinstance(claims, dict) else None
-    if isinstance(aud, list) and len(aud) == 1:
-        aud = aud[0]
-    return aud if isinstance(aud, str) else None
-
-
-async def logout(request: Request) -> Response:
-    st = state(request)
-    req = await _public_request(request, "/logout")
-    if isinstance(req, Response):
-        return req
-    data = req.payload.data
-    confirmed = request.method == "POST" and data.get("confirm") == "yes"
-    if confirmed and not browser.csrf_ok(request, data.get("csrf_token")):
-        return render(request, "error.html", status=403, title_key="csrf")
-    client_id = data.get("client_id") or _hint_audience(data.get("id_token_hint"))
-    client = await st.clients.get(client_id) if client_id else None
-    ctx = GrantContext(client=OAuthClient(client) if client else None)
-    session, _person = await _load_session(request, time.time())
-    reset = current.set(ctx)
-    try:
-        try:
-            validated = st.provider.server.validate_endpoint_request("end_session", req)
-        except OAuth2Error as error:
-            return render(
-                request,
-                "error.html",
-                status=400,
-                title_key="invalid_request",
-                detail=f"{error.error}: {error.description or ''}",
-            )
-        hint_sid = (validated.id_token_claims or {}).get("sid")
-        same_session = session is not None and hint_sid is not None and hint_sid == session.sid
-        if not confirmed and not same_session and session is not None:
-            hidden = {
-                k: v
-                for k, v in data.items()
-                if k
-                in {
-                    "id_token_hint",
-                    "client_id",
-                    "post_logout_redirect_uri",
-                    "state",
-                    "ui_locales",
-                    "logout_hint",
-                }
-            }
-            hidden["confirm"] = "yes"
-            return render(
-                request,
-                "logout_confirm.html",
-                client_name=client.name if client else None,
-                hidden=hidden,
-                cancel_url="/",
-            )
-        st.provider.server.create_endpoint_response("end_session", validated)
-    finally:
-        current.reset(reset)
-    if session is not None:
-        sid, ip = session.sid, client_ip(request)
-        await st.db.write(lambda tx: sessions.end(tx, sid=sid, reason="logout", client_ip=ip))
-    if validated.redirect_uri:
-        response: Response = RedirectResponse(validated.redirect_uri, status_code=303)
-    else:
-        response = render(
-            request, "logged_out.html", client_name=client.name if client else None, return_url=None
-        )
-    response.delete_cookie(sessions.COOKIE_NAME, path="/", secure=True, httponly=True, samesite="lax")
-    return response
-
-
 routes = [
     Route("/.well-known/openid-configuration", discovery, methods=["GET"]),
     Route("/.well-known/oauth-authorization-server", discovery, methods=["GET"]),
@@ -487,5 +402,4 @@ routes = [
     Route("/revoke", revoke, methods=["POST"]),
     Route("/introspect", introspect, methods=["POST"]),
     Route("/userinfo", userinfo, methods=["GET", "POST"]),
-    Route("/logout", logout, methods=["GET", "POST"]),
 ]
