@@ -68,8 +68,10 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
+    from idp.storage import migrate
     from idp.web.app import create_app
 
+    migrate.require_current(settings.database_url)
     host = args.host or settings.host
     port = args.port or settings.port
     app = create_app(settings)

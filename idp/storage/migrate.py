@@ -46,3 +46,25 @@ def current(url: str) -> str | None:
         return rev
 
     return asyncio.run(run())
+
+
+def head() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def require_current(url: str) -> None:
+    """Refuse to serve a database whose schema is not the code's (``StorageError`` says what to do)."""
+    from idp.errors import StorageError
+
+    try:
+        have = current(url)
+    except Exception as exc:
+        raise StorageError(f"cannot read the schema version of IDP_DATABASE_URL: {exc}") from exc
+    want = head()
+    if have != want:
+        raise StorageError(
+            f"the database schema is at revision {have or 'none'} but this code needs {want}: "
+            "run 'idp migrate'"
+        )

@@ -228,7 +228,7 @@ async def confirm_page(request: Request) -> Response:
     now = time.time()
     browser_value = browser.browser_id(request)
 
-    def load(conn: Connection) -> tuple[email_link.Link, eids.EID, str | None]:
+    def load(conn: Connection) -> tuple[tenants.Tenant, eids.EID, str | None]:
         link = email_link.check(conn, token=token, browser=browser_value, now=now)
         person = eids.get(conn, link.eid_id)
         if not person.active:
@@ -242,10 +242,10 @@ async def confirm_page(request: Request) -> Response:
                 .join(tables.auth_requests, r.client_id == c.client_id)
                 .where(r.id == link.request_id)
             ).scalar()
-        return link, person, client_name
+        return tenants.get(conn, link.tenant_id), person, client_name
 
     try:
-        _link, person, client_name = await st.db.read(load)
+        tenant, person, client_name = await st.db.read(load)
     except (LoginError, NotFoundError) as exc:
         return _invalid_link(request, exc, None)
     return render(
@@ -254,6 +254,7 @@ async def confirm_page(request: Request) -> Response:
         token=token,
         email=_mask(person.value("email") or ""),
         client_name=client_name,
+        branding=dict(tenant.branding),
     )
 
 
