@@ -109,12 +109,12 @@ def create_app(settings: Settings) -> Starlette:
     static_dir = Path(templates.__file__).with_name("static")
     app = Starlette(
         routes=[
+            *oidc_routes.routes,
             Route("/", index, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/language", set_language, methods=["GET"]),
-            *oidc_routes.routes,
             *login_routes.routes,
             *logout_routes.routes,
             Mount("/static", StaticFiles(directory=static_dir), name="static"),

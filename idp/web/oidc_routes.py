@@ -392,14 +392,16 @@ async def userinfo(request: Request) -> Response:
     return to_response(await state(request).endpoints.userinfo(token_value))
 
 
+# the router tries routes in order: the machine-to-machine endpoints, hit thousands of times a
+# second, come first
 routes = [
-    Route("/.well-known/openid-configuration", discovery, methods=["GET"]),
-    Route("/.well-known/oauth-authorization-server", discovery, methods=["GET"]),
-    Route("/.well-known/jwks.json", jwks, methods=["GET"]),
-    Route("/authorize", authorize, methods=["GET", "POST"]),
-    Route("/authorize/resume", resume, methods=["GET"]),
     Route("/token", token, methods=["POST"]),
-    Route("/revoke", revoke, methods=["POST"]),
     Route("/introspect", introspect, methods=["POST"]),
     Route("/userinfo", userinfo, methods=["GET", "POST"]),
+    Route("/revoke", revoke, methods=["POST"]),
+    Route("/.well-known/jwks.json", jwks, methods=["GET"]),
+    Route("/.well-known/openid-configuration", discovery, methods=["GET"]),
+    Route("/.well-known/oauth-authorization-server", discovery, methods=["GET"]),
+    Route("/authorize", authorize, methods=["GET", "POST"]),
+    Route("/authorize/resume", resume, methods=["GET"]),
 ]
