@@ -161,14 +161,25 @@ async def send_link(request: Request) -> Response:
         )
         st.spawn(_send_mail(request, person, token, pending, ip), delivery=True)
         st.metrics.login(method="email_link", outcome="link_sent")
+    # Post/Redirect/Get: reloading the next page, or switching its language, sends nothing again
+    return RedirectResponse(
+        f"/login/email/sent?{urlencode({'request_id': pending.id, 'to': _mask(raw_email)})}", status_code=303
+    )
+
+
+async def sent_page(request: Request) -> Response:
+    """ "Check your email", the same whether or not the address has an eID."""
+    st = state(request)
+    pending = await _pending(request, request.query_params.get("request_id"))
+    if pending is None:
+        return _no_request(request)
     return render(
         request,
         "email_sent.html",
-        email=raw_email,
+        email=request.query_params.get("to", "")[:100],
         minutes=st.settings.email_link_ttl // 60,
         request_id=pending.id,
-        branding=page["branding"],
-        return_path=page["return_path"],
+        branding=dict(pending.tenant.branding),
     )
 
 
@@ -327,6 +338,7 @@ async def verify(request: Request) -> Response:
 routes = [
     Route("/login", login_page, methods=["GET"]),
     Route("/login/email", send_link, methods=["POST"]),
+    Route("/login/email/sent", sent_page, methods=["GET"]),
     Route("/login/email/verify", confirm_page, methods=["GET"]),
     Route("/login/email/verify", verify, methods=["POST"]),
 ]

@@ -97,6 +97,7 @@ class Party:
                 "request_id": form_value(page.text, "request_id"),
                 "email": self.email,
             },
+            follow_redirects=True,  # POST, then 303 to the "check your email" page
         )
         assert sent.status_code == 200, sent.text
         resume = self.rp.open_link(link_in(wait_for_mail(self.served, self.email, seen=seen)))

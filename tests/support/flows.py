@@ -89,6 +89,7 @@ class RelyingParty:
                 "request_id": form_value(login.text, "request_id"),
                 "email": email,
             },
+            follow_redirects=True,  # POST, then 303 to the "check your email" page
         )
         assert sent.status_code == 200, sent.text
         link = self.link_from_mail(email, after=before)
