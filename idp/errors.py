@@ -11,6 +11,8 @@
     ├── DeliveryError            mail or SMS could not be handed over
     ├── RateLimitedError         a throttle said no; carries retry_after
     └── LoginError               an authenticator refused (expired or used link, …)
+        ├── OTPError             otp.totp: malformed, invalid or replayed code
+        └── WeakPasswordError    levels_of_assurance.authenticators.password: refused by policy
 
 Protocol errors (OAuth 2, OIDC) are authlib's own ``OAuth2Error`` subtree; the web layer maps
 both trees to responses and audit events.
