@@ -17,13 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from idp.settings import Settings, load_settings
+from idp.settings import Settings
 from idp.storage import migrate
 from idp.storage.database import Database
-from tests.support.server import ServedApp, make_tls, serve
+from tests.support.server import ServedApp, make_tls, serve, settings_factory_for
 
 PG_ADMIN_URL = os.environ.get("IDP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-SECRET = "test-secret-" + "x" * 40
 
 
 async def _pg_admin(statement: str) -> None:
@@ -88,19 +87,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
 
 @pytest.fixture
 def settings_factory(tmp_path: Path, database_url: str) -> object:
-    def make(**overrides: object) -> Settings:
-        values: dict[str, object] = {
-            "database_url": database_url,
-            "secret_key": SECRET,
-            "var_dir": tmp_path / "var",
-            "email_backend": f"file:{tmp_path / 'mail'}",
-            "sms_backend": f"file:{tmp_path / 'sms'}",
-            "issuer": "https://idp.test",
-        }
-        values.update(overrides)
-        return load_settings(env={}, **values)
-
-    return make
+    return settings_factory_for(database_url, tmp_path, issuer="https://idp.test")
 
 
 @pytest.fixture

@@ -26,10 +26,8 @@ from idp import clients
 from idp.sessions import COOKIE_NAME as SESSION_COOKIE
 from idp.web.state import invalidation_channel
 from oidc import keys
-from tests.conftest import SECRET
-from tests.oidc.conftest import settings_factory_for
 from tests.support.flows import RelyingParty, form_value, query_of
-from tests.support.server import ServedApp, serve
+from tests.support.server import SECRET, ServedApp, serve, settings_factory_for
 
 REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REDIRECT_URI = "https://rp.example/cb"

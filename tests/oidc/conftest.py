@@ -29,11 +29,9 @@ import pytest
 from sqlalchemy import Connection, select
 
 from idp import audit, clients, eids, tenants
-from idp.settings import Settings, load_settings
 from idp.storage import tables
-from tests.conftest import SECRET
 from tests.support.flows import RelyingParty, form_value, query_of
-from tests.support.server import ServedApp, serve
+from tests.support.server import ServedApp, serve, settings_factory_for
 
 REDIRECT_URI = "https://rp.example/cb"
 LOGOUT_URI = "https://rp.example/logged-out"
@@ -127,21 +125,6 @@ class Login:
 
 
 PartyFactory = Callable[..., Party]
-
-
-def settings_factory_for(database_url: str, directory: Path) -> Callable[..., Settings]:
-    def make(**overrides: object) -> Settings:
-        values: dict[str, object] = {
-            "database_url": database_url,
-            "secret_key": SECRET,  # the same as every other app on the run's PostgreSQL database
-            "var_dir": directory / "var",
-            "email_backend": f"file:{directory / 'mail'}",
-            "sms_backend": f"file:{directory / 'sms'}",
-        }
-        values.update(overrides)
-        return load_settings(env={}, **values)
-
-    return make
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

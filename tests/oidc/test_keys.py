@@ -7,7 +7,7 @@ import asyncio
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,12 @@ from joserfc import jws
 from sqlalchemy import Connection, select
 from sqlalchemy.engine import make_url
 
-from idp.settings import Settings, load_settings
 from idp.storage import migrate, tables
 from idp.storage.database import Database
 from oidc import keys
-from tests.conftest import SECRET, _pg_admin
+from tests.conftest import _pg_admin
 from tests.oidc.conftest import PartyFactory
-from tests.support.server import ServedApp, serve
+from tests.support.server import SECRET, ServedApp, serve, settings_factory_for
 
 K = tables.signing_keys.c
 OTHER_SECRET = "another-instance-secret-" + "y" * 30
@@ -58,21 +57,6 @@ def empty_database_url(
         asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def _factory(database_url: str, directory: Path) -> Callable[..., Settings]:
-    def make(**overrides: object) -> Settings:
-        values: dict[str, object] = {
-            "database_url": database_url,
-            "secret_key": SECRET,
-            "var_dir": directory / "var",
-            "email_backend": f"file:{directory / 'mail'}",
-            "sms_backend": f"file:{directory / 'sms'}",
-        }
-        values.update(overrides)
-        return load_settings(env={}, **values)
-
-    return make
-
-
 def _jwks(app: ServedApp) -> dict[str, Any]:
     with app.client() as http:
         response = http.get("/.well-known/jwks.json")
@@ -84,7 +68,7 @@ def _jwks(app: ServedApp) -> dict[str, Any]:
 def test_first_start_creates_one_key_per_algorithm(
     empty_database_url: str, tls: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    factory = _factory(empty_database_url, tmp_path)
+    factory = settings_factory_for(empty_database_url, tmp_path)
     with serve(factory, tls=tls, outbox=tmp_path / "mail") as app:
         rows = app.run(app.state.db.read(_rows))
         published = _jwks(app)["keys"]

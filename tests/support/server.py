@@ -25,12 +25,34 @@ from cryptography.x509.oid import NameOID
 
 from idp import clients, eids, tenants
 from idp.delivery.mail import read_outbox
-from idp.settings import Settings
+from idp.settings import Settings, load_settings
 from idp.storage.database import Tx
 from idp.web.app import create_app
 from idp.web.state import AppState
 
 T = TypeVar("T")
+
+# one instance secret for every test app: a run's PostgreSQL database is shared, and signing keys
+# sealed with one secret cannot be opened with another
+SECRET = "test-secret-" + "x" * 40
+
+
+def settings_factory_for(database_url: str, directory: Path, **defaults: object) -> Callable[..., Settings]:
+    """Settings for a test app on ``database_url`` with its state and outboxes under ``directory``."""
+
+    def make(**overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "database_url": database_url,
+            "secret_key": SECRET,
+            "var_dir": directory / "var",
+            "email_backend": f"file:{directory / 'mail'}",
+            "sms_backend": f"file:{directory / 'sms'}",
+            **defaults,
+        }
+        values.update(overrides)
+        return load_settings(env={}, **values)
+
+    return make
 
 
 def make_tls(directory: Path) -> tuple[Path, Path]:
