@@ -1,0 +1,210 @@
+"""HTTP plumbing of the administration API: bearer authentication, tenant scoping, JSON bodies
+validated by the operation's model, and every failure as RFC 9457 problem details."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import IntegrityError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from idp import tenants
+from idp.admin.openapi import Operation
+from idp.admin.principal import AdminAuthError, Principal, authenticate
+from idp.errors import ConflictError, InvalidPhoneError, LoginError, NotFoundError
+from idp.web.browser import state
+from idp.web.state import AppState
+
+log = logging.getLogger("idp.admin")
+MAX_BODY = 64 * 1024
+PROBLEM = "application/problem+json"
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    500: "Internal Server Error",
+}
+
+
+class ProblemError(Exception):
+    """An RFC 9457 problem to answer with; ``kind`` becomes the ``type`` URI's last segment."""
+
+    def __init__(self, status: int, detail: str, *, kind: str | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.kind = kind
+        self.extra = extra
+
+
+def problem_response(problem: ProblemError, headers: dict[str, str] | None = None) -> Response:
+    body: dict[str, Any] = {
+        "type": f"urn:eid:admin:problem:{problem.kind}" if problem.kind else "about:blank",
+        "title": _TITLES.get(problem.status, "Error"),
+        "status": problem.status,
+        "detail": problem.detail,
+        **problem.extra,
+    }
+    return JSONResponse(body, status_code=problem.status, media_type=PROBLEM, headers=headers)
+
+
+@dataclass(slots=True)
+class Call:
+    """One authenticated, validated request."""
+
+    request: Request
+    st: AppState
+    principal: Principal
+    tenant: tenants.Tenant | None
+    body: Any
+    query: dict[str, int]
+
+    def path(self, name: str) -> str:
+        return str(self.request.path_params[name])
+
+    @property
+    def tenant_id(self) -> str:
+        assert self.tenant is not None
+        return self.tenant.id
+
+
+Handler = Callable[[Call], Awaitable[Response]]
+
+
+def json_response(model: BaseModel, status: int = 200) -> Response:
+    return JSONResponse(model.model_dump(mode="json"), status_code=status)
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _clean(value: Any) -> None:
+    """Text no database column can hold (NUL, lone surrogates) is refused before it reaches one."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ProblemError(400, "strings must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ProblemError(400, "strings must be valid Unicode (no lone surrogates)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _clean(key)
+            _clean(item)
+    elif isinstance(value, list):
+        for item in value:
+            _clean(item)
+
+
+async def _body(request: Request, model: type[BaseModel]) -> BaseModel:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise ProblemError(415, f"the request body must be application/json, not {kind[:60] or 'missing'}")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise ProblemError(413, f"the request body is larger than {MAX_BODY // 1024} kB")
+    try:
+        data = json.loads(bytes(raw))
+    except (ValueError, RecursionError) as exc:
+        raise ProblemError(400, f"the request body is not JSON: {str(exc)[:200]}") from None
+    _clean(data)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            {"loc": [str(p) for p in e["loc"]], "type": e["type"], "msg": e["msg"]}
+            for e in exc.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        raise ProblemError(
+            422, "the body does not match the schema", kind="invalid-body", errors=errors
+        ) from None
+
+
+def _query(request: Request, op: Operation) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for q in op.query:
+        raw = request.query_params.get(q.name)
+        if raw is None:
+            out[q.name] = q.default
+            continue
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ProblemError(400, f"{q.name} must be an integer, got {raw[:40]!r}") from None
+        if not q.minimum <= value <= q.maximum:
+            raise ProblemError(400, f"{q.name} must be between {q.minimum} and {q.maximum}")
+        out[q.name] = value
+    return out
+
+
+async def _authorize(request: Request, op: Operation) -> tuple[Principal, tenants.Tenant | None]:
+    st = state(request)
+    now = time.time()
+    principal = await st.db.read(lambda conn: authenticate(conn, _bearer(request), now=now))
+    if op.platform and not principal.platform:
+        raise AdminAuthError(403, "insufficient_scope", "this operation needs the admin:platform scope")
+    for name in op.path_parameters:
+        value = str(request.path_params.get(name, ""))
+        if len(value) > 64 or not value.isprintable():
+            raise ProblemError(404, f"no {name.removesuffix('_id')} {value[:64]!r}")
+    if "tenant_id" not in op.path_parameters:
+        return principal, None
+    ref = str(request.path_params["tenant_id"])
+    try:
+        tenant = await st.db.read(lambda conn: tenants.get(conn, ref))
+    except NotFoundError:
+        tenant = None
+    # another tenant's resources do not exist for a tenant's token: nothing leaks
+    if tenant is None or not principal.may_administer(tenant.id):
+        raise ProblemError(404, f"no tenant {ref!r}")
+    return principal, tenant
+
+
+def endpoint(op: Operation, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    async def run(request: Request) -> Response:
+        try:
+            principal, tenant = await _authorize(request, op)
+            query = _query(request, op)
+            body = await _body(request, op.request) if op.request is not None else None
+            return await handler(Call(request, state(request), principal, tenant, body, query))
+        except AdminAuthError as exc:
+            challenge = f'Bearer realm="admin", error="{exc.code}"'
+            if exc.status == 403:
+                challenge += ', scope="admin"'
+            return problem_response(
+                ProblemError(exc.status, str(exc), kind=exc.code), {"WWW-Authenticate": challenge}
+            )
+        except ProblemError as exc:
+            return problem_response(exc)
+        except NotFoundError as exc:
+            return problem_response(ProblemError(404, str(exc)))
+        except (ConflictError, IntegrityError) as exc:
+            detail = str(exc) if isinstance(exc, ConflictError) else "conflicts with existing data"
+            return problem_response(ProblemError(409, detail, kind="conflict"))
+        except InvalidPhoneError as exc:
+            return problem_response(ProblemError(422, str(exc), kind="invalid-value"))
+        except LoginError as exc:  # e.g. an invitation that can no longer be used
+            return problem_response(ProblemError(409, str(exc), kind=str(exc.code)))
+        except ValueError as exc:
+            return problem_response(ProblemError(422, str(exc)[:500], kind="invalid-value"))
+        except Exception:  # still problem details, never an HTML page
+            log.exception("admin API request failed: %s %s", request.method, request.url.path)
+            return problem_response(ProblemError(500, "the request could not be processed"))
+
+    return run
