@@ -42,8 +42,14 @@ class AMR(StrEnum):
     SC = "sc"
     FACE = "face"
     MFA = "mfa"
+    USER = "user"  # a test of user presence (e.g. touching a security key)
+    PIN = "pin"
     # not in RFC 8176's registry: proof of control of an email address by a one-time link
     EMAIL = "email"
+    # not in RFC 8176's registry (§2 allows values the parties agree on): a federated
+    # authentication, here an enterprise portal's SSO login token; the value Microsoft Entra ID
+    # uses for the same thing
+    FED = "fed"
 
 
 @dataclass(slots=True, frozen=True)

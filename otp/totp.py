@@ -30,21 +30,27 @@ _DIGESTS: dict[str, Callable[..., Any]] = {
     "SHA512": hashlib.sha512,
 }
 
-OTPErrorCode = Literal["malformed", "invalid", "replayed"]
+OTPErrorCode = Literal["malformed", "invalid", "expired", "replayed", "exhausted", "not_enrolled"]
 
 
 class OTPError(LoginError):
     """A one-time code was refused; ``code`` says why.
 
     - ``malformed``: not ``DIGITS`` ASCII digits (spaces aside).
-    - ``invalid``: does not match the current time step nor any step within the window.
-    - ``replayed``: matched a time step already used (RFC 6238 §5.2).
+    - ``invalid``: does not match (the current time step and the window; or the code sent).
+    - ``expired``: the code's lifetime is over, or a newer code replaced it (``otp.sms``), or the
+      enrolment waited too long (``otp.authenticator_app``).
+    - ``replayed``: matched a time step already used (RFC 6238 §5.2), or a code already used.
+    - ``exhausted``: too many wrong attempts; the code is dead and a new one must be asked for.
+    - ``not_enrolled``: the eID has no authenticator app (``otp.authenticator_app``).
 
+    ``attempts_left`` is set where a code allows a limited number of tries (``otp.sms``).
     Sits under ``IdPError → LoginError`` (see ``idp.errors``).
     """
 
-    def __init__(self, code: OTPErrorCode, message: str) -> None:
+    def __init__(self, code: OTPErrorCode, message: str, *, attempts_left: int | None = None) -> None:
         super().__init__(code, message)
+        self.attempts_left = attempts_left
 
 
 def _normalise_secret(secret: str) -> str:

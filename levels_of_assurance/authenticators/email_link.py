@@ -51,8 +51,10 @@ def issue(
     browser: str,
     ttl: float,
     client_ip: str | None,
+    purpose: str = "login",
 ) -> str:
-    """Create a link for the eID; returns the token to put in the mail."""
+    """Create a link for the eID; returns the token to put in the mail. ``purpose`` is ``login``
+    or ``reset`` (a password reset); a link works only for its own purpose."""
     token = secrets.new_secret()
     tx.conn.execute(
         tables.email_links.insert().values(
@@ -64,6 +66,7 @@ def issue(
             created_at=tx.now,
             expires_at=tx.now + ttl,
             client_ip=client_ip,
+            purpose=purpose,
         )
     )
     audit.record(
@@ -75,20 +78,21 @@ def issue(
             username=username,
             client_ip=client_ip,
             transaction_id=request_id,
-            details={"login_method": PROVES.method, "ttl": int(ttl)},
+            details={"login_method": PROVES.method, "ttl": int(ttl), "purpose": purpose},
         ),
     )
     return token
 
 
-def check(conn: Connection, *, token: str, browser: str | None, now: float) -> Link:
-    """The link a token names, if it can still be used from this browser; else :class:`LoginError`."""
+def check(conn: Connection, *, token: str, browser: str | None, now: float, purpose: str = "login") -> Link:
+    """The link a token names, if it can still be used from this browser for ``purpose``; else
+    :class:`LoginError` (a link made for another purpose is as unknown as no link)."""
     row = (
         conn.execute(select(tables.email_links).where(tables.email_links.c.digest == secrets.digest(token)))
         .mappings()
         .first()
     )
-    if row is None:
+    if row is None or (row["purpose"] or "login") != purpose:
         raise LoginError(LinkProblem.UNKNOWN, "no such sign-in link")
     if row["used_at"] is not None:
         raise LoginError(LinkProblem.USED, "this sign-in link was already used")
@@ -99,9 +103,9 @@ def check(conn: Connection, *, token: str, browser: str | None, now: float) -> L
     return Link(row["digest"], row["tenant_id"], row["eid_id"], row["request_id"], row["expires_at"])
 
 
-def consume(tx: Tx, *, token: str, browser: str | None) -> Link:
+def consume(tx: Tx, *, token: str, browser: str | None, purpose: str = "login") -> Link:
     """Use the link once; a second use, even racing, fails with :class:`LoginError`."""
-    link = check(tx.conn, token=token, browser=browser, now=tx.now)
+    link = check(tx.conn, token=token, browser=browser, now=tx.now, purpose=purpose)
     e = tables.email_links.c
     used = tx.conn.execute(
         update(tables.email_links)

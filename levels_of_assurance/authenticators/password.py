@@ -27,8 +27,13 @@ from typing import NoReturn
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import Connection, bindparam, select, update
 
+from idp import audit
 from idp.errors import IdPError, LoginError
+from idp.storage import tables
+from idp.storage.database import Tx
+from idp.storage.prepared import Prepared
 from levels_of_assurance.authenticators import Proves
 from levels_of_assurance.ladder import AMR, Level
 
@@ -219,3 +224,38 @@ _DEFAULT._dummy = DUMMY_HASH
 def verify_dummy(password: str) -> NoReturn:
     """:meth:`PasswordHasher.verify_dummy` with the default parameters (against ``DUMMY_HASH``)."""
     _DEFAULT.verify_dummy(password)
+
+
+# -- storage: one argon2id hash per eID --------------------------------------------------------
+
+
+_STORED = Prepared(
+    select(tables.password_credentials.c.hash).where(tables.password_credentials.c.eid_id == bindparam("e"))
+)
+
+
+def stored_hash(conn: Connection, *, eid_id: str) -> str | None:
+    stored: str | None = _STORED.scalar(conn, {"e": eid_id})
+    return stored
+
+
+def set_hash(
+    tx: Tx, *, eid_id: str, tenant_id: str, new_hash: str, reason: str, client_ip: str | None = None
+) -> None:
+    """Store a (new) password hash for ``eid_id`` and audit why (set, changed, reset, rehashed)."""
+    c = tables.password_credentials.c
+    done = tx.conn.execute(
+        update(tables.password_credentials).where(c.eid_id == eid_id).values(hash=new_hash, updated_at=tx.now)
+    )
+    if done.rowcount == 0:
+        tx.conn.execute(
+            tables.password_credentials.insert().values(
+                eid_id=eid_id, hash=new_hash, created_at=tx.now, updated_at=tx.now
+            )
+        )
+    audit.record(
+        tx,
+        audit.AuditEvent(
+            f"password.{reason}", tenant_id=tenant_id, eid_id=eid_id, client_ip=client_ip, details={}
+        ),
+    )

@@ -1,0 +1,341 @@
+"""Password + authenticator-app logins per second per core, against the bound argon2 sets.
+
+    python bench/login_factors.py [--seconds 20] [--concurrency 6] [--server-cpu 0] [--client-cpu 1]
+
+The whole flow a browser goes through, for the advanced level: /authorize → sign-in page →
+email and password → one-time code page → TOTP code, answered with the redirect to the client →
+the code exchanged at /token (a server that answers the code with a redirect to
+/authorize/resume first is followed there too). The server (`idp serve`, one process) is pinned
+to one core; this client, on the other. Each login uses its own eID (a TOTP time step is
+accepted once per eID).
+
+The bound is one over the time of one argon2id verification at the configured parameters,
+measured on the server's core just before the run: no login can be faster than its password
+check. The ratio logins/s ÷ bound says how much the rest of the flow costs (target ≥ 0.85).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import os
+import re
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+
+import httpx  # noqa: E402
+from harness.processes import clean_env, free_port, http_ok, running, wait_until  # noqa: E402
+
+PASSWORD = "bench horse battery staple"
+REDIRECT = "https://rp.bench/cb"
+ADVANCED = "urn:eid:loa:advanced"
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def pin(cpu: int | None) -> list[str]:
+    return ["taskset", "-c", str(cpu)] if cpu is not None and os.path.exists("/usr/bin/taskset") else []
+
+
+async def prepare(url: str, secret_key: str, users: int) -> tuple[str, str, dict[str, str]]:
+    """Tenant, client, and ``users`` eIDs with one password and a confirmed authenticator app."""
+    from idp import clients, eids, tenants
+    from idp.storage import migrate
+    from idp.storage.database import Database
+    from levels_of_assurance.authenticators.password import PasswordHasher, set_hash
+    from otp import authenticator_app, totp
+
+    await asyncio.to_thread(migrate.upgrade, url)
+    db = Database(url)
+    stored = PasswordHasher().hash(PASSWORD)
+    emails = [f"signer{i}@bench.example" for i in range(users)]
+    app_secrets: dict[str, str] = {}
+
+    def unit(tx: object) -> tuple[str, str]:
+        tenant = tenants.create(tx, slug="bench", name="Bench")  # type: ignore[arg-type]
+        new = clients.create(
+            tx,  # type: ignore[arg-type]
+            tenant_id=tenant.id,
+            name="Bench app",
+            client_type=clients.ClientType.CONFIDENTIAL,
+            redirect_uris=[REDIRECT],
+        )
+        now = time.time()
+        for email in emails:
+            person = eids.create(tx, tenant_id=tenant.id, attributes={"email": email})  # type: ignore[arg-type]
+            set_hash(tx, eid_id=person.id, tenant_id=tenant.id, new_hash=stored, reason="set")  # type: ignore[arg-type]
+            started = authenticator_app.begin_enrolment(
+                tx,
+                eid_id=person.id,
+                account_name=email,
+                issuer_name="Bench",
+                sealing_key=secret_key,
+                now=now,  # type: ignore[arg-type]
+            )
+            # confirm with the previous step, so the current one is still free for the login
+            code = totp.code_at(secret=started.secret, for_time=now - 30)
+            authenticator_app.confirm_enrolment(
+                tx,
+                eid_id=person.id,
+                enrolment_id=started.enrolment_id,
+                code=code,
+                sealing_key=secret_key,
+                now=now,  # type: ignore[arg-type]
+            )
+            app_secrets[email] = started.secret
+        return new.client.client_id, str(new.client_secret)
+
+    try:
+        client_id, client_secret = await db.write(unit)
+    finally:
+        await db.close()
+    return client_id, client_secret, app_secrets
+
+
+def cpu_seconds(pid: int, tid: int | None = None) -> float:
+    """User + system CPU time of process ``pid`` and its threads so far, or of its thread ``tid``
+    alone (Linux /proc)."""
+    path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def argon2_verify_ms(cpu: int | None, rounds: int = 40) -> tuple[float, float]:
+    """Median wall time and median CPU time of one verification at the default (OWASP)
+    parameters, on ``cpu`` (the CPU time holds even when other programs share the core)."""
+    code = (
+        "import time,statistics;from levels_of_assurance.authenticators.password import PasswordHasher as H;"
+        f"h=H();s=h.hash('{PASSWORD}');t=[];c=[]\n"
+        f"for _ in range({rounds}):\n"
+        f" a=time.perf_counter();b=time.thread_time();h.verify(s,'{PASSWORD}')\n"
+        " t.append(time.perf_counter()-a);c.append(time.thread_time()-b)\n"
+        "print(statistics.median(t)*1000,statistics.median(c)*1000)"
+    )
+    out = subprocess.run(
+        [*pin(cpu), sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    wall, cpu_ms = out.stdout.split()
+    return float(wall), float(cpu_ms)
+
+
+class Browser:
+    """Just enough of a browser: cookies by name (the server's are __Host-, Secure), redirects by hand."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.cookies: dict[str, str] = {}
+
+    async def request(self, method: str, url: str, **kwargs: object) -> httpx.Response:
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
+        response = await self.client.request(method, url, headers=headers, **kwargs)  # type: ignore[arg-type]
+        for value in response.headers.get_list("set-cookie"):
+            name, _, rest = value.partition("=")
+            self.cookies[name.strip()] = rest.split(";", 1)[0]
+        return response
+
+
+def field(page: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', page)
+    if not found:
+        raise RuntimeError(f"no field {name} on the page: {page[:300]}")
+    return found.group(1)
+
+
+async def one_login(
+    client: httpx.AsyncClient, *, client_id: str, client_secret: str, email: str, secret: str
+) -> int:
+    """One whole login of ``email`` whose authenticator app holds ``secret``; the number of
+    requests it took."""
+    from otp import totp
+
+    browser = Browser(client)
+    verifier = secrets.token_urlsafe(32)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "scope": "openid",
+        "state": secrets.token_urlsafe(8),
+        "nonce": secrets.token_urlsafe(8),
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "acr_values": ADVANCED,
+    }
+    started = await browser.request("GET", "/authorize?" + urlencode(params))
+    assert started.status_code == 303, started.text[:300]
+    page = await browser.request("GET", started.headers["location"])
+    request_id, csrf = field(page.text, "request_id"), field(page.text, "csrf_token")
+    after_password = await browser.request(
+        "POST",
+        "/login/password",
+        data={"csrf_token": csrf, "request_id": request_id, "email": email, "password": PASSWORD},
+    )
+    assert after_password.status_code == 303, after_password.text[:300]
+    code_page = await browser.request("GET", after_password.headers["location"])
+    assert "one-time code" in code_page.text, code_page.text[:300]
+    code = totp.code_at(secret=secret, for_time=time.time())
+    done = await browser.request(
+        "POST",
+        "/login/code",
+        data={"csrf_token": csrf, "request_id": request_id, "method": "totp", "code": code},
+    )
+    assert done.status_code == 303, done.text[:500]
+    location = done.headers["location"]
+    requests = 6
+    if location.startswith("/authorize/resume"):  # servers that answer the code with one more redirect
+        location = (await browser.request("GET", location)).headers["location"]
+        requests += 1
+    assert location.startswith(REDIRECT + "?"), location
+    query = parse_qs(urlsplit(location).query)
+    token = await client.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": query["code"][0],
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+        },
+        auth=(client_id, client_secret),
+    )
+    assert token.status_code == 200, token.text
+    return requests
+
+
+async def drive(
+    base: str, *, client_id: str, client_secret: str, people: dict[str, str], seconds: float, concurrency: int
+) -> tuple[int, float, list[float], int]:
+    queue = list(reversed(people))
+    done = requests = 0
+    latencies: list[float] = []
+    deadline = time.monotonic() + seconds
+
+    async def worker() -> None:
+        nonlocal done, requests
+        async with httpx.AsyncClient(base_url=base, timeout=30, headers={"Accept-Language": "en"}) as client:
+            while time.monotonic() < deadline and queue:
+                email = queue.pop()
+                began = time.monotonic()
+                requests = await one_login(
+                    client,
+                    client_id=client_id,
+                    client_secret=client_secret,
+                    email=email,
+                    secret=people[email],
+                )
+                latencies.append(time.monotonic() - began)
+                done += 1
+
+    began = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return done, time.monotonic() - began, latencies, requests
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--warmup", type=float, default=3)
+    parser.add_argument("--concurrency", type=int, default=6)
+    parser.add_argument("--server-cpu", type=int, default=0)
+    parser.add_argument("--client-cpu", type=int, default=1)
+    args = parser.parse_args()
+    if args.client_cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {args.client_cpu})
+
+    users = int((args.seconds + args.warmup) * 60) + 100  # more than one core can log in
+    with tempfile.TemporaryDirectory(prefix="bench-login-") as work:
+        var = Path(work)
+        port = free_port()
+        secret_key = secrets.token_urlsafe(48)
+        url = f"sqlite+aiosqlite:///{var / 'idp.db'}"
+        env = clean_env() | {
+            "IDP_VAR_DIR": str(var),
+            "IDP_DATABASE_URL": url,
+            "IDP_ISSUER": f"http://127.0.0.1:{port}",
+            "IDP_SECRET_KEY": secret_key,
+            "IDP_LOGIN_FREE_FAILURES_PER_IP": "1000000",
+        }
+        say(f"preparing {users} eIDs with a password and an authenticator app")
+        client_id, client_secret, people = asyncio.run(prepare(url, secret_key, users))
+        emails = list(people)
+        bound_ms, argon2_cpu_ms = argon2_verify_ms(args.server_cpu)
+        idp = str(Path(sys.executable).with_name("idp"))
+        argv = [
+            *pin(args.server_cpu),
+            idp,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
+        log = var / "server.log"
+        with running(argv, env=env, log=log, cwd=REPO_ROOT) as proc:
+            wait_until(
+                lambda: http_ok(f"http://127.0.0.1:{port}/healthz"),
+                proc,
+                what="idp serve",
+                log=log,
+                timeout=60,
+            )
+            base = f"http://127.0.0.1:{port}"
+            warm = int(args.warmup * 50)
+            first = {e: people[e] for e in emails[:warm]}
+            rest = {e: people[e] for e in emails[warm:]}
+            common = {"client_id": client_id, "client_secret": client_secret, "concurrency": args.concurrency}
+            asyncio.run(drive(base, people=first, seconds=args.warmup, **common))  # type: ignore[arg-type]
+            server = proc.pid  # taskset execs the server: the same process
+            # the main thread runs the event loop: everything but argon2 (the CPU pool) and checkpoints
+            cpu_before, loop_before = cpu_seconds(server), cpu_seconds(server, server)
+            measured = drive(base, people=rest, seconds=args.seconds, **common)  # type: ignore[arg-type]
+            done, elapsed, latencies, requests = asyncio.run(measured)
+            cpu_used = cpu_seconds(server) - cpu_before
+            loop_used = cpu_seconds(server, server) - loop_before
+    rate = done / elapsed
+    bound = 1000.0 / bound_ms
+    cuts = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [0.0] * 99
+    print(
+        f"argon2id verify (m=19 MiB, t=2, p=1) on the server's core: {bound_ms:.1f} ms"
+        f" -> bound {bound:.1f} logins/s per core"
+    )
+    print(
+        f"password + TOTP logins, whole flow ({requests} requests each), server on one core: "
+        f"{rate:.1f} logins/s "
+        f"({done} in {elapsed:.1f} s, concurrency {args.concurrency}; "
+        f"p50 {cuts[49] * 1000:.0f} ms, p95 {cuts[94] * 1000:.0f} ms)"
+    )
+    print(f"ratio to the bound: {rate / bound:.2f} (target >= 0.85)")
+    per_login = cpu_used / done * 1000 if done else float("nan")
+    print(
+        f"server CPU per login: {per_login:.1f} ms, of which argon2 {argon2_cpu_ms:.1f} ms CPU -> "
+        f"{1000 / per_login:.1f} logins/s per core of CPU, ratio {argon2_cpu_ms / per_login:.2f} "
+        "(the same ratio measured in CPU time: holds when other programs share the core)"
+    )
+    if done:
+        print(
+            f"server CPU per login by thread: event loop {loop_used / done * 1000:.1f} ms, "
+            f"other threads (argon2 pool, WAL checkpoints) {(cpu_used - loop_used) / done * 1000:.1f} ms"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Where a password + TOTP login spends its CPU: per request, in process, without HTTP serving.
+
+    python bench/login_profile.py [--logins 300] [--database-url URL] [--statements] [--cprofile FILE]
+
+Runs the app in this process (httpx's ASGITransport, the app's own lifespan) and drives the
+same flow as ``login_factors.py``, one login at a time. Around every request it reads the event
+loop thread's CPU time (``time.thread_time``) and counts the SQL statements the database ran (on
+SQLite every statement of the driver, BEGIN and COMMIT included). argon2 runs on the app's CPU
+pool, another thread, so it is not in these figures; nor is HTTP parsing (uvicorn), which
+``login_factors.py`` includes. Prints per request the median and the 10th percentile, and their
+sums per login. SQLite by default (a fresh file); ``--database-url`` names a migrated PostgreSQL
+database instead (``postgresql+asyncpg://…``; the rows it adds stay there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+
+import httpx  # noqa: E402
+from login_factors import one_login, prepare  # noqa: E402
+from sqlalchemy import event  # noqa: E402
+
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
+
+
+class Meter:
+    """ASGI wrapper: CPU time of the loop thread and statements per request, in order."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.statements = 0
+        self.show = False
+        self.samples: list[tuple[str, float, int]] = []
+
+    def count(self, statement: str) -> None:
+        self.statements += 1
+        if self.show:
+            print("    " + " ".join(statement.split())[:160])
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.show:
+            print(f"  {scope['method']} {scope['path']}")
+        cpu, statements = time.thread_time(), self.statements
+        await self.app(scope, receive, send)
+        label = f"{scope['method']} {scope['path']}"
+        self.samples.append((label, time.thread_time() - cpu, self.statements - statements))
+
+
+async def run(
+    url: str, var: Path, logins: int, warmup: int, *, show: bool = False, profiler: Any = None
+) -> list[list[tuple[str, float, int]]]:
+    from idp.settings import load_settings
+    from idp.web.app import create_app
+
+    secret_key = secrets.token_urlsafe(48)
+    client_id, client_secret, people = await prepare(url, secret_key, logins + warmup)
+    settings = load_settings(
+        env={},
+        database_url=url,
+        secret_key=secret_key,
+        var_dir=var / "var",
+        email_backend=f"file:{var / 'mail'}",
+        sms_backend=f"file:{var / 'sms'}",
+        issuer="http://127.0.0.1",
+        login_free_failures_per_ip=1_000_000,
+    )
+    app = create_app(settings)
+    meter = Meter(app)
+    db = app.state.idp.db
+    engine = db.sync_engine if db.sync_engine is not None else db._async_engine.sync_engine
+    if db.sync_engine is not None:
+        # SQLite: every statement the driver runs, also those idp.storage.prepared sends it directly
+        event.listen(engine, "connect", lambda dbapi, _record: dbapi.set_trace_callback(meter.count))
+    else:
+        event.listen(engine, "before_cursor_execute", lambda *args: meter.count(args[2]))
+    per_login: list[list[tuple[str, float, int]]] = []
+    transport = httpx.ASGITransport(app=meter)  # type: ignore[arg-type]
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(app.router.lifespan_context(app))
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(
+                transport=transport, base_url="http://127.0.0.1", headers={"Accept-Language": "en"}
+            )
+        )
+        for n, (email, app_secret) in enumerate(people.items()):
+            if profiler is not None and n == warmup:
+                profiler.enable()
+            meter.samples = []
+            meter.show = show and n == warmup
+            await one_login(
+                client, client_id=client_id, client_secret=client_secret, email=email, secret=app_secret
+            )
+            if n >= warmup:
+                per_login.append(meter.samples)
+    if profiler is not None:
+        profiler.disable()
+    return per_login
+
+
+def report(per_login: list[list[tuple[str, float, int]]], backend: str) -> None:
+    """Per request: median and 10th percentile of CPU time (the low one moves least when other
+    programs share the core), statements; per login: the sums, and the mean (with garbage
+    collections, which fall on a few requests)."""
+    print(
+        f"{len(per_login)} logins on {backend}: CPU of the event loop thread per request (no argon2, no HTTP)"
+    )
+    print(f"{'#':>2}  {'request':<24} {'median ms':>9} {'p10 ms':>7} {'stmts':>6}")
+    low = median = 0.0
+    statements = 0
+    for i, (label, _cpu, _n) in enumerate(per_login[0]):
+        times = sorted(s[i][1] * 1000 for s in per_login)
+        mid, p10 = statistics.median(times), times[len(times) // 10]
+        count = int(statistics.median(s[i][2] for s in per_login))
+        median, low, statements = median + mid, low + p10, statements + count
+        print(f"{i + 1:>2}  {label:<24} {mid:9.2f} {p10:7.2f} {count:6d}")
+    mean = statistics.fmean(sum(s[1] for s in samples) * 1000 for samples in per_login)
+    print(f"    {'per login':<24} {median:9.2f} {low:7.2f} {statements:6d}   mean {mean:.2f} ms")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--logins", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument(
+        "--database-url", help="a migrated PostgreSQL database (default: a fresh SQLite file)"
+    )
+    parser.add_argument("--statements", action="store_true", help="print the SQL of one login, per request")
+    parser.add_argument("--cprofile", metavar="FILE", help="also write a cProfile of the measured logins")
+    args = parser.parse_args()
+    profiler = cProfile.Profile() if args.cprofile else None
+    with tempfile.TemporaryDirectory(prefix="bench-profile-") as work:
+        var = Path(work)
+        url = args.database_url or f"sqlite+aiosqlite:///{var / 'idp.db'}"
+        per_login = asyncio.run(
+            run(url, var, args.logins, args.warmup, show=args.statements, profiler=profiler)
+        )
+    if profiler is not None:
+        profiler.dump_stats(args.cprofile)
+    report(per_login, url.split(":", 1)[0])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

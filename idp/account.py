@@ -1,0 +1,168 @@
+"""A person's own account: what the eID has enrolled, its recent security events, and the changes
+the person makes to it (issue 3, item 7: account lifecycle).
+
+The sign-in factors themselves live in their authenticator modules; this module gathers them for
+the account page and ``idp user show`` (never a secret: only whether each is there), and holds the
+few changes no authenticator module owns: a confirmed new mobile number, and ending every session
+and token of an eID after its password was reset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from idp import audit, eids, lockout
+from idp.errors import ConflictError
+from idp.storage import tables
+from idp.storage.database import Tx
+from levels_of_assurance.authenticators import passkey_store, password, recovery_codes
+from otp import authenticator_app
+
+RECENT_EVENTS = 10
+
+
+@dataclass(slots=True, frozen=True)
+class Enrolled:
+    """The eID's sign-in methods: whether each is there, never the secret behind it."""
+
+    password: bool
+    app: bool
+    phone: str | None  # the verified mobile number, E.164
+    recovery_codes_left: int
+    passkeys: tuple[passkey_store.Passkey, ...]
+    locked: bool
+
+    @property
+    def second_factors(self) -> list[str]:
+        """The one-time code methods a password can be combined with (for advanced, and reset)."""
+        return [
+            m
+            for m, ok in (("totp", self.app), ("sms", self.phone), ("recovery", self.recovery_codes_left))
+            if ok
+        ]
+
+    @property
+    def can_reach_advanced(self) -> bool:
+        return bool(self.passkeys) or (self.password and bool(self.second_factors))
+
+
+def enrolled(conn: Connection, person: eids.EID) -> Enrolled:
+    phone = person.attributes.get(eids.AttributeName.PHONE_NUMBER)
+    return Enrolled(
+        password=password.stored_hash(conn, eid_id=person.id) is not None,
+        app=authenticator_app.has_app(conn, person.id),
+        phone=phone.value if phone is not None and phone.verified_at is not None else None,
+        recovery_codes_left=recovery_codes.remaining(conn, eid_id=person.id),
+        passkeys=tuple(passkey_store.list_passkeys(conn, eid_id=person.id)),
+        locked=lockout.is_locked(conn, eid_id=person.id),
+    )
+
+
+@dataclass(slots=True, frozen=True)
+class SecurityEvent:
+    event_type: str
+    occurred_at: str  # ISO 8601, UTC, as the audit trail keeps it
+    success: bool
+    client_ip: str | None
+    details: dict[str, Any]
+
+
+def recent_events(conn: Connection, *, eid_id: str, limit: int = RECENT_EVENTS) -> list[SecurityEvent]:
+    """The eID's newest audit events, newest first (DESIGN.md, audit trail)."""
+    a = tables.audit_events.c
+    rows = conn.execute(
+        select(a.event_type, a.occurred_at, a.success, a.client_ip, a.details)
+        .where(a.eid_id == eid_id)
+        .order_by(a.seq.desc())
+        .limit(limit)
+    )
+    return [
+        SecurityEvent(r.event_type, r.occurred_at, bool(r.success), r.client_ip, dict(r.details or {}))
+        for r in rows
+    ]
+
+
+def change_phone(
+    tx: Tx, *, eid_id: str, phone: str, evidence_ref: str, client_ip: str | None = None
+) -> str | None:
+    """Store ``phone`` (E.164, just confirmed by an SMS code sent to it) as the eID's verified
+    mobile number; returns the number it replaces."""
+    tenant_id, username = eids.owner(tx.conn, eid_id)
+    at = tables.eid_attributes.c
+    where = (at.eid_id == eid_id) & (at.name == eids.AttributeName.PHONE_NUMBER.value)
+    previous = tx.conn.execute(select(at.value).where(where)).scalar()
+    values = {"value": phone, "verified_method": "sms", "verified_at": tx.now, "evidence_ref": evidence_ref}
+    if previous is None:
+        tx.conn.execute(
+            tables.eid_attributes.insert().values(
+                eid_id=eid_id, name=eids.AttributeName.PHONE_NUMBER.value, updated_at=tx.now, **values
+            )
+        )
+    else:
+        tx.conn.execute(update(tables.eid_attributes).where(where).values(updated_at=tx.now, **values))
+    tx.conn.execute(update(tables.eids).where(tables.eids.c.id == eid_id).values(updated_at=tx.now))
+    audit.record(
+        tx,
+        audit.AuditEvent(
+            "eid.phone_changed",
+            tenant_id=tenant_id,
+            eid_id=eid_id,
+            username=username,
+            client_ip=client_ip,
+            details={
+                "verified_method": "sms",
+                "had_phone": previous is not None,
+                "evidence_ref": evidence_ref,
+            },
+        ),
+    )
+    return str(previous) if previous is not None else None
+
+
+def end_everywhere(tx: Tx, *, eid_id: str, reason: str, client_ip: str | None = None) -> int:
+    """End every SSO session of the eID and revoke its tokens; returns how many sessions ended."""
+    tenant_id, username = eids.owner(tx.conn, eid_id)
+    s, t = tables.sso_sessions.c, tables.tokens.c
+    ended = tx.conn.execute(
+        update(tables.sso_sessions).where((s.eid_id == eid_id) & s.ended_at.is_(None)).values(ended_at=tx.now)
+    ).rowcount
+    revoked = tx.conn.execute(
+        update(tables.tokens).where((t.eid_id == eid_id) & t.revoked_at.is_(None)).values(revoked_at=tx.now)
+    ).rowcount
+    audit.record(
+        tx,
+        audit.AuditEvent(
+            "eid.signed_out_everywhere",
+            tenant_id=tenant_id,
+            eid_id=eid_id,
+            username=username,
+            client_ip=client_ip,
+            details={"reason": reason, "sessions": int(ended), "tokens": int(revoked)},
+        ),
+    )
+    return int(ended)
+
+
+def block(tx: Tx, *, eid_id: str, client_ip: str | None = None) -> None:
+    """The person blocks their own eID (suspected misuse): no sign-in, every session and token
+    ended (:func:`idp.eids.set_status`). Only an administrator re-enables it (``idp user enable``)."""
+    person = eids.get(tx.conn, eid_id)
+    if not person.active:
+        raise ConflictError("this eID is not active")
+    eids.set_status(
+        tx, eid_id=eid_id, status=eids.EIDStatus.BLOCKED, reason="blocked_by_owner", actor="owner"
+    )
+    audit.record(
+        tx,
+        audit.AuditEvent(
+            "eid.blocked_by_owner",
+            tenant_id=person.tenant_id,
+            eid_id=eid_id,
+            username=person.username,
+            client_ip=client_ip,
+            details={"reason": "suspected_misuse"},
+        ),
+    )

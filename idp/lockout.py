@@ -1,0 +1,138 @@
+"""Throttling of failed passwords and codes: growing delays, then a lock an administrator lifts.
+
+Online guessing is limited as NIST SP 800-63B §5.2.2 asks, per account and per client IP:
+
+- the first ``free`` failures cost nothing; after that each failure makes the next attempt wait
+  ``base * 2**(n - free)`` seconds, capped at ``max_delay`` (so a person who mistypes a few
+  times is not slowed, a guesser soon is);
+- ``lock_after`` failures on one account within ``window`` lock it in the database
+  (``login_locks``) until an administrator lifts the lock (``idp user unlock``); the lock holds
+  across instances and restarts, the counters live in the rate limiter (Redis when configured);
+- a success clears the account's counter (not the IP's: one good account must not launder an
+  IP's guessing at others).
+
+The delays are enforced by refusing attempts that come too early (``RateLimitedError`` with
+``retry_after``), never by sleeping in the server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, bindparam, delete, select
+
+from idp import audit
+from idp.errors import LoginError, RateLimitedError
+from idp.ratelimit import RateLimiter, subject_key
+from idp.storage import tables
+from idp.storage.database import Tx
+from idp.storage.prepared import Prepared
+
+DAY = 24 * 3600.0
+
+
+class AccountLockedError(LoginError):
+    def __init__(self) -> None:
+        super().__init__(
+            "locked", "this eID is locked after too many failed attempts; an administrator can unlock it"
+        )
+
+
+@dataclass(slots=True, frozen=True)
+class Policy:
+    free_per_account: int = 3
+    free_per_ip: int = 20
+    base_delay: float = 1.0
+    max_delay: float = 300.0
+    lock_after: int = 10
+    window: float = DAY
+
+    def delay(self, failures: int, *, free: int) -> float:
+        if failures <= free:
+            return 0.0
+        return float(min(self.base_delay * 2 ** (failures - free - 1), self.max_delay))
+
+
+class Throttle:
+    def __init__(self, limiter: RateLimiter, policy: Policy | None = None) -> None:
+        self.limiter = limiter
+        self.policy = policy or Policy()
+
+    @staticmethod
+    def _keys(kind: str, account: str | None, ip: str | None) -> list[tuple[str, str, bool]]:
+        keys = []
+        if account:
+            keys.append(
+                (subject_key(f"fail:{kind}:acct", account), subject_key(f"wait:{kind}:acct", account), True)
+            )
+        if ip:
+            keys.append((subject_key(f"fail:{kind}:ip", ip), subject_key(f"wait:{kind}:ip", ip), False))
+        return keys
+
+    async def check(self, kind: str, *, account: str | None, ip: str | None) -> None:
+        """Raise ``RateLimitedError`` while a delay earned by earlier failures is running."""
+        p = self.policy
+        for fail_key, wait_key, is_account in self._keys(kind, account, ip):
+            failures = await self.limiter.count(fail_key, window=p.window)
+            wait = p.delay(failures, free=p.free_per_account if is_account else p.free_per_ip)
+            if wait and await self.limiter.count(wait_key, window=wait):
+                raise RateLimitedError(wait_key, wait)
+
+    async def failed(self, kind: str, *, account: str | None, ip: str | None) -> int:
+        """Count a failure; returns the account's failures in the window (0 without an account)."""
+        p = self.policy
+        account_failures = 0
+        for fail_key, wait_key, is_account in self._keys(kind, account, ip):
+            await self.limiter.hit(fail_key, limit=1_000_000, window=p.window)
+            failures = await self.limiter.count(fail_key, window=p.window)
+            wait = p.delay(failures, free=p.free_per_account if is_account else p.free_per_ip)
+            if wait:
+                await self.limiter.reset(wait_key)
+                await self.limiter.hit(wait_key, limit=1, window=wait)
+            if is_account:
+                account_failures = failures
+        return account_failures
+
+    async def succeeded(self, kind: str, *, account: str) -> None:
+        for fail_key, wait_key, _ in self._keys(kind, account, None):
+            await self.limiter.reset(fail_key)
+            await self.limiter.reset(wait_key)
+
+    def should_lock(self, account_failures: int) -> bool:
+        return account_failures >= self.policy.lock_after
+
+
+_LOCKED = Prepared(select(tables.login_locks.c.eid_id).where(tables.login_locks.c.eid_id == bindparam("e")))
+
+
+def is_locked(conn: Connection, *, eid_id: str) -> bool:
+    return _LOCKED.first(conn, {"e": eid_id}) is not None
+
+
+def lock(tx: Tx, *, eid_id: str, tenant_id: str, reason: str, client_ip: str | None = None) -> None:
+    if is_locked(tx.conn, eid_id=eid_id):
+        return
+    tx.conn.execute(tables.login_locks.insert().values(eid_id=eid_id, reason=reason, locked_at=tx.now))
+    audit.record(
+        tx,
+        audit.AuditEvent(
+            "eid.locked",
+            success=False,
+            tenant_id=tenant_id,
+            eid_id=eid_id,
+            client_ip=client_ip,
+            details={"reason": reason},
+        ),
+    )
+
+
+def unlock(tx: Tx, *, eid_id: str, tenant_id: str, actor: str | None) -> bool:
+    """Lift the lock; True when there was one."""
+    c = tables.login_locks.c
+    done = tx.conn.execute(delete(tables.login_locks).where(c.eid_id == eid_id))
+    if done.rowcount:
+        audit.record(
+            tx,
+            audit.AuditEvent("eid.unlocked", tenant_id=tenant_id, eid_id=eid_id, details={"actor": actor}),
+        )
+    return bool(done.rowcount)

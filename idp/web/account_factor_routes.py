@@ -1,0 +1,320 @@
+"""Account changes to the possession factors: the mobile number, the authenticator app, passkeys.
+
+Each needs a fresh advanced login (:func:`idp.web.account_login.fresh`). A new mobile number is
+confirmed by an SMS code sent to the *new* number (``CodePurpose.CHANGE_PHONE``) before it is
+stored (E.164, verified by ``sms``); a new authenticator app is enrolled and confirmed with its
+first code, and replaces the old one; passkeys are listed, removed, and added through the
+WebAuthn registration ceremony (``templates/static/passkey.js`` in the page).
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlencode, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from idp import account
+from idp.errors import DeliveryError, InvalidPhoneError, LoginError, NotFoundError, RateLimitedError
+from idp.web import browser
+from idp.web.account_login import SignedIn, fresh, fresh_form
+from idp.web.account_routes import change_page
+from idp.web.browser import client_ip, state
+from idp.web.i18n import SMS_PHONE_CODE, sms_name
+from idp.web.login_state import opaque_id
+from levels_of_assurance.authenticators import passkey
+from otp import authenticator_app
+from otp.phone import parse_phone
+from otp.sms import CodePurpose
+
+# the passkey page runs passkey.js; the site-wide policy already lets our own scripts (and only
+# those) run
+PASSKEY_CSP = browser.SECURITY_HEADERS["Content-Security-Policy"]
+
+
+def _account(who: SignedIn) -> str:
+    return f"{who.tenant.id}:{who.person.id}"
+
+
+# -- mobile number ----------------------------------------------------------------------------------
+
+
+async def phone_page(request: Request) -> Response:
+    who = await fresh(request, "/account/phone")
+    if isinstance(who, Response):
+        return who
+    challenge = opaque_id(request.query_params.get("challenge", "")) or None
+    return change_page(
+        request, who, "phone", challenge_id=challenge, to=request.query_params.get("to", "")[:32] or None
+    )
+
+
+async def send_phone_code(request: Request) -> Response:
+    st = state(request)
+    got = await fresh_form(request, "/account/phone")
+    if isinstance(got, Response):
+        return got
+    form, who = got
+    raw = str(form.get("phone") or "")[:64]
+    try:
+        e164 = parse_phone(raw)
+    except InvalidPhoneError:
+        return change_page(request, who, "phone", status=400, error="invalid_phone", phone_value=raw)
+    lang = browser.language(request)
+    name = sms_name(who.tenant.branding, who.tenant.name)
+    try:
+        challenge = await st.phones.send(
+            st.db,
+            tenant_id=who.tenant.id,
+            eid_id=who.person.id,
+            phone=e164,
+            purpose=CodePurpose.CHANGE_PHONE,
+            client_ip=client_ip(request),
+            message=lambda code: st.pages.gettext(lang, SMS_PHONE_CODE, code=code, name=name),
+            locale=lang,
+        )
+    except RateLimitedError as exc:
+        response = change_page(
+            request,
+            who,
+            "phone",
+            status=429,
+            error="sms_throttled",
+            retry_after=exc.retry_after,
+            phone_value=raw,
+        )
+        response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
+        return response
+    except (DeliveryError, InvalidPhoneError):
+        return change_page(request, who, "phone", status=502, error="sms_failed", phone_value=raw)
+    query = urlencode({"challenge": challenge.challenge_id, "to": challenge.masked_phone})
+    return RedirectResponse(f"/account/phone?{query}", status_code=303)
+
+
+async def confirm_phone(request: Request) -> Response:
+    st = state(request)
+    got = await fresh_form(request, "/account/phone")
+    if isinstance(got, Response):
+        return got
+    form, who = got
+    challenge_id = opaque_id(form.get("challenge_id"))
+    code = str(form.get("code") or "")[:16]
+    to = str(form.get("to") or "")[:32] or None
+    ip = client_ip(request)
+    acct = _account(who)
+    try:
+        await st.throttle.check("code", account=acct, ip=ip)
+        checked = await st.phones.check(
+            st.db, challenge_id=challenge_id, code=code, purpose=CodePurpose.CHANGE_PHONE, client_ip=ip
+        )
+        if checked.eid_id != who.person.id:
+            raise LoginError("invalid", "this code was sent for another eID")
+    except RateLimitedError as exc:
+        return change_page(
+            request,
+            who,
+            "phone",
+            status=429,
+            error="throttled",
+            retry_after=exc.retry_after,
+            challenge_id=challenge_id,
+            to=to,
+        )
+    except LoginError as exc:
+        if exc.code != "malformed":
+            await st.throttle.failed("code", account=acct, ip=ip)
+        keep = challenge_id if exc.code in ("invalid", "malformed") else None
+        return change_page(
+            request,
+            who,
+            "phone",
+            status=401,
+            error=str(exc.code),
+            challenge_id=keep,
+            to=to,
+            attempts_left=getattr(exc, "attempts_left", None),
+        )
+    await st.throttle.succeeded("code", account=acct)
+    eid_id = who.person.id
+    await st.db.write(
+        lambda tx: account.change_phone(
+            tx, eid_id=eid_id, phone=checked.phone, evidence_ref=f"sms:{challenge_id[:40]}", client_ip=ip
+        )
+    )
+    return RedirectResponse("/account?done=phone", status_code=303)
+
+
+# -- authenticator app ------------------------------------------------------------------------------
+
+
+async def app_page(request: Request) -> Response:
+    who = await fresh(request, "/account/app")
+    if isinstance(who, Response):
+        return who
+    return change_page(request, who, "app", has_app=who.enrolled.app, enrolment=None)
+
+
+async def start_app(request: Request) -> Response:
+    st = state(request)
+    got = await fresh_form(request, "/account/app")
+    if isinstance(got, Response):
+        return got
+    _, who = got
+    eid_id, key = who.person.id, st.settings.secret_key
+    label = who.person.value("email") or who.person.username
+    issuer = str(who.tenant.branding.get("name") or who.tenant.name)
+    enrolment = await st.db.write(
+        lambda tx: authenticator_app.begin_enrolment(
+            tx,
+            eid_id=eid_id,
+            account_name=label,
+            issuer_name=issuer,
+            sealing_key=key,
+            now=tx.now,
+        )
+    )
+    return change_page(request, who, "app", has_app=who.enrolled.app, enrolment=enrolment)
+
+
+async def confirm_app(request: Request) -> Response:
+    st = state(request)
+    got = await fresh_form(request, "/account/app")
+    if isinstance(got, Response):
+        return got
+    form, who = got
+    eid_id, key = who.person.id, st.settings.secret_key
+    enrolment_id = opaque_id(form.get("enrolment_id"))
+    code = str(form.get("code") or "")[:16]
+    ip = client_ip(request)
+    acct = _account(who)
+    try:
+        await st.throttle.check("code", account=acct, ip=ip)
+        await st.db.write(
+            lambda tx: authenticator_app.confirm_enrolment(
+                tx, eid_id=eid_id, enrolment_id=enrolment_id, code=code, sealing_key=key, now=tx.now
+            )
+        )
+    except (LoginError, RateLimitedError) as exc:
+        if isinstance(exc, LoginError) and exc.code != "malformed":
+            await st.throttle.failed("code", account=acct, ip=ip)
+        # the enrolment stays pending and the app already holds its key: show the same one again
+        enrolment = authenticator_app.shown_again(
+            enrolment_id=enrolment_id,
+            provisioning_uri=str(form.get("provisioning_uri") or ""),
+            manual_key=str(form.get("manual_key") or ""),
+        )
+        limited = isinstance(exc, RateLimitedError)
+        return change_page(
+            request,
+            who,
+            "app",
+            status=429 if limited else 401,
+            error="throttled" if limited else str(getattr(exc, "code", "invalid")),
+            retry_after=exc.retry_after if isinstance(exc, RateLimitedError) else None,
+            has_app=who.enrolled.app,
+            enrolment=enrolment,
+        )
+    await st.throttle.succeeded("code", account=acct)
+    return RedirectResponse("/account?done=app", status_code=303)
+
+
+# -- passkeys ---------------------------------------------------------------------------------------
+
+
+def _rp(request: Request) -> tuple[str, str]:
+    """The WebAuthn relying party id (the issuer's host) and the origin pages are served from."""
+    issuer = urlsplit(state(request).settings.issuer)
+    return issuer.hostname or "localhost", f"{issuer.scheme}://{issuer.netloc}"
+
+
+async def _passkeys_page(
+    request: Request, who: SignedIn, *, status: int = 200, error: str | None = None
+) -> Response:
+    rp_id, _ = _rp(request)
+    rp_name = str(who.tenant.branding.get("name") or who.tenant.name)
+    person = who.person
+    options, challenge_id = await state(request).db.write(
+        lambda tx: passkey.registration_options(tx, rp_id=rp_id, rp_name=rp_name, eid=person, now=tx.now)
+    )
+    response = change_page(
+        request,
+        who,
+        "passkeys",
+        status=status,
+        error=error,
+        passkeys=who.enrolled.passkeys,
+        # inside <script>: no "<", ">" or "&" may close it early (names come from the eID)
+        options_json=options.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"),
+        passkey_challenge=challenge_id,
+    )
+    response.headers["Content-Security-Policy"] = PASSKEY_CSP
+    return response
+
+
+async def passkeys_page(request: Request) -> Response:
+    who = await fresh(request, "/account/passkeys")
+    if isinstance(who, Response):
+        return who
+    return await _passkeys_page(request, who)
+
+
+async def add_passkey(request: Request) -> Response:
+    got = await fresh_form(request, "/account/passkeys")
+    if isinstance(got, Response):
+        return got
+    form, who = got
+    if form.get("error"):  # the browser's ceremony failed or was cancelled (passkey.js says which)
+        return await _passkeys_page(request, who, status=400, error="cancelled")
+    rp_id, origin = _rp(request)
+    challenge_id = opaque_id(form.get("challenge_id"), max_length=128)
+    credential = str(form.get("credential") or "")
+    name = "".join(ch for ch in str(form.get("name") or "")[:200] if ch.isprintable()) or "Passkey"
+    now = time.time()
+    try:
+        await state(request).db.write(
+            lambda tx: passkey.finish_registration(
+                tx,
+                challenge_id=challenge_id,
+                credential_json=credential,
+                expected_origin=origin,
+                rp_id=rp_id,
+                name=name,
+                now=now,
+            )
+        )
+    except LoginError as exc:
+        return await _passkeys_page(request, who, status=400, error=str(exc.code))
+    return RedirectResponse("/account?done=passkey_added", status_code=303)
+
+
+async def remove_passkey(request: Request) -> Response:
+    got = await fresh_form(request, "/account/passkeys")
+    if isinstance(got, Response):
+        return got
+    form, who = got
+    credential_id = opaque_id(form.get("credential_id"), max_length=1400)
+    eid_id = who.person.id
+    try:
+        await state(request).db.write(
+            lambda tx: passkey.remove_passkey(tx, eid_id=eid_id, credential_id=credential_id)
+        )
+    except NotFoundError:
+        return await _passkeys_page(request, who, status=404, error="unknown_credential")
+    return RedirectResponse("/account?done=passkey_removed", status_code=303)
+
+
+routes = [
+    Route("/account/phone", phone_page, methods=["GET"]),
+    Route("/account/phone/send", send_phone_code, methods=["POST"]),
+    Route("/account/phone", confirm_phone, methods=["POST"]),
+    Route("/account/app", app_page, methods=["GET"]),
+    Route("/account/app/start", start_app, methods=["POST"]),
+    Route("/account/app", confirm_app, methods=["POST"]),
+    Route("/account/passkeys", passkeys_page, methods=["GET"]),
+    Route("/account/passkeys", add_passkey, methods=["POST"]),
+    Route("/account/passkeys/remove", remove_passkey, methods=["POST"]),
+]
+
+__all__ = ["account", "routes"]

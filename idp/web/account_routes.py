@@ -1,0 +1,205 @@
+"""The person's own account page: attributes, sign-in methods, recent security events, and the
+changes that need a fresh advanced login (issue 3, item 7).
+
+``GET /account`` with an SSO session shows the page. Without one, ``/account?tenant=<slug>``
+starts a sign-in for the account (any level: the page itself changes nothing) and comes back;
+plain ``/account`` explains where to find that link. Each change has a GET page that first makes
+sure the advanced login is fresh (:func:`idp.web.account_login.fresh`, stepping up through the
+sign-in pages when it is not) and a POST that checks it again. This module holds the password,
+the recovery codes and blocking the eID; :mod:`idp.web.account_factor_routes` the mobile number,
+the authenticator app and passkeys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from idp import account, sessions, tenants
+from idp.errors import ConflictError, NotFoundError
+from idp.web.account_login import SignedIn, fresh, fresh_form, signed_in, start
+from idp.web.browser import client_ip, render, state
+from idp.web.login_state import opaque_id
+from levels_of_assurance.authenticators import password, recovery_codes
+from levels_of_assurance.authenticators.password import WeakPasswordError
+from levels_of_assurance.ladder import Level
+from otp.phone import mask_phone
+
+PASSWORD_POLICY = password.PasswordPolicy()
+DONE = ("password", "phone", "app", "recovery", "passkey_added", "passkey_removed")
+_TENANT_REF = 63
+_PAGES = ("password", "phone", "app", "recovery", "passkeys", "block")
+
+
+def change_page(request: Request, who: SignedIn, step: str, *, status: int = 200, **extra: Any) -> Response:
+    context: dict[str, Any] = {
+        "error": None,
+        "retry_after": None,
+        "attempts_left": None,
+        "challenge_id": None,
+        **extra,
+    }
+    return render(
+        request,
+        "account_change.html",
+        status=status,
+        step=step,
+        branding=dict(who.tenant.branding),
+        return_path=f"/account/{step}"
+        if step in ("password", "phone", "app", "recovery", "block")
+        else "/account",
+        **context,
+    )
+
+
+async def account_page(request: Request) -> Response:
+    who = await signed_in(request)
+    if who is None:
+        return await _sign_in(request)
+    eid_id = who.person.id
+    events = await state(request).db.read(lambda conn: account.recent_events(conn, eid_id=eid_id))
+    done = request.query_params.get("done")
+    return render(
+        request,
+        "account.html",
+        person=who.person,
+        enrolled=who.enrolled,
+        phone=mask_phone(who.enrolled.phone) if who.enrolled.phone else None,
+        events=events,
+        verified_on={
+            name: datetime.fromtimestamp(attr.verified_at, UTC).strftime("%Y-%m-%d")
+            for name, attr in who.person.attributes.items()
+            if attr.verified_at is not None
+        },
+        done=done if done in DONE else None,
+        branding=dict(who.tenant.branding),
+    )
+
+
+async def _sign_in(request: Request) -> Response:
+    """No session: sign in to the account of the tenant the link names, or say where to go."""
+    ref = opaque_id(request.query_params.get("tenant", ""), max_length=_TENANT_REF)
+    tenant = None
+    if ref:
+        try:
+            tenant = await state(request).db.read(lambda conn: tenants.get(conn, ref))
+        except NotFoundError:
+            tenant = None
+    asked = bool(request.query_params.get("tenant"))
+    if tenant is None or tenant.status != "active":
+        return render(request, "account_signin.html", status=404 if asked else 200, unknown=asked)
+    return await start(request, tenant, level=Level.BASIC, next_path="/account")
+
+
+# -- password ---------------------------------------------------------------------------------------
+
+
+async def password_page(request: Request) -> Response:
+    who = await fresh(request, "/account/password")
+    if isinstance(who, Response):
+        return who
+    return change_page(request, who, "password")
+
+
+async def change_password(request: Request) -> Response:
+    st = state(request)
+    got = await fresh_form(request, "/account/password")
+    if isinstance(got, Response):
+        return got
+    form, who = got
+    secret = str(form.get("password") or "")[:1024]
+    if secret != str(form.get("password_repeat") or "")[:1024]:
+        return change_page(request, who, "password", status=400, error="mismatch")
+    person = who.person
+    context = [
+        v
+        for v in (
+            person.username,
+            person.value("email"),
+            person.value("given_name"),
+            person.value("family_name"),
+        )
+        if v
+    ]
+    try:
+        PASSWORD_POLICY.check(secret, context=context)
+    except WeakPasswordError as exc:
+        return change_page(request, who, "password", status=400, error=str(exc.code))
+    new_hash = await asyncio.get_running_loop().run_in_executor(st.cpu, st.hasher.hash, secret)
+    ip = client_ip(request)
+    await st.db.write(
+        lambda tx: password.set_hash(
+            tx,
+            eid_id=person.id,
+            tenant_id=person.tenant_id,
+            new_hash=new_hash,
+            reason="changed",
+            client_ip=ip,
+        )
+    )
+    return RedirectResponse("/account?done=password", status_code=303)
+
+
+# -- recovery codes ---------------------------------------------------------------------------------
+
+
+async def recovery_page(request: Request) -> Response:
+    who = await fresh(request, "/account/recovery")
+    if isinstance(who, Response):
+        return who
+    return change_page(request, who, "recovery", left=who.enrolled.recovery_codes_left)
+
+
+async def new_recovery_codes(request: Request) -> Response:
+    """A new set replaces the old; shown once, in this response only (``Cache-Control: no-store``)."""
+    got = await fresh_form(request, "/account/recovery")
+    if isinstance(got, Response):
+        return got
+    _, who = got
+    eid_id = who.person.id
+    codes = await state(request).db.write(lambda tx: recovery_codes.issue(tx, eid_id=eid_id, now=tx.now))
+    return change_page(request, who, "recovery", codes=codes)
+
+
+# -- block my eID -----------------------------------------------------------------------------------
+
+
+async def block_page(request: Request) -> Response:
+    who = await fresh(request, "/account/block")
+    if isinstance(who, Response):
+        return who
+    return change_page(request, who, "block")
+
+
+async def block(request: Request) -> Response:
+    """The person blocks their eID (suspected misuse): every session and token ends at once."""
+    got = await fresh_form(request, "/account/block")
+    if isinstance(got, Response):
+        return got
+    form, who = got
+    if form.get("confirm") != "yes":
+        return change_page(request, who, "block", status=400, error="not_confirmed")
+    eid_id, ip = who.person.id, client_ip(request)
+    try:
+        await state(request).db.write(lambda tx: account.block(tx, eid_id=eid_id, client_ip=ip))
+    except ConflictError:
+        return RedirectResponse("/account", status_code=303)
+    response = change_page(request, who, "blocked")
+    response.delete_cookie(sessions.COOKIE_NAME, path="/", secure=True, httponly=True, samesite="lax")
+    return response
+
+
+routes = [
+    Route("/account", account_page, methods=["GET"]),
+    Route("/account/password", password_page, methods=["GET"]),
+    Route("/account/password", change_password, methods=["POST"]),
+    Route("/account/recovery", recovery_page, methods=["GET"]),
+    Route("/account/recovery", new_recovery_codes, methods=["POST"]),
+    Route("/account/block", block_page, methods=["GET"]),
+    Route("/account/block", block, methods=["POST"]),
+]

@@ -1,0 +1,272 @@
+"""The sign-in pages: identify the person, then ask for each missing factor until the level is met.
+
+``/login`` shows what the login needs next (levels_of_assurance.policy decides): who you are
+(an email link for the basic level, email and password, or a passkey), then, for a known person,
+only the factors still missing — the password, then a one-time code. Each authenticator's route
+records its factor and calls :func:`proceed`, which completes the login when the level is
+reached and otherwise comes back here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import Connection
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from idp import audit, eids, lockout, logins, proofing
+from idp.errors import ConflictError, IdPError, LoginError, RateLimitedError
+from idp.web import browser, code_routes, login_state, passkey_routes
+from idp.web.browser import client_ip, render, state
+from idp.web.login_state import again, current, mask_email, no_request, proceed
+from levels_of_assurance.authenticators import password
+from levels_of_assurance.ladder import AMR, Level
+from levels_of_assurance.policy import Factor, Method, Step
+
+log = logging.getLogger("idp.login")
+
+
+def _page(login: logins.Login, **extra: Any) -> dict[str, Any]:
+    return {
+        "client_name": login.client_name,
+        "request_id": login.request_id,
+        "branding": dict(login.tenant.branding),
+        "return_path": f"/login?{urlencode({'request_id': login.request_id})}",
+        **extra,
+    }
+
+
+async def identify_page(
+    request: Request, login: logins.Login, *, status: int = 200, **extra: Any
+) -> Response:
+    """Who are you: an email link (basic only), email and password, or a passkey."""
+    context = {"email": "", "error": None, "password_error": None, "retry_after": None, **extra}
+    return render(
+        request,
+        "login_email.html",
+        status=status,
+        offer_email_link=login.requested.level == Level.BASIC,
+        passkey=await passkey_routes.options_for(request, eid_id=None),
+        **_page(login, **context),
+    )
+
+
+async def login_page(request: Request) -> Response:
+    login = await current(request, request.query_params.get("request_id"))
+    if login is None:
+        return no_request(request)
+    if login.eid_id is None:
+        return await identify_page(request, login)
+    eid_id = login.eid_id
+
+    def load(conn: Connection) -> tuple[eids.EID, bool, code_routes.Options]:
+        person = eids.get(conn, eid_id)
+        # the code options too: one read for the page that most often follows the password
+        return person, proofing.is_proofed(conn, eid_id), code_routes.options(conn, person)
+
+    person, proofed, opts = await state(request).db.read(load)
+    decided = logins.decision(login, identity_proofed=proofed)
+    if decided.satisfied:
+        return await proceed(request, login)
+    if login.requested.level == Level.QUALIFIED and not proofed:
+        # qualified = an advanced login by a proofed identity: first the advanced factors, then
+        # video identification proofs the identity, and the login continues here
+        decided = logins.decision(login, requested=Level.ADVANCED)
+        if decided.satisfied:
+            return render(
+                request,
+                "videoid_offer.html",
+                **_page(login, email=mask_email(person.value("email") or person.username)),
+            )
+    steps = [alternative[0] for alternative in decided.missing if alternative]
+    email = mask_email(person.value("email") or person.username)
+    if Step.PASSWORD in steps:
+        offer = await passkey_routes.options_for(request, eid_id=person.id) if Step.PASSKEY in steps else None
+        context = _page(login, email=email, error=None, retry_after=None, passkey=offer)
+        return render(request, "login_password.html", **context)
+    if Step.ONE_TIME_CODE in steps:
+        return code_routes.code_page(request, login, person, opts, method=request.query_params.get("method"))
+    if Step.EMAIL_LINK in steps:
+        return await identify_page(request, login)
+    return render(request, "login_unavailable.html", **_page(login, email=email))
+
+
+async def restart(request: Request) -> Response:
+    """ "Not you?": forget who was identified, so someone else can sign in on this request."""
+    form = await request.form(max_fields=8)
+    if not browser.csrf_ok(request, form.get("csrf_token")):
+        return render(request, "error.html", status=403, title_key="csrf")
+    login = await current(request, str(form.get("request_id") or ""))
+    if login is None:
+        return no_request(request)
+    await state(request).db.write(
+        lambda tx: logins.start(tx, request_id=login.request_id, acr=login.requested.acr)
+    )
+    return again(login)
+
+
+# -- password ---------------------------------------------------------------------------------------
+
+
+async def password_submit(request: Request) -> Response:
+    st = state(request)
+    form = await request.form(max_fields=16, max_part_size=4096)
+    if not browser.csrf_ok(request, form.get("csrf_token")):
+        return render(request, "error.html", status=403, title_key="csrf")
+    login = await current(request, str(form.get("request_id") or ""))
+    if login is None:
+        return no_request(request)
+    secret = str(form.get("password") or "")[:1024]
+    ip = client_ip(request)
+    tenant_id = login.tenant.id
+    known_id = login.eid_id
+    raw_email = str(form.get("email") or "")[:320]
+
+    def find(conn: Connection) -> tuple[eids.EID | None, str | None, bool]:
+        if known_id is not None:
+            person: eids.EID | None = eids.get(conn, known_id)
+        else:
+            try:
+                person = eids.find_by_email(conn, tenant_id=tenant_id, email=eids.normalize_email(raw_email))
+            except ValueError:
+                person = None
+        if person is None:
+            return None, None, False
+        return person, password.stored_hash(conn, eid_id=person.id), lockout.is_locked(conn, eid_id=person.id)
+
+    async def page(status: int, error: str, retry_after: float | None = None) -> Response:
+        if known_id is not None:
+            context = _page(login, email="", error=error, retry_after=retry_after)
+            return render(request, "login_password.html", status=status, **context)
+        return await identify_page(
+            request, login, status=status, email=raw_email, password_error=error, retry_after=retry_after
+        )
+
+    if known_id is None:
+        try:
+            account = f"{tenant_id}:{eids.normalize_email(raw_email)}"
+        except ValueError:
+            return await page(400, "invalid_email")
+    else:
+        account = f"{tenant_id}:{known_id}"
+    try:
+        await st.throttle.check("password", account=account, ip=ip)
+    except RateLimitedError as exc:
+        st.metrics.login(method="password", outcome="throttled")
+        response = await page(429, "throttled", exc.retry_after)
+        response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
+        return response
+
+    person, stored, locked = await st.db.read(find)
+    loop = asyncio.get_running_loop()
+    reason = None
+    try:
+        if person is None or stored is None or not person.active:
+            reason = (
+                "unknown_account"
+                if person is None
+                else ("no_password" if stored is None else "eid_not_active")
+            )
+            await loop.run_in_executor(st.cpu, st.hasher.verify_dummy, secret)
+        else:
+            assert stored is not None
+            await loop.run_in_executor(st.cpu, st.hasher.verify, stored, secret)
+    except LoginError:
+        reason = reason or "wrong_password"
+    except IdPError as exc:  # an unusable stored hash: refuse, and say why in the log only
+        log.error("password of eID %s cannot be verified: %s", person.id if person else "-", exc)
+        reason = "unusable_hash"
+    if reason is None and locked:
+        reason = "locked"
+    if reason is not None:
+        return await _password_failed(request, login, person, account=account, reason=reason, page=page)
+
+    assert person is not None and stored is not None
+    await st.throttle.succeeded("password", account=account)
+    new_hash = None
+    if st.hasher.needs_rehash(stored):
+        new_hash = await loop.run_in_executor(st.cpu, st.hasher.hash, secret)
+    factor = Factor(Method.PASSWORD, (AMR.PWD,), time.time())
+    who = person
+
+    finish = await login_state.finisher(request, login)
+
+    def unit(tx: Any) -> tuple[logins.Login, login_state.Finished]:
+        if new_hash is not None:
+            password.set_hash(
+                tx, eid_id=who.id, tenant_id=who.tenant_id, new_hash=new_hash, reason="rehashed"
+            )
+        audit.record(
+            tx,
+            audit.AuditEvent(
+                "login.factor_proven",
+                tenant_id=who.tenant_id,
+                eid_id=who.id,
+                username=who.username,
+                client_ip=ip,
+                transaction_id=login.request_id,
+                details={"login_method": "password"},
+                process_state="authenticating",
+            ),
+        )
+        updated = logins.add_factor(tx, login, eid_id=who.id, factor=factor)
+        return updated, finish(tx, updated)
+
+    try:
+        updated, result = await st.db.write(unit)
+    except ConflictError:
+        return no_request(request)
+    return login_state.respond(request, updated, result)
+
+
+async def _password_failed(
+    request: Request,
+    login: logins.Login,
+    person: eids.EID | None,
+    *,
+    account: str,
+    reason: str,
+    page: Callable[..., Awaitable[Response]],
+) -> Response:
+    st = state(request)
+    ip = client_ip(request)
+    failures = await st.throttle.failed("password", account=account, ip=ip)
+    lock_now = person is not None and reason == "wrong_password" and st.throttle.should_lock(failures)
+
+    def unit(tx: Any) -> None:
+        if lock_now and person is not None:
+            lockout.lock(
+                tx, eid_id=person.id, tenant_id=person.tenant_id, reason="password_failures", client_ip=ip
+            )
+        audit.record(
+            tx,
+            audit.AuditEvent(
+                "login.failed",
+                success=False,
+                tenant_id=login.tenant.id,
+                eid_id=person.id if person else None,
+                username=person.username if person else None,
+                client_ip=ip,
+                transaction_id=login.request_id,
+                details={"login_method": "password", "reason": reason, "failures": failures},
+            ),
+        )
+
+    await st.db.write(unit)
+    st.metrics.login(method="password", outcome=f"failed_{reason}")
+    shown = "locked" if reason == "locked" or lock_now else "wrong_credentials"
+    return await page(401, shown)
+
+
+routes = [
+    Route("/login", login_page, methods=["GET"]),
+    Route("/login/restart", restart, methods=["POST"]),
+    Route("/login/password", password_submit, methods=["POST"]),
+]

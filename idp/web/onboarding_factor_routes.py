@@ -1,0 +1,130 @@
+"""Onboarding steps of the advanced level: choose SMS or an authenticator app for codes (and
+enrol it), set a password, and save the recovery codes shown once. The steps before and after
+them, and what they share, are in :mod:`idp.web.onboarding_routes`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from idp import invitations
+from idp.errors import LoginError, RateLimitedError
+from idp.web.browser import client_ip, state
+from idp.web.onboarding_routes import PASSWORD_POLICY, back_to_step, eid_of, render_step, step_post, tenant_of
+from levels_of_assurance.authenticators import password, recovery_codes
+from levels_of_assurance.authenticators.password import WeakPasswordError
+from otp import authenticator_app
+
+
+@step_post("factor", needs_eid=True)
+async def choose_factor(request: Request, form: Any, inv: invitations.Invitation) -> Response:
+    st = state(request)
+    choice = form.get("factor")
+    if choice == "sms" and "phone_verified_at" in inv.progress:
+        at = inv.progress["phone_verified_at"]
+        await st.db.write(lambda tx: invitations.record_progress(tx, inv, factor="sms", factor_at=at))
+        return back_to_step(inv)
+    if choice != "app":
+        return await render_step(request, inv, "factor", status=400, error="choose")
+    tenant = await tenant_of(request, inv.tenant_id)
+    eid_id, secret = eid_of(inv), st.settings.secret_key
+    enrolment = await st.db.write(
+        lambda tx: authenticator_app.begin_enrolment(
+            tx,
+            eid_id=eid_id,
+            account_name=inv.email,
+            issuer_name=str(tenant.branding.get("name") or tenant.name),
+            sealing_key=secret,
+            now=tx.now,
+        )
+    )
+    return await render_step(request, inv, "app", enrolment=enrolment)
+
+
+@step_post("factor", needs_eid=True)
+async def confirm_app(request: Request, form: Any, inv: invitations.Invitation) -> Response:
+    st = state(request)
+    eid_id, secret = eid_of(inv), st.settings.secret_key
+    enrolment_id = str(form.get("enrolment_id") or "")[:64]
+    code = str(form.get("code") or "")[:16]
+    ip = client_ip(request)
+    account = f"invitation:{inv.id}"
+    try:
+        await st.throttle.check("code", account=account, ip=ip)
+
+        def unit(tx: Any) -> None:
+            authenticator_app.confirm_enrolment(
+                tx, eid_id=eid_id, enrolment_id=enrolment_id, code=code, sealing_key=secret, now=tx.now
+            )
+            invitations.record_progress(tx, inv, factor="totp", factor_at=tx.now)
+
+        await st.db.write(unit)
+    except (LoginError, RateLimitedError) as exc:
+        if isinstance(exc, LoginError) and exc.code != "malformed":
+            await st.throttle.failed("code", account=account, ip=ip)
+        # the enrolment stays pending and the app already holds its key: show the same one again
+        enrolment = authenticator_app.shown_again(
+            enrolment_id=enrolment_id,
+            provisioning_uri=str(form.get("provisioning_uri") or ""),
+            manual_key=str(form.get("manual_key") or ""),
+        )
+        error = "throttled" if isinstance(exc, RateLimitedError) else str(exc.code)
+        retry = exc.retry_after if isinstance(exc, RateLimitedError) else None
+        return await render_step(
+            request, inv, "app", status=401, error=error, retry_after=retry, enrolment=enrolment
+        )
+    return back_to_step(inv)
+
+
+@step_post("password", needs_eid=True)
+async def set_password(request: Request, form: Any, inv: invitations.Invitation) -> Response:
+    st = state(request)
+    new, repeat = str(form.get("password") or "")[:1024], str(form.get("password_repeat") or "")[:1024]
+    if new != repeat:
+        return await render_step(request, inv, "password", status=400, error="mismatch")
+    context = [c for c in (inv.email, inv.given_name, inv.family_name) if c]
+    try:
+        PASSWORD_POLICY.check(new, context=context)
+    except WeakPasswordError as exc:
+        return await render_step(request, inv, "password", status=400, error=str(exc.code))
+    new_hash = await asyncio.get_running_loop().run_in_executor(st.cpu, st.hasher.hash, new)
+    eid_id, ip = eid_of(inv), client_ip(request)
+
+    def unit(tx: Any) -> None:
+        password.set_hash(
+            tx, eid_id=eid_id, tenant_id=inv.tenant_id, new_hash=new_hash, reason="set", client_ip=ip
+        )
+        invitations.record_progress(tx, inv, password_at=tx.now)
+
+    await st.db.write(unit)
+    return back_to_step(inv)
+
+
+@step_post("recovery", needs_eid=True)
+async def show_recovery_codes(request: Request, _form: Any, inv: invitations.Invitation) -> Response:
+    """Issue the recovery codes and show them once (a POST: reloading does not show them again)."""
+    st = state(request)
+    eid_id = eid_of(inv)
+    codes = await st.db.write(lambda tx: recovery_codes.issue(tx, eid_id=eid_id, now=tx.now))
+    return await render_step(request, inv, "recovery", codes=codes)
+
+
+@step_post("recovery")
+async def saved_recovery_codes(request: Request, _form: Any, inv: invitations.Invitation) -> Response:
+    st = state(request)
+    await st.db.write(lambda tx: invitations.record_progress(tx, inv, recovery_shown_at=tx.now))
+    return back_to_step(inv)
+
+
+routes = [
+    Route("/onboarding/{invitation_id}/factor", choose_factor, methods=["POST"]),
+    Route("/onboarding/{invitation_id}/app", confirm_app, methods=["POST"]),
+    Route("/onboarding/{invitation_id}/password", set_password, methods=["POST"]),
+    Route("/onboarding/{invitation_id}/recovery", show_recovery_codes, methods=["POST"]),
+    Route("/onboarding/{invitation_id}/recovery/saved", saved_recovery_codes, methods=["POST"]),
+]

@@ -1,0 +1,408 @@
+"""Onboarding from an invitation: from the emailed link to an eID at the level the sender asked.
+
+``GET /invite?token=…`` shows the invitation (a mail scanner fetching it changes nothing);
+``POST /invite`` opens it in this browser, which alone may continue. Then ``/onboarding/{id}``
+shows the next step: confirm the mobile number with an SMS code, confirm the prefilled data
+(this creates the eID, pending), choose SMS or an authenticator app for codes (and enrol it),
+set a password, save the recovery codes — the last three only for the advanced level. The last
+step activates the eID, starts an SSO session at the level reached, and sends the person back
+to the relying app. An invitee who already has an eID is sent to sign in instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import Connection
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from idp import eids, invitations, sessions, tenants
+from idp.errors import (
+    ConflictError,
+    DeliveryError,
+    IdPError,
+    InvalidPhoneError,
+    LoginError,
+    RateLimitedError,
+)
+from idp.web import browser
+from idp.web.browser import client_ip, render, state
+from idp.web.i18n import SMS_PHONE_CODE, sms_name
+from levels_of_assurance.authenticators import password
+from levels_of_assurance.ladder import AMR, Level, acr_for
+from levels_of_assurance.policy import Factor, Method, amr_of, level_of
+from otp.phone import mask_phone
+from otp.sms import CodePurpose
+
+PASSWORD_POLICY = password.PasswordPolicy()
+
+
+def _problem_page(request: Request, exc: LoginError, status: int = 400) -> Response:
+    return render(request, "invite.html", status=status, step="problem", reason=str(exc.code))
+
+
+async def tenant_of(request: Request, tenant_id: str) -> tenants.Tenant:
+    return await state(request).db.read(lambda conn: tenants.get(conn, tenant_id))
+
+
+async def _client_name(request: Request, client_id: str | None) -> str | None:
+    if client_id is None:
+        return None
+    client = await state(request).clients.get(client_id)
+    return client.name if client else None
+
+
+async def invite_page(request: Request) -> Response:
+    """The invitation as the link shows it; nothing changes until the person starts."""
+    st = state(request)
+    token = request.query_params.get("token", "")[:128]
+    now = time.time()
+
+    def load(conn: Connection) -> tuple[invitations.Invitation, bool]:
+        inv = invitations.peek(conn, token=token, now=now)
+        return inv, eids.find_by_email(conn, tenant_id=inv.tenant_id, email=inv.email) is not None
+
+    try:
+        inv, has_eid = await st.db.read(load)
+    except LoginError as exc:
+        return _problem_page(request, exc)
+    return await _invitation_page(request, inv, "existing" if has_eid else "welcome", token=token)
+
+
+async def _invitation_page(
+    request: Request, inv: invitations.Invitation, step: str, *, status: int = 200, token: str | None = None
+) -> Response:
+    """invite.html for one invitation: its welcome, or the sign-in offered to an existing eID."""
+    tenant = await tenant_of(request, inv.tenant_id)
+    return render(
+        request,
+        "invite.html",
+        status=status,
+        step=step,
+        token=token,
+        invitation=inv,
+        email=inv.email,
+        tenant_name=str(tenant.branding.get("name") or tenant.name),
+        client_name=await _client_name(request, inv.client_id),
+        advanced=inv.level >= Level.ADVANCED,
+        branding=dict(tenant.branding),
+    )
+
+
+async def start(request: Request) -> Response:
+    st = state(request)
+    form = await request.form(max_fields=8)
+    if not browser.csrf_ok(request, form.get("csrf_token")):
+        return render(request, "error.html", status=403, title_key="csrf")
+    token = str(form.get("token") or "")[:128]
+    browser_value = browser.browser_id(request)
+    assert browser_value is not None  # csrf_ok needs the browser cookie
+    ip = client_ip(request)
+    try:
+        inv = await st.db.write(
+            lambda tx: invitations.open_link(tx, token=token, browser=browser_value, client_ip=ip)
+        )
+    except LoginError as exc:
+        return _problem_page(request, exc)
+    return RedirectResponse(f"/onboarding/{inv.id}", status_code=303)
+
+
+async def _load(request: Request, invitation_id: str) -> invitations.Invitation:
+    browser_value, now = browser.browser_id(request), time.time()
+    return await state(request).db.read(
+        lambda conn: invitations.load(conn, invitation_id=invitation_id[:64], browser=browser_value, now=now)
+    )
+
+
+def _next_step(inv: invitations.Invitation) -> str:
+    p = inv.progress
+    if inv.phone_number and "phone_verified_at" not in p:
+        return "phone"
+    if "details_confirmed_at" not in p:
+        return "details"
+    if inv.needs_password:
+        if "factor" not in p:
+            return "factor"
+        if "password_at" not in p:
+            return "password"
+        if "recovery_shown_at" not in p:
+            return "recovery"
+    return "finish"
+
+
+async def render_step(
+    request: Request, inv: invitations.Invitation, step: str, *, status: int = 200, **extra: Any
+) -> Response:
+    tenant = await tenant_of(request, inv.tenant_id)
+    steps = ["phone"] if inv.phone_number else []
+    steps += ["details"] + (["factor", "password", "recovery"] if inv.needs_password else [])
+    context: dict[str, Any] = {
+        "error": None,
+        "retry_after": None,
+        "attempts_left": None,
+        "challenge_id": None,
+        "detail": None,
+        **extra,
+    }
+    return render(
+        request,
+        "onboarding.html",
+        status=status,
+        step=step,
+        step_number=steps.index(step) + 1 if step in steps else len(steps),
+        step_count=len(steps),
+        invitation=inv,
+        phone=mask_phone(inv.phone_number) if inv.phone_number else None,
+        tenant_name=str(tenant.branding.get("name") or tenant.name),
+        branding=dict(tenant.branding),
+        return_path=f"/onboarding/{inv.id}",
+        **context,
+    )
+
+
+async def onboarding_page(request: Request) -> Response:
+    try:
+        inv = await _load(request, request.path_params["invitation_id"])
+    except LoginError as exc:
+        return _problem_page(request, exc)
+    step = _next_step(inv)
+    if step == "finish":
+        return await render_step(request, inv, "finish")
+    challenge = request.query_params.get("challenge") if step == "phone" else None
+    return await render_step(request, inv, step, challenge_id=challenge)
+
+
+async def _form_and_invitation(request: Request) -> tuple[Any, invitations.Invitation] | Response:
+    form = await request.form(max_fields=16, max_part_size=4096)
+    if not browser.csrf_ok(request, form.get("csrf_token")):
+        return render(request, "error.html", status=403, title_key="csrf")
+    try:
+        inv = await _load(request, request.path_params["invitation_id"])
+    except LoginError as exc:
+        return _problem_page(request, exc)
+    return form, inv
+
+
+def back_to_step(inv: invitations.Invitation, **query: str) -> RedirectResponse:
+    suffix = f"?{urlencode(query)}" if query else ""
+    return RedirectResponse(f"/onboarding/{inv.id}{suffix}", status_code=303)
+
+
+def eid_of(inv: invitations.Invitation) -> str:
+    """The eID the details step created (steps after it are reached only with one)."""
+    if inv.eid_id is None:
+        raise IdPError(f"onboarding {inv.id} is past its details step without an eID")
+    return inv.eid_id
+
+
+def _phone(inv: invitations.Invitation) -> str:
+    """The mobile number to confirm (the phone step is reached only with one)."""
+    if inv.phone_number is None:
+        raise IdPError(f"onboarding {inv.id} has no mobile number to confirm")
+    return inv.phone_number
+
+
+StepHandler = Callable[[Request, Any, invitations.Invitation], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def step_post(step: str, *, needs_eid: bool = False) -> Callable[[StepHandler], Endpoint]:
+    """The POST of one step: CSRF checked and the invitation loaded for this browser; a person
+    whose current step is another one (a second tab, the back button) is sent to that step."""
+
+    def wrap(handler: StepHandler) -> Endpoint:
+        @functools.wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            got = await _form_and_invitation(request)
+            if isinstance(got, Response):
+                return got
+            form, inv = got
+            if _next_step(inv) != step or (needs_eid and inv.eid_id is None):
+                return back_to_step(inv)
+            return await handler(request, form, inv)
+
+        return endpoint
+
+    return wrap
+
+
+@step_post("phone")
+async def send_phone_code(request: Request, _form: Any, inv: invitations.Invitation) -> Response:
+    st = state(request)
+    lang = browser.language(request)
+    tenant = await tenant_of(request, inv.tenant_id)
+    name = sms_name(tenant.branding, tenant.name)
+    try:
+        challenge = await st.phones.send(
+            st.db,
+            tenant_id=inv.tenant_id,
+            eid_id=None,
+            phone=_phone(inv),
+            purpose=CodePurpose.ENROL_PHONE,
+            client_ip=client_ip(request),
+            message=lambda code: st.pages.gettext(lang, SMS_PHONE_CODE, code=code, name=name),
+            locale=lang,
+        )
+    except RateLimitedError as exc:
+        response = await render_step(
+            request, inv, "phone", status=429, error="sms_throttled", retry_after=exc.retry_after
+        )
+        response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
+        return response
+    except (DeliveryError, InvalidPhoneError):
+        return await render_step(request, inv, "phone", status=502, error="sms_failed")
+    return back_to_step(inv, challenge=challenge.challenge_id)
+
+
+@step_post("phone")
+async def confirm_phone(request: Request, form: Any, inv: invitations.Invitation) -> Response:
+    st = state(request)
+    challenge_id = str(form.get("challenge_id") or "")[:64]
+    code = str(form.get("code") or "")[:16]
+    ip = client_ip(request)
+    account = f"invitation:{inv.id}"
+    try:
+        await st.throttle.check("code", account=account, ip=ip)
+        checked = await st.phones.check(
+            st.db, challenge_id=challenge_id, code=code, purpose=CodePurpose.ENROL_PHONE, client_ip=ip
+        )
+        if checked.phone != inv.phone_number:
+            raise LoginError("invalid", "this code was sent to another number")
+    except RateLimitedError as exc:
+        return await render_step(
+            request,
+            inv,
+            "phone",
+            status=429,
+            error="throttled",
+            retry_after=exc.retry_after,
+            challenge_id=challenge_id,
+        )
+    except LoginError as exc:
+        if exc.code != "malformed":
+            await st.throttle.failed("code", account=account, ip=ip)
+        keep = challenge_id if exc.code in ("invalid", "malformed") else None
+        return await render_step(
+            request,
+            inv,
+            "phone",
+            status=401,
+            error=str(exc.code),
+            challenge_id=keep,
+            attempts_left=getattr(exc, "attempts_left", None),
+        )
+    await st.db.write(lambda tx: invitations.record_progress(tx, inv, phone_verified_at=tx.now))
+    return back_to_step(inv)
+
+
+@step_post("details")
+async def confirm_details(request: Request, form: Any, inv: invitations.Invitation) -> Response:
+    st = state(request)
+    if form.get("confirm") != "yes":
+        return await render_step(request, inv, "details", status=400, error="not_confirmed")
+    ip = client_ip(request)
+
+    def unit(tx: Any) -> None:
+        attributes: dict[str, str] = {}
+        for name in ("given_name", "family_name", "country"):
+            value = getattr(inv, name)
+            if value:
+                attributes[name] = value
+        verified = {
+            "email": eids.Attribute(inv.email, "invitation_link", tx.now, f"invitation:{inv.id}"),
+        }
+        if inv.phone_number and "phone_verified_at" in inv.progress:
+            verified["phone_number"] = eids.Attribute(
+                inv.phone_number, "sms", inv.progress["phone_verified_at"], f"invitation:{inv.id}"
+            )
+        person = eids.create(
+            tx,
+            tenant_id=inv.tenant_id,
+            attributes=attributes,
+            verified=verified,
+            client_ip=ip,
+            status=eids.EIDStatus.PENDING,
+        )
+        invitations.record_progress(tx, inv, details_confirmed_at=tx.now, eid_id=person.id)
+
+    try:
+        await st.db.write(unit)
+    except ConflictError:  # an eID for this address appeared meanwhile: sign in with it instead
+        return await _invitation_page(request, inv, "existing", status=409)
+    return back_to_step(inv)
+
+
+def _factors(inv: invitations.Invitation) -> list[Factor]:
+    """What the onboarding proved: the password with the phone (SMS) or the app; for the basic
+    level, the link (control of the address)."""
+    p = inv.progress
+    factors: list[Factor] = []
+    if not inv.needs_password:
+        factors.append(Factor(Method.EMAIL_LINK, (AMR.EMAIL,), inv.opened_at or inv.created_at))
+    if "password_at" in p:
+        factors.append(Factor(Method.PASSWORD, (AMR.PWD,), float(p["password_at"])))
+    if p.get("factor") == "totp":
+        factors.append(Factor(Method.TOTP, (AMR.OTP,), float(p["factor_at"])))
+    elif p.get("factor") == "sms":
+        factors.append(Factor(Method.SMS, (AMR.SMS,), float(p["factor_at"])))
+    return factors
+
+
+@step_post("finish", needs_eid=True)
+async def finish(request: Request, _form: Any, inv: invitations.Invitation) -> Response:
+    st = state(request)
+    factors = _factors(inv)
+    level = level_of(factors)
+    if level is None or level < inv.level:
+        raise IdPError(f"onboarding {inv.id} finished below its level")  # the steps make this impossible
+    cookie = request.cookies.get(sessions.COOKIE_NAME)
+    eid_id, ip, ttl = eid_of(inv), client_ip(request), float(st.settings.session_ttl)
+
+    def unit(tx: Any) -> sessions.Issued:
+        person = eids.get(tx.conn, eid_id)
+        eids.set_status(tx, eid_id=eid_id, status=eids.EIDStatus.ACTIVE, reason="onboarding_completed")
+        invitations.complete(tx, inv)
+        return sessions.authenticate(
+            tx,
+            previous=sessions.load(tx.conn, cookie, now=tx.now),
+            tenant_id=inv.tenant_id,
+            eid_id=eid_id,
+            username=person.username,
+            acr=acr_for(level),
+            amr=amr_of(factors),
+            ttl=ttl,
+            client_ip=ip,
+            method="invitation",
+            factors=factors,
+        )
+
+    try:
+        issued = await st.db.write(unit)
+    except ConflictError:
+        return _problem_page(request, invitations.InvitationError("used", "already completed"))
+    target = inv.return_url or f"/onboarding/{inv.id}/done"
+    response = RedirectResponse(target, status_code=303)
+    browser.set_cookie(response, sessions.COOKIE_NAME, issued.cookie_value)
+    return response
+
+
+async def done_page(request: Request) -> Response:
+    return render(request, "invite.html", step="done")
+
+
+routes = [
+    Route("/invite", invite_page, methods=["GET"]),
+    Route("/invite", start, methods=["POST"]),
+    Route("/onboarding/{invitation_id}", onboarding_page, methods=["GET"]),
+    Route("/onboarding/{invitation_id}/phone/send", send_phone_code, methods=["POST"]),
+    Route("/onboarding/{invitation_id}/phone", confirm_phone, methods=["POST"]),
+    Route("/onboarding/{invitation_id}/details", confirm_details, methods=["POST"]),
+    Route("/onboarding/{invitation_id}/finish", finish, methods=["POST"]),
+    Route("/onboarding/{invitation_id}/done", done_page, methods=["GET"]),
+]

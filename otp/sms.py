@@ -1,0 +1,497 @@
+"""One-time codes sent by SMS: issue, send, resend and check, with their limits.
+
+Policy (NIST SP 800-63B §5.1.3 out-of-band authenticators, with the limits of issue 3): a code
+is ``DIGITS`` random digits (``secrets.randbelow``), valid ``ttl`` seconds, used at most once,
+and dies after ``max_attempts`` wrong tries (§5.2.2 rate limiting). A resend issues a fresh
+code and kills the previous one, and may come only ``cooldown`` seconds after the previous send.
+Sends are limited per number, per client IP and per tenant per hour against SMS pumping (toll
+fraud that makes an IdP send SMS to premium numbers it does not own).
+
+Only an HMAC of the code is stored, keyed with the instance secret (``code_key``): six digits are
+a million guesses, so a bare digest would give the code back to anyone who can read the table.
+The code row is committed *before* the SMS is handed over, so a code never exists only in a
+message; when the handover fails the row is marked dead. With Twilio Verify (``verify_service``)
+Twilio generates, sends and checks the code; the row then keeps the same state (expiry, single
+use, attempts) without the code. Every send and every check writes its audit event in the
+transaction that changes the row; codes never appear in the trail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, select, update
+
+from idp import audit
+from idp.delivery.sms import SMSSender
+from idp.errors import IdPError, RateLimitedError
+from idp.ratelimit import RateLimiter, subject_key
+from idp.storage import tables
+from idp.storage.database import Database, Tx
+from otp.phone import mask_phone, parse_phone
+from otp.totp import OTPError
+
+DIGITS = 6
+HOUR = 3600.0
+CHALLENGE_BYTES = 24
+
+
+class CodePurpose(StrEnum):
+    """What a code confirms; a code issued for one purpose is refused for any other."""
+
+    LOGIN = "login"
+    ENROL_PHONE = "enrol_phone"
+    RESET = "reset"
+    CHANGE_PHONE = "change_phone"
+    VIDEOID = "videoid"
+
+
+@dataclass(slots=True, frozen=True)
+class Challenge:
+    """A code on its way: the page keeps ``challenge_id`` and shows ``masked_phone``."""
+
+    challenge_id: str
+    phone: str
+    masked_phone: str
+    expires_at: float
+    resend_at: float
+
+
+@dataclass(slots=True, frozen=True)
+class Checked:
+    """A code that matched: ``phone`` is proven to be in the person's hands."""
+
+    challenge_id: str
+    phone: str
+    eid_id: str | None
+    purpose: CodePurpose
+
+
+class VerifyService(Protocol):
+    """Twilio Verify (:class:`idp.delivery.twilio.TwilioVerify`) or anything that works like it."""
+
+    async def start(self, *, to: str, locale: str | None = None) -> str: ...
+
+    async def check(self, *, to: str, code: str) -> bool | None: ...
+
+
+@dataclass(slots=True, frozen=True)
+class _Outcome:
+    checked: Checked | None = None
+    error: OTPError | None = None
+
+
+_C = tables.otp_codes.c
+
+
+def _row(conn: Connection, challenge_id: str, *, lock: bool = False) -> Any:
+    query = select(tables.otp_codes).where(_C.id == challenge_id)
+    if lock:
+        query = query.with_for_update()
+    return conn.execute(query).mappings().first()
+
+
+class PhoneVerifier:
+    """Sends codes to phone numbers and checks them (module docstring).
+
+    Exactly one of ``sender`` (the code is generated here and sent as an ordinary SMS) and
+    ``verify_service`` (Twilio Verify) is used; when both are given, Verify wins.
+    """
+
+    def __init__(
+        self,
+        *,
+        sender: SMSSender | None,
+        verify_service: VerifyService | None,
+        limiter: RateLimiter,
+        ttl: float = 300,
+        cooldown: float = 30,
+        max_attempts: int = 5,
+        sends_per_number_hour: int = 5,
+        sends_per_ip_hour: int = 20,
+        sends_per_tenant_hour: int = 1000,
+        code_key: str | bytes = b"",
+        default_region: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if sender is None and verify_service is None:
+            raise ValueError("PhoneVerifier needs an SMS sender or a verify service")
+        if ttl <= 0 or cooldown < 0 or cooldown >= ttl:
+            raise ValueError(f"expected 0 ≤ cooldown < ttl, got cooldown={cooldown}, ttl={ttl}")
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+        for name, limit in (
+            ("sends_per_number_hour", sends_per_number_hour),
+            ("sends_per_ip_hour", sends_per_ip_hour),
+            ("sends_per_tenant_hour", sends_per_tenant_hour),
+        ):
+            if limit < 1:
+                raise ValueError(f"{name} must be at least 1, got {limit}")
+        self._sender = sender
+        self._verify = verify_service
+        self._limiter = limiter
+        self.ttl = float(ttl)
+        self.cooldown = float(cooldown)
+        self.max_attempts = max_attempts
+        self._limits = (sends_per_number_hour, sends_per_ip_hour, sends_per_tenant_hour)
+        self._key = code_key.encode() if isinstance(code_key, str) else code_key
+        self._region = default_region
+        self._clock = clock
+
+    @property
+    def provider(self) -> str:
+        return "verify" if self._verify is not None else "sender"
+
+    def _digest(self, challenge_id: str, code: str) -> str:
+        message = f"{challenge_id}:{code}".encode()
+        if self._key:
+            return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        return hashlib.sha256(message).hexdigest()
+
+    # ------------------------------------------------------------------ sending
+
+    async def send(
+        self,
+        db: Database,
+        *,
+        tenant_id: str,
+        eid_id: str | None,
+        phone: str,
+        purpose: CodePurpose,
+        client_ip: str | None,
+        message: Callable[[str], str],
+        now: float | None = None,
+        locale: str | None = None,
+    ) -> Challenge:
+        """Issue a code for ``phone`` and send it; ``message(code)`` gives the SMS text.
+
+        Raises :class:`~idp.errors.InvalidPhoneError` for a number that cannot take SMS,
+        :class:`~idp.errors.RateLimitedError` (``retry_after`` set) inside the resend cooldown or
+        past an hourly limit, and :class:`~idp.errors.DeliveryError` when the SMS could not be
+        handed over (the code is then dead). ``locale`` is passed to Twilio Verify, which writes
+        its own text; ``message`` is not used then.
+        """
+        e164 = parse_phone(phone, default_region=self._region)
+        purpose = CodePurpose(purpose)
+        at = self._clock() if now is None else now
+        scope = (tenant_id, eid_id, e164, purpose)
+        last = await db.read(lambda conn: self._last_sent(conn, scope, at))
+        if last is not None and last + self.cooldown > at:
+            await self._refuse(db, scope, client_ip, reason="cooldown")
+            raise RateLimitedError("sms-resend", last + self.cooldown - at)
+        await self._throttle(db, scope, client_ip)
+
+        challenge_id = secrets.token_urlsafe(CHALLENGE_BYTES)
+        code = None if self._verify is not None else f"{secrets.randbelow(10**DIGITS):0{DIGITS}d}"
+        digest = None if code is None else self._digest(challenge_id, code)
+        await db.write(lambda tx: self._issue(tx, scope, challenge_id, digest, client_ip, at))
+        try:
+            if self._verify is not None:
+                message_id = await self._verify.start(to=e164, locale=locale)
+            else:
+                assert self._sender is not None and code is not None
+                message_id = await self._sender.send(to=e164, body=message(code))
+        except Exception as exc:
+            reason = getattr(exc, "code", None) if isinstance(exc, IdPError) else type(exc).__name__
+            await db.write(lambda tx: self._not_sent(tx, challenge_id, str(reason), at))
+            raise
+        await db.write(lambda tx: self._sent(tx, challenge_id, message_id))
+        return Challenge(challenge_id, e164, mask_phone(e164), at + self.ttl, at + self.cooldown)
+
+    def _live(self, scope: tuple[str, str | None, str, CodePurpose]) -> Any:
+        tenant_id, eid_id, phone, purpose = scope
+        owner = _C.eid_id.is_(None) if eid_id is None else _C.eid_id == eid_id
+        return (
+            (_C.tenant_id == tenant_id)
+            & (_C.phone == phone)
+            & (_C.purpose == purpose.value)
+            & owner
+            & _C.used_at.is_(None)
+            & _C.dead_at.is_(None)
+        )
+
+    def _last_sent(
+        self, conn: Connection, scope: tuple[str, str | None, str, CodePurpose], at: float
+    ) -> float | None:
+        latest = conn.execute(
+            select(_C.last_sent_at)
+            .where(self._live(scope) & (_C.expires_at > at))
+            .order_by(_C.last_sent_at.desc())
+            .limit(1)
+        ).scalar()
+        return None if latest is None else float(latest)
+
+    async def _throttle(
+        self, db: Database, scope: tuple[str, str | None, str, CodePurpose], client_ip: str | None
+    ) -> None:
+        tenant_id, _eid_id, phone, _purpose = scope
+        per_number, per_ip, per_tenant = self._limits
+        if client_ip:
+            # not audited: a flood from one address would otherwise flood the trail
+            await self._limiter.hit(subject_key("sms:ip", client_ip), limit=per_ip, window=HOUR)
+        for kind, subject, limit in (("number", phone, per_number), ("tenant", tenant_id, per_tenant)):
+            try:
+                await self._limiter.hit(subject_key(f"sms:{kind}", subject), limit=limit, window=HOUR)
+            except RateLimitedError:
+                await self._refuse(db, scope, client_ip, reason=f"limit_per_{kind}")
+                raise
+
+    async def _refuse(
+        self,
+        db: Database,
+        scope: tuple[str, str | None, str, CodePurpose],
+        client_ip: str | None,
+        *,
+        reason: str,
+    ) -> None:
+        tenant_id, eid_id, phone, purpose = scope
+        event = audit.AuditEvent(
+            "otp.sms.refused",
+            success=False,
+            tenant_id=tenant_id,
+            eid_id=eid_id,
+            client_ip=client_ip,
+            details={"purpose": purpose.value, "phone": mask_phone(phone), "reason": reason},
+        )
+        await db.write(lambda tx: audit.record(tx, event))
+
+    def _issue(
+        self,
+        tx: Tx,
+        scope: tuple[str, str | None, str, CodePurpose],
+        challenge_id: str,
+        digest: str | None,
+        client_ip: str | None,
+        at: float,
+    ) -> None:
+        tenant_id, eid_id, phone, purpose = scope
+        last = self._last_sent(tx.conn, scope, at)
+        if last is not None and last + self.cooldown > at:  # a racing send won
+            raise RateLimitedError("sms-resend", last + self.cooldown - at)
+        replaced = tx.conn.execute(
+            update(tables.otp_codes).where(self._live(scope)).values(dead_at=at, dead_reason="resent")
+        ).rowcount
+        tx.conn.execute(
+            tables.otp_codes.insert().values(
+                id=challenge_id,
+                purpose=purpose.value,
+                tenant_id=tenant_id,
+                eid_id=eid_id,
+                phone=phone,
+                code_digest=digest,
+                provider=self.provider,
+                created_at=at,
+                expires_at=at + self.ttl,
+                last_sent_at=at,
+                attempts=0,
+                client_ip=client_ip,
+            )
+        )
+        audit.record(
+            tx,
+            audit.AuditEvent(
+                "otp.sms.issued",
+                tenant_id=tenant_id,
+                eid_id=eid_id,
+                client_ip=client_ip,
+                details={
+                    "purpose": purpose.value,
+                    "challenge_id": challenge_id,
+                    "phone": mask_phone(phone),
+                    "provider": self.provider,
+                    "replaced": int(replaced),
+                    "ttl": int(self.ttl),
+                },
+            ),
+        )
+
+    def _event(self, row: Any, event_type: str, *, success: bool, **details: Any) -> audit.AuditEvent:
+        return audit.AuditEvent(
+            event_type,
+            success=success,
+            tenant_id=row["tenant_id"],
+            eid_id=row["eid_id"],
+            client_ip=details.pop("client_ip", None) or row["client_ip"],
+            details={
+                "purpose": row["purpose"],
+                "challenge_id": row["id"],
+                "phone": mask_phone(row["phone"]),
+                "provider": row["provider"],
+                **details,
+            },
+        )
+
+    def _sent(self, tx: Tx, challenge_id: str, message_id: str) -> None:
+        tx.conn.execute(
+            update(tables.otp_codes).where(_C.id == challenge_id).values(message_id=message_id[:64])
+        )
+        row = _row(tx.conn, challenge_id)
+        audit.record(tx, self._event(row, "otp.sms.sent", success=True, message_id=message_id[:64]))
+
+    def _not_sent(self, tx: Tx, challenge_id: str, reason: str, at: float) -> None:
+        tx.conn.execute(
+            update(tables.otp_codes)
+            .where((_C.id == challenge_id) & _C.dead_at.is_(None))
+            .values(dead_at=at, dead_reason="not_sent")
+        )
+        row = _row(tx.conn, challenge_id)
+        audit.record(tx, self._event(row, "otp.sms.send_failed", success=False, reason=reason))
+
+    # ------------------------------------------------------------------ checking
+
+    async def check(
+        self,
+        db: Database,
+        *,
+        challenge_id: str,
+        code: str,
+        now: float | None = None,
+        purpose: CodePurpose | None = None,
+        client_ip: str | None = None,
+    ) -> Checked:
+        """Accept ``code`` for the challenge once, or raise :class:`~otp.totp.OTPError`.
+
+        ``malformed`` (not six digits; not counted as an attempt), ``invalid`` (wrong; carries
+        ``attempts_left``), ``exhausted`` (the last wrong attempt, or any try after it),
+        ``expired`` (too late, replaced by a resend, never sent, or unknown), ``replayed``
+        (already used). With ``purpose`` a code issued for another purpose is ``invalid``.
+        A failure of Twilio Verify itself raises its :class:`~idp.errors.DeliveryError`.
+        """
+        at = self._clock() if now is None else now
+        cleaned = "".join(code.split())
+        malformed = len(cleaned) != DIGITS or not (cleaned.isascii() and cleaned.isdigit())
+        verdict: bool | None = None
+        row = await db.read(lambda conn: _row(conn, challenge_id))
+        if row is not None and row["provider"] == "verify" and not malformed:
+            if self._problem(row, at, purpose) is None:
+                if self._verify is None:
+                    raise IdPError("this code was sent through Twilio Verify, which is not configured")
+                try:
+                    verdict = await self._verify.check(to=row["phone"], code=cleaned)
+                except IdPError as exc:
+                    event = self._event(
+                        row, "otp.sms.failed", success=False, reason="provider_error", client_ip=client_ip
+                    )
+                    await db.write(lambda tx: audit.record(tx, event))
+                    raise exc from None
+        outcome = await db.write(
+            lambda tx: self._settle(tx, challenge_id, cleaned, malformed, verdict, at, purpose, client_ip)
+        )
+        if outcome.error is not None:
+            raise outcome.error
+        assert outcome.checked is not None
+        return outcome.checked
+
+    def _problem(self, row: Any, at: float, purpose: CodePurpose | None) -> OTPError | None:
+        if purpose is not None and row["purpose"] != CodePurpose(purpose).value:
+            return OTPError("invalid", f"this code was sent for {row['purpose']}, not for {purpose}")
+        if row["used_at"] is not None:
+            return OTPError("replayed", "this code was already used; ask for a new one")
+        if row["dead_reason"] == "exhausted" or row["attempts"] >= self.max_attempts:
+            return OTPError(
+                "exhausted", "too many wrong attempts for this code; ask for a new one", attempts_left=0
+            )
+        if row["dead_reason"] == "resent":
+            return OTPError("expired", "a newer code was sent; use the code from the latest message")
+        if row["dead_at"] is not None:
+            return OTPError("expired", "this code could not be sent; ask for a new one")
+        if row["expires_at"] <= at:
+            return OTPError(
+                "expired", f"this code expired after {int(self.ttl // 60)} minutes; ask for a new one"
+            )
+        return None
+
+    def _settle(
+        self,
+        tx: Tx,
+        challenge_id: str,
+        cleaned: str,
+        malformed: bool,
+        verdict: bool | None,
+        at: float,
+        purpose: CodePurpose | None,
+        client_ip: str | None,
+    ) -> _Outcome:
+        row = _row(tx.conn, challenge_id, lock=True)
+        if row is None:
+            audit.record(
+                tx,
+                audit.AuditEvent(
+                    "otp.sms.failed",
+                    success=False,
+                    client_ip=client_ip,
+                    details={"challenge_id": challenge_id[:64], "reason": "unknown"},
+                ),
+            )
+            return _Outcome(
+                error=OTPError("expired", "this code is unknown or has expired; ask for a new one")
+            )
+
+        def fail(error: OTPError, **details: Any) -> _Outcome:
+            event = self._event(
+                row, "otp.sms.failed", success=False, reason=error.code, client_ip=client_ip, **details
+            )
+            audit.record(tx, event)
+            return _Outcome(error=error)
+
+        problem = self._problem(row, at, purpose)
+        if problem is not None:
+            return fail(problem)
+        if malformed:
+            return fail(OTPError("malformed", f"expected {DIGITS} digits, got {len(cleaned)} characters"))
+        if row["provider"] == "verify":
+            if verdict is None:  # Twilio holds no pending verification: it expired or was exhausted there
+                tx.conn.execute(
+                    update(tables.otp_codes)
+                    .where(_C.id == challenge_id)
+                    .values(dead_at=at, dead_reason="expired")
+                )
+                return fail(OTPError("expired", "this code has expired; ask for a new one"))
+            matched = verdict
+        else:
+            matched = hmac.compare_digest(self._digest(challenge_id, cleaned), row["code_digest"] or "")
+        alive = (_C.id == challenge_id) & _C.used_at.is_(None) & _C.dead_at.is_(None)
+        if not matched:
+            tx.conn.execute(
+                update(tables.otp_codes)
+                .where(alive & (_C.attempts < self.max_attempts))
+                .values(attempts=_C.attempts + 1)
+            )
+            attempts = int(row["attempts"]) + 1
+            left = max(self.max_attempts - attempts, 0)
+            if left == 0:
+                tx.conn.execute(
+                    update(tables.otp_codes).where(alive).values(dead_at=at, dead_reason="exhausted")
+                )
+                return fail(
+                    OTPError(
+                        "exhausted",
+                        "wrong code, and no attempts are left; ask for a new one",
+                        attempts_left=0,
+                    ),
+                    attempts=attempts,
+                )
+            return fail(
+                OTPError("invalid", f"wrong code; {left} attempts left", attempts_left=left),
+                attempts=attempts,
+            )
+        used = tx.conn.execute(
+            update(tables.otp_codes).where(alive & (_C.attempts < self.max_attempts)).values(used_at=at)
+        )
+        if used.rowcount != 1:
+            return fail(OTPError("replayed", "this code was already used; ask for a new one"))
+        audit.record(
+            tx,
+            self._event(
+                row, "otp.sms.verified", success=True, attempts=int(row["attempts"]) + 1, client_ip=client_ip
+            ),
+        )
+        checked = Checked(challenge_id, row["phone"], row["eid_id"], CodePurpose(row["purpose"]))
+        return _Outcome(checked=checked)

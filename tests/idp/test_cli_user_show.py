@@ -1,0 +1,79 @@
+"""``idp user show``: status, lock and enrolled factors of an eID, never a secret."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from idp import eids, lockout, tenants
+from idp.storage.database import Database
+from levels_of_assurance.authenticators import password, recovery_codes
+from tests.idp.test_cli import Cli, cli
+
+__all__ = ["cli"]
+
+
+def _enrol(cli: Cli) -> None:
+    async def run() -> None:
+        db = Database(f"sqlite+aiosqlite:///{cli.database}")
+
+        def unit(tx: Any) -> None:
+            tenant = tenants.get(tx.conn, "acme")
+            person = eids.find_by_email(tx.conn, tenant_id=tenant.id, email="ana@example.com")
+            assert person is not None
+            password.set_hash(
+                tx, eid_id=person.id, tenant_id=tenant.id, new_hash="$argon2id$secret-hash", reason="set"
+            )
+            eids.mark_verified(tx, eid_id=person.id, name="phone_number", method="sms")
+            recovery_codes.issue(tx, eid_id=person.id, now=time.time())
+            lockout.lock(tx, eid_id=person.id, tenant_id=tenant.id, reason="password_failures")
+
+        try:
+            await db.write(unit)
+        finally:
+            await db.close()
+
+    asyncio.run(run())
+
+
+def test_user_show(cli: Cli) -> None:
+    cli("tenant", "create", "--slug", "acme", "--name", "Acme", "--json")
+    cli(
+        "user",
+        "create",
+        "--tenant",
+        "acme",
+        "--email",
+        "ana@example.com",
+        "--phone",
+        "+38640123456",
+        "--json",
+    )
+    fresh = cli("user", "show", "--tenant", "acme", "--email", "Ana@example.com", "--json").json()
+    assert fresh["status"] == "active" and fresh["locked"] is False
+    assert fresh["factors"] == {
+        "password": False,
+        "authenticator_app": False,
+        "sms_phone": None,  # a number nobody confirmed is not a factor
+        "recovery_codes_left": 0,
+        "passkeys": [],
+    }
+    assert fresh["can_reach_advanced"] is False
+    _enrol(cli)
+    shown = cli("user", "show", "--tenant", "acme", "--email", "ana@example.com", "--json")
+    data = shown.json()
+    assert data["locked"] is True
+    assert data["factors"]["password"] is True and data["factors"]["sms_phone"] == "+38640123456"
+    assert data["factors"]["recovery_codes_left"] == 10 and data["can_reach_advanced"] is True
+    assert "argon2" not in shown.stdout and "secret-hash" not in shown.stdout
+    cli("user", "suspend", "--tenant", "acme", "--email", "ana@example.com", "--json")
+    human = cli("user", "show", "--tenant", "acme", "--email", "ana@example.com").stdout
+    assert "status: suspended" in human and "LOCKED" in human and "recovery codes left: 10" in human
+
+
+def test_user_show_unknown(cli: Cli) -> None:
+    cli("tenant", "create", "--slug", "acme", "--name", "Acme", "--json")
+    error = cli("user", "show", "--tenant", "acme", "--email", "nobody@example.com", "--json", code=2).json()
+    assert error["error"] == "not_found"
+    cli("user", "show", "--tenant", "acme", "--email", "not an address", "--json", code=2)

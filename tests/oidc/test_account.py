@@ -1,0 +1,376 @@
+"""The account page through the served app: signing in to it, the fresh advanced login its changes
+need (with step-up), and each change: password, mobile number, authenticator app, recovery codes,
+passkeys, and blocking the eID."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from idp import eids
+from idp.storage import tables
+from idp.web.browser import csrf_token
+from levels_of_assurance.authenticators import recovery_codes
+from otp import totp
+from tests.oidc.conftest import Party, PartyFactory, audit_events, redirect_query
+from tests.oidc.test_advanced_login import (
+    ADVANCED,
+    PHONE,
+    SECRET,
+    advanced_party,
+    finish,
+    follow,
+    password_step,
+    post_form,
+    sms_code,
+    sms_count,
+    start,
+)
+from tests.support.flows import form_value
+from tests.support.soft_authenticator import SoftPasskey
+
+NEW_SECRET = "purple elephant dancing quietly"
+
+
+def signed_in_advanced(party: PartyFactory) -> tuple[Party, str]:
+    """A person with password, phone and app, signed in at the advanced level just now."""
+    p, secret = advanced_party(party)
+    assert secret is not None
+    page, params, verifier = start(p, acr_values=ADVANCED)
+    code_page = password_step(p, page)
+    code = totp.code_at(secret=secret, for_time=time.time())
+    finish(p, post_form(p, code_page, "/login/code", method="totp", code=code), params, verifier)
+    return p, secret
+
+
+def csrf(page: httpx.Response) -> str:
+    return form_value(page.text, "csrf_token")
+
+
+def post(p: Party, page: httpx.Response, path: str, **fields: str) -> httpx.Response:
+    return p.rp.browser.post(path, data={"csrf_token": csrf(page), **fields})
+
+
+def events_of(p: Party, prefix: str) -> list[dict[str, Any]]:
+    assert p.eid is not None
+    return [
+        e for e in audit_events(p.served) if e["eid_id"] == p.eid.id and e["event_type"].startswith(prefix)
+    ]
+
+
+def age_session(p: Party, seconds: float) -> None:
+    """Make every factor of the person's sessions ``seconds`` older (instead of waiting)."""
+    assert p.eid is not None
+    eid_id = p.eid.id
+
+    def unit(tx: Any) -> None:
+        s = tables.sso_sessions.c
+        for row in tx.conn.execute(select(s.sid, s.factors).where(s.eid_id == eid_id)).all():
+            factors = [{**f, "at": f["at"] - seconds} for f in row.factors or []]
+            tx.conn.execute(update(tables.sso_sessions).where(s.sid == row.sid).values(factors=factors))
+
+    p.served.write(unit)
+
+
+def new_number() -> str:
+    return f"+38641{secrets.randbelow(10**6):06d}"
+
+
+# -- the page and signing in to it ---------------------------------------------------------------
+
+
+def test_without_a_session_the_page_says_where_to_sign_in(party: PartyFactory) -> None:
+    p = party()
+    page = p.rp.browser.get("/account")
+    assert page.status_code == 200 and "open the account page from the link" in page.text
+    for ref in ("no-such-tenant", "%00", "x" * 300, "%3Cscript%3E"):
+        unknown = p.rp.browser.get(f"/account?tenant={ref}")
+        assert unknown.status_code == 404 and "not valid" in unknown.text
+    assert p.rp.browser.get("/login?request_id=%00").status_code == 400
+
+
+def test_signing_in_to_the_account_by_email_link_comes_back_to_the_page(party: PartyFactory) -> None:
+    p = party(attributes={"given_name": "Ana"})
+    to_login = p.rp.browser.get(f"/account?tenant={p.tenant.slug}")
+    assert to_login.status_code == 303 and to_login.headers["location"].startswith("/login?request_id=")
+    back = p.sign_in(to_login)
+    assert back.status_code == 303 and back.headers["location"] == "/account"
+    page = p.rp.browser.get("/account")
+    assert page.status_code == 200
+    assert "Your eID account" in page.text and "Ana" in page.text and p.email in page.text
+    assert "Recent security events" in page.text and "session.authenticated" in page.text
+    # the internal client that anchors the account login cannot be used by an app
+    refused = p.rp.browser.get(
+        "/authorize",
+        params={"client_id": f"idp-account-{p.tenant.id}", "response_type": "code", "scope": "openid"},
+    )
+    assert refused.status_code == 400
+
+
+def test_the_page_shows_methods_and_at_most_ten_events(party: PartyFactory) -> None:
+    p, _ = signed_in_advanced(party)
+    page = p.rp.browser.get("/account")
+    assert page.status_code == 200
+    assert "+386 40" not in page.text and "456" in page.text  # the masked verified number
+    assert "verified (sms)" in page.text
+    assert page.text.count("<li><time") == 10
+
+
+# -- step-up -------------------------------------------------------------------------------------
+
+
+def test_a_basic_session_is_stepped_up_and_comes_back_to_the_change(party: PartyFactory) -> None:
+    p, secret = advanced_party(party)
+    assert secret is not None
+    p.tokens()  # a basic (email link) session
+    to_login = p.rp.browser.get("/account/password")
+    assert to_login.status_code == 303 and to_login.headers["location"].startswith("/login?request_id=")
+    page = p.rp.browser.get(to_login.headers["location"])
+    assert "Enter your password" in page.text and 'name="email"' not in page.text  # known person
+    code_page = follow(p, post_form(p, page, "/login/password", password=SECRET))
+    done = post_form(
+        p, code_page, "/login/code", method="totp", code=totp.code_at(secret=secret, for_time=time.time())
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/account/password"
+    form = p.rp.browser.get("/account/password")
+    assert form.status_code == 200 and 'name="password_repeat"' in form.text
+
+
+def test_a_stale_advanced_login_is_asked_again_and_a_post_is_not_applied(party: PartyFactory) -> None:
+    p, _ = signed_in_advanced(party)
+    form = p.rp.browser.get("/account/password")
+    assert form.status_code == 200
+    age_session(p, 11 * 60)
+    refused = post(p, form, "/account/password", password=NEW_SECRET, password_repeat=NEW_SECRET)
+    assert refused.status_code == 303 and refused.headers["location"] == "/account/password"
+    assert not events_of(p, "password.changed")
+    step_up = p.rp.browser.get("/account/password")
+    assert step_up.status_code == 303 and step_up.headers["location"].startswith("/login?")
+
+
+def test_an_eid_without_second_factor_is_told_why_it_cannot_change(party: PartyFactory) -> None:
+    p = party()
+    p.tokens()
+    page = p.rp.browser.get("/account/block")
+    assert page.status_code == 403 and "does not have them yet" in page.text
+
+
+# -- the changes -----------------------------------------------------------------------------------
+
+
+def test_change_password(party: PartyFactory) -> None:
+    p, _ = signed_in_advanced(party)
+    form = p.rp.browser.get("/account/password")
+    mismatch = post(p, form, "/account/password", password=NEW_SECRET, password_repeat=NEW_SECRET + "x")
+    assert mismatch.status_code == 400 and "not the same" in mismatch.text
+    assert 'aria-describedby="password-error"' in mismatch.text
+    weak = post(p, form, "/account/password", password="password1", password_repeat="password1")
+    assert weak.status_code == 400 and "too common" in weak.text
+    done = post(p, form, "/account/password", password=NEW_SECRET, password_repeat=NEW_SECRET)
+    assert done.status_code == 303 and done.headers["location"] == "/account?done=password"
+    assert "Your password was changed" in p.rp.browser.get("/account?done=password").text
+    assert len(events_of(p, "password.changed")) == 1
+    # the new password signs in; the old one no longer does
+    page, _, _ = start(p, acr_values=ADVANCED, prompt="login")
+    old = post_form(p, page, "/login/password", password=SECRET)
+    assert old.status_code == 401
+    page, _, _ = start(p, acr_values=ADVANCED, prompt="login")
+    assert (
+        "Enter your one-time code"
+        in follow(p, post_form(p, page, "/login/password", password=NEW_SECRET)).text
+    )
+
+
+def test_change_phone_confirms_the_new_number_by_sms(party: PartyFactory) -> None:
+    p, _ = signed_in_advanced(party)
+    assert p.eid is not None
+    number = new_number()
+    form = p.rp.browser.get("/account/phone")
+    before = sms_count(p.served)
+    sent = post(p, form, "/account/phone/send", phone=number.replace("+386", "+386 ") + " ")
+    assert sent.status_code == 303 and sent.headers["location"].startswith("/account/phone?challenge=")
+    code = sms_code(p.served, number, after=before)  # sent to the NEW number
+    entry = p.rp.browser.get(sent.headers["location"])
+    challenge = form_value(entry.text, "challenge_id")
+    wrong = post(p, entry, "/account/phone", challenge_id=challenge, code=f"{(int(code) + 1) % 10**6:06d}")
+    assert wrong.status_code == 401 and "not correct" in wrong.text
+    unchanged = p.served.run(p.served.state.db.read(lambda conn: eids.get(conn, p.eid.id)))  # type: ignore[union-attr]
+    assert unchanged.value("phone_number") == PHONE
+    done = post(p, entry, "/account/phone", challenge_id=challenge, code=code)
+    assert done.status_code == 303 and done.headers["location"] == "/account?done=phone"
+    person = p.served.run(p.served.state.db.read(lambda conn: eids.get(conn, p.eid.id)))  # type: ignore[union-attr]
+    attr = person.attributes["phone_number"]
+    assert attr.value == number and attr.verified_method == "sms" and attr.verified_at is not None
+    assert len(events_of(p, "eid.phone_changed")) == 1
+    replay = post(p, entry, "/account/phone", challenge_id=challenge, code=code)
+    assert replay.status_code == 401 and "already used" in replay.text
+
+
+@pytest.mark.parametrize("phone", ["", "12", "not a number", "+1" + "9" * 60, "+386\x0040123456", "<script>"])
+def test_change_phone_refuses_what_is_not_a_mobile_number(party: PartyFactory, phone: str) -> None:
+    p, _ = signed_in_advanced(party)
+    form = p.rp.browser.get("/account/phone")
+    refused = post(p, form, "/account/phone/send", phone=phone)
+    assert refused.status_code == 400 and "country code" in refused.text
+    assert "<script>" not in refused.text
+
+
+def test_a_code_sent_for_login_cannot_change_the_phone(party: PartyFactory) -> None:
+    p, _ = signed_in_advanced(party)
+    form = p.rp.browser.get("/account/phone")
+    forged = post(p, form, "/account/phone", challenge_id="x" * 32, code="123456")
+    assert forged.status_code == 401
+
+
+def test_change_authenticator_app_replaces_the_old_one(party: PartyFactory) -> None:
+    p, old_secret = signed_in_advanced(party)
+    intro = p.rp.browser.get("/account/app")
+    assert "replaces the one you have now" in intro.text
+    shown = post(p, intro, "/account/app/start")
+    assert shown.status_code == 200 and "otpauth://" in shown.text
+    key = form_value(shown.text, "manual_key").replace(" ", "")
+    fields = {
+        name: form_value(shown.text, name) for name in ("enrolment_id", "provisioning_uri", "manual_key")
+    }
+    wrong = post(p, shown, "/account/app", code="000000", **fields)
+    assert wrong.status_code == 401 and "otpauth://" in wrong.text  # the same key, shown again
+    done = post(p, shown, "/account/app", code=totp.code_at(secret=key, for_time=time.time()), **fields)
+    assert done.status_code == 303 and done.headers["location"] == "/account?done=app"
+    assert events_of(p, "otp.totp.enrolled")[-1]["details"]["replaced"] is True
+    # a login now takes codes from the new app only
+    page, _, _ = start(p, acr_values=ADVANCED, prompt="login")
+    code_page = follow(p, post_form(p, page, "/login/password", password=SECRET))
+    stale = post_form(
+        p,
+        code_page,
+        "/login/code",
+        method="totp",
+        code=totp.code_at(secret=old_secret, for_time=time.time() + 30),
+    )
+    assert stale.status_code == 401
+
+
+def test_new_recovery_codes_are_shown_once_and_replace_the_old(party: PartyFactory) -> None:
+    p, _ = signed_in_advanced(party)
+    assert p.eid is not None
+    eid_id = p.eid.id
+    old = p.served.write(lambda tx: recovery_codes.issue(tx, eid_id=eid_id, now=time.time()))
+    page = p.rp.browser.get("/account/recovery")
+    assert "10 unused recovery codes" in page.text and old[0] not in page.text
+    shown = post(p, page, "/account/recovery")
+    assert shown.status_code == 200 and shown.headers["cache-control"] == "no-store"
+    codes = [c for c in shown.text.split("<code>")[1:]]
+    assert len(codes) == 10
+    again = p.rp.browser.get("/account/recovery")
+    assert codes[0].split("<")[0] not in again.text  # never shown again
+    with pytest.raises(recovery_codes.RecoveryCodeError):
+        p.served.write(lambda tx: recovery_codes.use(tx, eid_id=eid_id, code=old[0], now=time.time()))
+
+
+def test_block_my_eid_ends_sessions_and_tokens(party: PartyFactory) -> None:
+    p, secret = advanced_party(party)
+    assert secret is not None
+    page, _, verifier = start(p, acr_values=ADVANCED)
+    code_page = password_step(p, page)
+    done = post_form(
+        p, code_page, "/login/code", method="totp", code=totp.code_at(secret=secret, for_time=time.time())
+    )
+    code = redirect_query(done, p.rp.redirect_uri)["code"]
+    tokens = p.rp.exchange(code, verifier).json()
+    assert p.introspect(tokens["access_token"]).json()["active"] is True
+    confirm = p.rp.browser.get("/account/block")
+    assert confirm.status_code == 200 and "signs you out everywhere" in confirm.text
+    unticked = post(p, confirm, "/account/block")
+    assert unticked.status_code == 400 and "Tick the box" in unticked.text
+    blocked = post(p, confirm, "/account/block", confirm="yes")
+    assert blocked.status_code == 200 and "Your eID is blocked" in blocked.text
+    assert "administrator" in blocked.text
+    assert p.introspect(tokens["access_token"]).json() == {"active": False}
+    assert p.refresh(tokens.get("refresh_token", "x")).status_code == 400
+    assert "open the account page from the link" in p.rp.browser.get("/account").text  # signed out
+    assert [e["details"]["status"] for e in events_of(p, "eid.status_changed")][-1] == "blocked"
+    assert events_of(p, "eid.blocked_by_owner")
+    # nobody signs in with it now
+    page, _, _ = start(p, acr_values=ADVANCED)
+    assert post_form(p, page, "/login/password", email=p.email, password=SECRET).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "fields"),
+    [
+        ("/account/password", {"password": NEW_SECRET, "password_repeat": NEW_SECRET}),
+        ("/account/phone/send", {"phone": "+38641000000"}),
+        ("/account/app/start", {}),
+        ("/account/recovery", {}),
+        ("/account/block", {"confirm": "yes"}),
+        ("/account/passkeys/remove", {"credential_id": "x"}),
+    ],
+)
+def test_changes_without_the_csrf_token_are_refused(
+    party: PartyFactory, path: str, fields: dict[str, str]
+) -> None:
+    p, _ = signed_in_advanced(party)
+    refused = p.rp.browser.post(path, data={"csrf_token": "forged", **fields})
+    assert refused.status_code == 403
+    missing = p.rp.browser.post(path, data=fields)
+    assert missing.status_code == 403
+    assert not events_of(p, "password.changed") and not events_of(p, "eid.blocked_by_owner")
+
+
+def test_changes_without_a_session_go_to_the_account_page(party: PartyFactory) -> None:
+    p = party()
+    p.rp.browser.get("/account")  # the browser cookie, and so a valid CSRF token
+    token = csrf_token(p.served.settings.secret_key, p.rp.browser.cookies["__Host-idp_browser"])
+    for path in ("/account/password", "/account/block", "/account/passkeys"):
+        assert p.rp.browser.get(path).headers["location"] == "/account"
+        assert p.rp.browser.post(path, data={"csrf_token": token}).headers["location"] == "/account"
+
+
+# -- passkeys --------------------------------------------------------------------------------------
+
+
+def test_add_and_remove_a_passkey(party: PartyFactory) -> None:
+    p, _ = signed_in_advanced(party)
+    page = p.rp.browser.get("/account/passkeys")
+    assert page.status_code == 200 and "You have no passkey yet" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    options = page.text.split('id="passkey-options">')[1].split("</script>")[0]
+    device = SoftPasskey()
+    credential = device.register(options, p.served.issuer)
+    challenge = form_value(page.text, "challenge_id")
+    added = post(
+        p, page, "/account/passkeys", challenge_id=challenge, credential=credential, name="My <phone>"
+    )
+    assert added.status_code == 303 and added.headers["location"] == "/account?done=passkey_added"
+    listed = p.rp.browser.get("/account/passkeys")
+    assert "My &lt;phone&gt;" in listed.text and "<phone>" not in listed.text
+    replay = post(p, page, "/account/passkeys", challenge_id=challenge, credential=credential, name="again")
+    assert replay.status_code == 400
+    credential_id = form_value(listed.text, "credential_id")
+    removed = post(p, listed, "/account/passkeys/remove", credential_id=credential_id)
+    assert removed.status_code == 303 and removed.headers["location"] == "/account?done=passkey_removed"
+    assert "You have no passkey yet" in p.rp.browser.get("/account/passkeys").text
+    assert [e["event_type"] for e in events_of(p, "passkey.")] == ["passkey.registered", "passkey.removed"]
+    unknown = post(p, listed, "/account/passkeys/remove", credential_id=credential_id)
+    assert unknown.status_code == 404
+
+
+@pytest.mark.parametrize("credential", ["", "{}", "not json", json.dumps({"id": "x" * 70_000}), "[1,2]"])
+def test_a_bad_passkey_response_is_a_clear_error(party: PartyFactory, credential: str) -> None:
+    p, _ = signed_in_advanced(party)
+    page = p.rp.browser.get("/account/passkeys")
+    refused = post(
+        p,
+        page,
+        "/account/passkeys",
+        challenge_id=form_value(page.text, "challenge_id"),
+        credential=credential,
+    )
+    assert refused.status_code in (400, 413)
+    assert not events_of(p, "passkey.registered")

@@ -1,0 +1,322 @@
+"""Onboarding from an invitation, through the served app, as the invited person would do it."""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.parse
+from pathlib import Path
+
+import httpx
+import pytest
+
+from idp import eids, invitations
+from idp.clients import Client
+from otp import totp
+from tests.oidc.conftest import Party, PartyFactory, audit_events, outbox_names, redirect_query, wait_for_mail
+from tests.oidc.test_advanced_login import ADVANCED, PHONE, sms_code, sms_count
+from tests.support.flows import form_value
+from tests.support.server import ServedApp
+
+PASSWORD = "violet lantern orbit 42"
+RETURN_URL = "https://rp.example/sign?doc=17"
+
+
+def invite(p: Party, *, level: str = ADVANCED, phone: str | None = PHONE, mail: bool = False) -> str:
+    """An invitation for a new person in ``p``'s tenant; returns the link."""
+    client = p.client.client
+
+    def unit(tx: object) -> tuple[invitations.Invitation, str]:
+        return invitations.create(
+            tx,  # type: ignore[arg-type]
+            tenant_id=p.tenant.id,
+            email="new.signer@example.com",
+            acr=level,
+            ttl=3600,
+            given_name="Nina",
+            family_name="Kovač",
+            phone_number=phone,
+            country="SI",
+            client=client if isinstance(client, Client) else None,
+            return_url=RETURN_URL,
+        )
+
+    _, token = p.served.write(unit)
+    return f"{p.served.issuer}/invite?token={token}"
+
+
+def post(p: Party, page: httpx.Response, action: str, **fields: str) -> httpx.Response:
+    response = p.rp.browser.post(action, data={"csrf_token": form_value(page.text, "csrf_token"), **fields})
+    return response
+
+
+def step(p: Party, response: httpx.Response) -> httpx.Response:
+    assert response.status_code == 303, response.text[:3000]
+    page = p.rp.browser.get(response.headers["location"])
+    assert page.status_code == 200, page.text[:3000]
+    return page
+
+
+def action_of(page: httpx.Response, suffix: str) -> str:
+    found = re.search(r'action="(/onboarding/[^"]+' + re.escape(suffix) + ')"', page.text)
+    assert found, f"no form posting to …{suffix}: {page.text[:3000]}"
+    return found.group(1)
+
+
+def test_invitation_to_an_advanced_eid_and_back_to_the_relying_app(party: PartyFactory) -> None:
+    p = party(email=None)
+    link = invite(p)
+    path = urllib.parse.urlsplit(link)
+    welcome = p.rp.browser.get(f"{path.path}?{path.query}")
+    assert "invites you to create your eID" in welcome.text
+    phone_page = step(p, post(p, welcome, "/invite", token=form_value(welcome.text, "token")))
+    assert "Confirm your mobile number" in phone_page.text and "Step 1 of 5" in phone_page.text
+
+    before = sms_count(p.served)
+    entry = step(p, post(p, phone_page, action_of(phone_page, "/phone/send")))
+    code = sms_code(p.served, PHONE, after=before)
+    details = step(
+        p,
+        post(
+            p,
+            entry,
+            action_of(entry, "/phone"),
+            challenge_id=form_value(entry.text, "challenge_id"),
+            code=code,
+        ),
+    )
+    assert "Nina" in details.text and "Kovač" in details.text and "new.signer@example.com" in details.text
+
+    factor = step(p, post(p, details, action_of(details, "/details"), confirm="yes"))
+    assert "How do you want to receive sign-in codes?" in factor.text
+    app_page = post(p, factor, action_of(factor, "/factor"), factor="app")
+    assert app_page.status_code == 200 and "<svg" in app_page.text
+    uri = form_value(app_page.text, "provisioning_uri")
+    secret = urllib.parse.parse_qs(urllib.parse.urlsplit(uri).query)["secret"][0]
+    wrong = post(
+        p,
+        app_page,
+        action_of(app_page, "/app"),
+        enrolment_id=form_value(app_page.text, "enrolment_id"),
+        provisioning_uri=uri,
+        manual_key=form_value(app_page.text, "manual_key"),
+        code="000000",
+    )
+    assert wrong.status_code == 401 and "<svg" in wrong.text  # the same key again, to retry
+    assert form_value(wrong.text, "enrolment_id") == form_value(app_page.text, "enrolment_id")
+    hostile = post(
+        p,
+        wrong,
+        action_of(wrong, "/app"),
+        enrolment_id=form_value(wrong.text, "enrolment_id"),
+        provisioning_uri="javascript:alert(document.cookie)",
+        manual_key="<script>x</script>",
+        code="111111",
+    )
+    # what the page posted back is shown again only as an otpauth:// link, and escaped
+    assert hostile.status_code == 401 and "javascript:" not in hostile.text
+    assert "<script>x</script>" not in hostile.text
+    password_page = step(
+        p,
+        post(
+            p,
+            wrong,
+            action_of(wrong, "/app"),
+            enrolment_id=form_value(wrong.text, "enrolment_id"),
+            code=totp.code_at(secret=secret, for_time=time.time()),
+        ),
+    )
+    assert "Choose a password" in password_page.text
+
+    weak = post(
+        p,
+        password_page,
+        action_of(password_page, "/password"),
+        password="password1",
+        password_repeat="password1",
+    )
+    assert weak.status_code == 400 and "too common" in weak.text
+    recovery = step(
+        p,
+        post(
+            p,
+            password_page,
+            action_of(password_page, "/password"),
+            password=PASSWORD,
+            password_repeat=PASSWORD,
+        ),
+    )
+    shown = post(p, recovery, action_of(recovery, "/recovery"))
+    codes = re.findall(r"<code>([A-Z0-9]{5}-[A-Z0-9]{5})</code>", shown.text)
+    assert len(codes) == 10
+    finish_page = step(p, post(p, shown, action_of(shown, "/recovery/saved")))
+    done = post(p, finish_page, action_of(finish_page, "/finish"))
+    assert done.status_code == 303 and done.headers["location"] == RETURN_URL
+
+    # back at the relying app: it asks for the advanced level and gets it without another login
+    params, verifier = p.rp.authorize_params(acr_values=ADVANCED, prompt="none")
+    query = redirect_query(p.rp.start(params), p.rp.redirect_uri)
+    tokens = p.rp.exchange(query["code"], verifier).json()
+    claims = p.rp.verify_id_token(tokens["id_token"], nonce=params["nonce"])
+    assert claims["acr"] == ADVANCED
+    assert claims["amr"] == ["pwd", "otp", "mfa"]
+    info = p.userinfo(tokens["access_token"]).json() if "access_token" in tokens else {}
+    assert info.get("email") in (None, "new.signer@example.com")
+
+    person = p.served.run(
+        p.served.state.db.read(
+            lambda conn: eids.find_by_email(conn, tenant_id=p.tenant.id, email="new.signer@example.com")
+        )
+    )
+    assert person is not None and person.status == "active"
+    assert person.attributes["email"].verified_method == "invitation_link"
+    assert person.attributes["phone_number"].verified_method == "sms"
+    kinds = [e["event_type"] for e in audit_events(p.served) if e["tenant_id"] == p.tenant.id]
+    for expected in (
+        "invitation.created",
+        "invitation.opened",
+        "otp.sms.verified",
+        "eid.created",
+        "password.set",
+        "recovery_codes.issued",
+        "invitation.completed",
+        "session.authenticated",
+    ):
+        assert expected in kinds, expected
+
+    # the link worked once
+    again = p.rp.browser.get(f"{path.path}?{path.query}")
+    assert again.status_code == 400 and "already used" in again.text
+
+
+def test_the_link_belongs_to_the_first_browser_that_opens_it(party: PartyFactory) -> None:
+    p = party(email=None)
+    link = urllib.parse.urlsplit(invite(p))
+    welcome = p.rp.browser.get(f"{link.path}?{link.query}")
+    step(p, post(p, welcome, "/invite", token=form_value(welcome.text, "token")))
+    with p.served.client() as other:
+        other.headers["Accept-Language"] = "en"
+        page = other.get(f"{link.path}?{link.query}")
+        taken = other.post(
+            "/invite",
+            data={"csrf_token": form_value(page.text, "csrf_token"), "token": form_value(page.text, "token")},
+        )
+        assert taken.status_code == 400 and "another browser" in taken.text
+
+
+def test_an_invitee_with_an_eid_is_sent_to_sign_in(party: PartyFactory) -> None:
+    p = party(email="new.signer@example.com")
+    link = urllib.parse.urlsplit(invite(p))
+    page = p.rp.browser.get(f"{link.path}?{link.query}")
+    assert "You already have an eID" in page.text
+    assert RETURN_URL.replace("&", "&amp;") in page.text or RETURN_URL in page.text
+
+
+@pytest.mark.parametrize("token", ["", "nope", "x" * 500, "%00"])
+def test_unknown_links_get_a_clear_page(party: PartyFactory, token: str) -> None:
+    p = party(email=None)
+    page = p.rp.browser.get("/invite", params={"token": token})
+    assert page.status_code == 400 and "do not recognise this invitation" in page.text
+
+
+def test_the_cli_mails_the_invitation(party: PartyFactory) -> None:
+    p = party(email=None)
+    seen = outbox_names(p.served)
+    import os
+
+    from idp.cli import main
+
+    env = {
+        "IDP_DATABASE_URL": p.served.settings.database_url,
+        "IDP_SECRET_KEY": p.served.settings.secret_key,
+        "IDP_EMAIL_BACKEND": p.served.settings.email_backend,
+        "IDP_ISSUER": p.served.issuer,
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        assert (
+            main(
+                [
+                    "user",
+                    "invite",
+                    "--tenant",
+                    p.tenant.slug,
+                    "--email",
+                    "cli.person@example.com",
+                    "--given-name",
+                    "Tina",
+                    "--phone",
+                    "+386 40 123 456",
+                    "--json",
+                ]
+            )
+            == 0
+        )
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    mail = wait_for_mail(p.served, "cli.person@example.com", seen=seen)
+    body = mail.get_body(("plain",))
+    # no --language: the mail is in the first configured language, Slovenian
+    assert body is not None
+    assert "/invite?token=" in body.get_content() and "Dober dan, Tina," in body.get_content()
+
+
+def test_tenant_branding_reaches_pages_mail_and_sms(party: PartyFactory, served: ServedApp) -> None:
+    branding = {
+        "name": "Acme Sign",
+        "primary_color": "#0b5fff",
+        "logo_url": "https://cdn.example/acme.svg",
+        "invitation_text": "Your employer uses Acme Sign for contracts.",
+        "sms_name": "AcmeSign",
+    }
+    p = party(email=None, tenant=served.tenant(branding=branding))
+    seen = outbox_names(p.served)
+    client = p.client.client
+
+    def unit(tx: object) -> tuple[invitations.Invitation, str]:
+        return invitations.create(
+            tx,  # type: ignore[arg-type]
+            tenant_id=p.tenant.id,
+            email="branded@example.com",
+            acr=ADVANCED,
+            ttl=3600,
+            phone_number=PHONE,
+            client=client,
+            return_url=RETURN_URL,
+            language="en",
+        )
+
+    inv, token = p.served.write(unit)
+    from idp.web.invitation_mail import send_invitation
+
+    p.served.run(
+        send_invitation(
+            settings=p.served.settings,
+            pages=p.served.state.pages,
+            mailer=p.served.state.mailer,
+            invitation=inv,
+            token=token,
+            tenant=p.tenant,
+        )
+    )
+    mail = wait_for_mail(p.served, "branded@example.com", seen=seen)
+    assert "Acme Sign invites you" in str(mail["Subject"])
+    text = mail.get_body(("plain",))
+    assert text is not None and "Your employer uses Acme Sign for contracts." in text.get_content()
+    html = mail.get_body(("html",))
+    assert html is not None and "#0b5fff" in html.get_content()
+
+    welcome = p.rp.browser.get("/invite", params={"token": token})
+    assert 'src="https://cdn.example/acme.svg"' in welcome.text and "0b5fff" in welcome.text
+    phone_page = step(p, post(p, welcome, "/invite", token=token))
+    before = sms_count(p.served)
+    step(p, post(p, phone_page, action_of(phone_page, "/phone/send")))
+    from idp.delivery.sms import read_outbox
+
+    message = read_outbox(Path(p.served.settings.sms_backend.removeprefix("file:")))[before:][-1]
+    assert "AcmeSign" in message.body and len(message.body) <= 160

@@ -1,0 +1,109 @@
+"""Password sign-in through the served app: the factor, its throttling and the administrator's lock."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from idp import lockout
+from tests.oidc.conftest import Party, PartyFactory, audit_events, redirect_query
+from tests.support.flows import form_value
+
+SECRET = "correct horse battery staple"
+
+
+def _login_page(p: Party, **extra: str) -> tuple[httpx.Response, str]:
+    params, verifier = p.rp.authorize_params(**extra)
+    started = p.rp.start(params)
+    assert started.status_code == 303, started.text
+    page = p.rp.browser.get(started.headers["location"])
+    assert page.status_code == 200, page.text
+    return page, verifier
+
+
+def _submit(p: Party, page: httpx.Response, secret: str, email: str | None = None) -> httpx.Response:
+    data = {
+        "csrf_token": form_value(page.text, "csrf_token"),
+        "request_id": form_value(page.text, "request_id"),
+        "password": secret,
+    }
+    if email is not None:
+        data["email"] = email
+    return p.rp.browser.post("/login/password", data=data)
+
+
+def _password_party(party: PartyFactory) -> Party:
+    p = party()
+    assert p.eid is not None
+    p.served.set_password(p.eid, SECRET)
+    return p
+
+
+def test_email_and_password_sign_in_at_basic(party: PartyFactory) -> None:
+    p = _password_party(party)
+    page, verifier = _login_page(p)
+    assert 'action="/login/password"' in page.text
+    done = _submit(p, page, SECRET, email=p.email.upper())  # addresses match case-insensitively
+    assert done.status_code == 303  # straight back to the client with the code
+    code = redirect_query(done, p.rp.redirect_uri)["code"]
+    tokens = p.rp.exchange(code, verifier).json()
+    claims = p.rp.verify_id_token(tokens["id_token"], nonce=None)
+    assert claims["acr"] == "urn:eid:loa:basic"
+    assert claims["amr"] == ["pwd"]
+    kinds = [e["event_type"] for e in audit_events(p.served) if e["tenant_id"] == p.tenant.id]
+    assert "login.factor_proven" in kinds and "session.authenticated" in kinds
+
+
+@pytest.mark.parametrize("email", ["nobody@example.com", None])
+def test_wrong_password_or_unknown_address_get_the_same_answer(
+    party: PartyFactory, email: str | None
+) -> None:
+    p = _password_party(party)
+    page, _ = _login_page(p)
+    refused = _submit(p, page, "not the password" if email is None else SECRET, email=email or p.email)
+    assert refused.status_code == 401
+    assert "The email address or password is not correct." in refused.text
+    assert "location" not in refused.headers  # a page, no way on to the client
+
+
+def test_failures_bring_growing_delays_then_a_lock_only_an_administrator_lifts(party: PartyFactory) -> None:
+    p = _password_party(party)
+    assert p.eid is not None
+    policy = p.served.state.throttle.policy
+    page, _ = _login_page(p)
+    statuses = []
+    for _ in range(policy.free_per_account + 1):
+        statuses.append(_submit(p, page, "wrong guess", email=p.email).status_code)
+    assert statuses == [401] * (policy.free_per_account + 1)
+    # the next attempt comes too early: refused without checking the password, with Retry-After
+    early = _submit(p, page, SECRET, email=p.email)
+    assert early.status_code == 429 and int(early.headers["Retry-After"]) >= 1
+    assert "Too many failed attempts" in early.text
+
+    # past the lock threshold the eID is locked in the database, even for the right password
+    def lock_now(tx: object) -> None:
+        lockout.lock(tx, eid_id=p.eid.id, tenant_id=p.tenant.id, reason="test")  # type: ignore[union-attr, arg-type]
+
+    p.served.write(lock_now)
+    # (the account's delay is cleared here only so that the lock answers, not the delay)
+    p.served.run(p.served.state.throttle.succeeded("password", account=f"{p.tenant.id}:{p.email}"))
+    page, _ = _login_page(p)
+    locked = _submit(p, page, SECRET, email=p.email)
+    assert locked.status_code == 401 and "This eID is locked" in locked.text
+    assert p.served.write(
+        lambda tx: lockout.unlock(tx, eid_id=p.eid.id, tenant_id=p.tenant.id, actor="admin")
+    )  # type: ignore[union-attr]
+    page, _ = _login_page(p)
+    assert _submit(p, page, SECRET, email=p.email).status_code == 303
+
+
+def test_password_form_refuses_a_foreign_csrf_token(party: PartyFactory) -> None:
+    p = _password_party(party)
+    page, _ = _login_page(p)
+    data = {
+        "csrf_token": "0" * 64,
+        "request_id": form_value(page.text, "request_id"),
+        "email": p.email,
+        "password": SECRET,
+    }
+    assert p.rp.browser.post("/login/password", data=data).status_code == 403
