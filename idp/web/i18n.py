@@ -4,6 +4,11 @@ Templates and catalogues live in the top-level ``templates`` package. Catalogues
 ``.po`` files at start-up and compiled in memory, so no ``.mo`` build step is needed. English is the
 source language: its catalogue may leave every ``msgstr`` empty.
 
+Languages are named by BCP 47 tags (``sl``, ``en``, ``hr``, ``sr-Latn``) everywhere the browser sees
+them; a catalogue lives in the folder of its Babel locale id (``templates/locale/sr_Latn``, see
+``idp.language_tags``). A new language starts with
+``pybabel init -i templates/locale/messages.pot -d templates/locale -l <babel id>``.
+
 Maintainers refresh the catalogues from the repository root with::
 
     pybabel extract -F babel.cfg -o templates/locale/messages.pot --add-comments=Translators: .
@@ -25,6 +30,8 @@ from babel.messages.pofile import read_po
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from idp.language_tags import babel_locale, language_tag
+
 LANGUAGE_COOKIE = "idp_lang"
 LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 3600
 SOURCE_LANGUAGE = "en"
@@ -39,6 +46,16 @@ def N_(message: str) -> str:  # noqa: N802 - the gettext convention that pybabel
 
 SUBJECT_LOGIN_LINK = N_("Your sign-in link")
 SUBJECT_LOGIN_LINK_FOR_CLIENT = N_("Your sign-in link for %(client_name)s")
+SUBJECT_PASSWORD_RESET = N_("Reset your password")
+SUBJECT_INVITATION = N_("%(name)s invites you to create your eID")
+# Translators: an SMS; keep it short (one SMS is 160 GSM-7 or 70 UCS-2 characters)
+SMS_LOGIN_CODE = N_("%(code)s is your %(name)s sign-in code. Do not share it with anyone.")
+# Translators: an SMS; keep it short
+SMS_PHONE_CODE = N_("%(code)s is your %(name)s code to confirm this phone number.")
+# Translators: an SMS; keep it short
+SMS_RESET_CODE = N_("%(code)s is your %(name)s code to reset your password. Do not share it with anyone.")
+# Translators: an SMS; keep it short
+SMS_VIDEOID_CODE = N_("%(code)s is your %(name)s video identification code. Do not share it with anyone.")
 
 _ENDONYMS = {
     "sl": "Slovenščina",
@@ -46,7 +63,8 @@ _ENDONYMS = {
     "de": "Deutsch",
     "it": "Italiano",
     "hr": "Hrvatski",
-    "sr": "Srpski",
+    "sr-Latn": "Srpski (latinica)",
+    "sr-Cyrl": "Српски (ћирилица)",
     "bs": "Bosanski",
     "hu": "Magyar",
     "fr": "Français",
@@ -59,13 +77,96 @@ _ENDONYMS = {
 
 # Optional page-specific keys; anything else a template uses is required (StrictUndefined).
 _PAGE_DEFAULTS: dict[str, dict[str, object]] = {
-    "login_email.html": {"client_name": None, "request_id": None, "email": "", "error": None},
+    "login_email.html": {
+        "client_name": None,
+        "request_id": None,
+        "email": "",
+        "error": None,
+        "password_error": None,
+        "retry_after": None,
+        "offer_email_link": True,
+        "passkey": None,
+        "passkey_error": None,
+    },
+    "login_password.html": {
+        "error": None,
+        "retry_after": None,
+        "password_error": None,
+        "passkey": None,
+        "passkey_error": None,
+    },
+    "login_unavailable.html": {"client_name": None},
+    "invite.html": {
+        "token": "",
+        "invitation": None,
+        "tenant_name": "",
+        "client_name": None,
+        "advanced": False,
+        "reason": None,
+        "email": "",
+    },
+    "onboarding.html": {
+        "error": None,
+        "retry_after": None,
+        "attempts_left": None,
+        "challenge_id": None,
+        "detail": None,
+        "phone": None,
+        "enrolment": None,
+        "codes": None,
+        "step_number": 1,
+        "step_count": 1,
+    },
+    "emails/invitation.txt": {"given_name": None},
+    "emails/invitation.html": {"given_name": None},
+    "login_code.html": {
+        "client_name": None,
+        "error": None,
+        "retry_after": None,
+        "attempts_left": None,
+        "challenge_id": None,
+        "phone": None,
+        "recovery_left": 0,
+        "detail": None,
+    },
     "email_sent.html": {"request_id": None},
     "email_link_confirm.html": {"client_name": None},
     "link_invalid.html": {"request_id": None},
     "logout_confirm.html": {"client_name": None, "hidden": {}, "cancel_url": "/"},
     "logged_out.html": {"client_name": None, "return_url": None},
     "error.html": {"detail": None, "retry_after": None},
+    "account.html": {"done": None, "phone": None, "events": [], "verified_on": {}},
+    "account_signin.html": {"unknown": False},
+    "account_change.html": {
+        "error": None,
+        "retry_after": None,
+        "attempts_left": None,
+        "challenge_id": None,
+        "to": None,
+        "phone_value": "",
+        "has_app": False,
+        "enrolment": None,
+        "codes": None,
+        "left": 0,
+        "passkeys": [],
+        "options_json": "{}",
+        "passkey_challenge": "",
+    },
+    "reset.html": {
+        "error": None,
+        "retry_after": None,
+        "attempts_left": None,
+        "challenge_id": None,
+        "email": "",
+        "request_id": None,
+        "token": "",
+        "method": None,
+        "methods": [],
+        "phone": None,
+        "minutes": 15,
+    },
+    "emails/password_reset.txt": {"ip": None, "requested_at": None},
+    "emails/password_reset.html": {"ip": None, "requested_at": None},
     "emails/login_link.txt": {"client_name": None, "ip": None, "requested_at": None},
     "emails/login_link.html": {"client_name": None, "ip": None, "requested_at": None},
 }
@@ -90,8 +191,8 @@ class Pages:
     def __init__(self, *, languages: Sequence[str], default_language: str | None = None) -> None:
         if not languages:
             raise ValueError("languages: expected at least one language code, got none")
-        self.languages: tuple[str, ...] = tuple(languages)
-        self.default_language: str = default_language or self.languages[0]
+        self.languages: tuple[str, ...] = tuple(language_tag(code) for code in languages)
+        self.default_language: str = language_tag(default_language) if default_language else self.languages[0]
         if self.default_language not in self.languages:
             raise ValueError(
                 f"default_language: expected one of {self.languages}, got {self.default_language!r}"
@@ -103,20 +204,33 @@ class Pages:
             code: _environment(loader, translations) for code, translations in self._translations.items()
         }
 
+    def supported(self, code: str | None) -> str | None:
+        """The offered language that ``code`` names (any case, ``-`` or ``_``), or ``None``."""
+        if not code:
+            return None
+        return self._by_lower.get(code.strip().replace("_", "-").lower())
+
     def negotiate(self, *, cookie: str | None, accept_language: str | None) -> str:
         """Pick the page language: a supported cookie value, else the best Accept-Language match.
 
         Accept-Language is matched as RFC 4647 section 3.4 lookup over the ranges of RFC 9110
-        section 12.5.4 in q-value order (``sl-SI`` finds ``sl``); anything unusable gives the default.
+        section 12.5.4 in q-value order (``sl-SI`` and ``hr-HR`` find ``sl`` and ``hr``). Where a
+        range, or one of its truncations, names no offered tag exactly, an offered tag it is a prefix
+        of matches as in basic filtering (RFC 4647 section 3.3.1): ``sr`` and ``sr-RS`` find
+        ``sr-Latn``. Anything unusable gives the default.
         """
-        if cookie and cookie.strip().lower() in self._by_lower:
-            return self._by_lower[cookie.strip().lower()]
+        found = self.supported(cookie)
+        if found:
+            return found
         for tag in _accepted_ranges(accept_language or ""):
             if tag == "*":
                 return self.default_language
             parts = tag.split("-")
             while parts:
-                found = self._by_lower.get("-".join(parts))
+                prefix = "-".join(parts)
+                found = self._by_lower.get(prefix) or next(
+                    (code for lower, code in self._by_lower.items() if lower.startswith(prefix + "-")), None
+                )
                 if found:
                     return found
                 parts.pop()
@@ -128,8 +242,7 @@ class Pages:
         The common keys ``languages``, ``csrf_token``, ``current_path`` and ``branding`` are filled in
         when missing; ``branding`` is cleaned (a bad colour or logo URL is dropped).
         """
-        if language not in self._environments:
-            language = self.default_language
+        language = self.supported(language) or self.default_language
         values: dict[str, object] = {**_PAGE_DEFAULTS.get(name, {}), **context}
         values["language"] = language
         values.setdefault("languages", list(self.languages))
@@ -143,20 +256,20 @@ class Pages:
 
     def gettext(self, language: str, message: str, **variables: object) -> str:
         """Translate ``message`` (e.g. a mail subject) and fill in ``%(name)s`` placeholders."""
-        translations = self._translations.get(language) or self._translations[self.default_language]
+        translations = self._translations[self.supported(language) or self.default_language]
         return translations.gettext(message) % variables
 
 
 async def set_language(request: Request) -> Response:
-    """``GET /language?lang=sl&next=/login``: remember the language in a cookie and go back.
+    """``GET /language?lang=sr-Latn&next=/login``: remember the language in a cookie and go back.
 
     Only a same-site relative ``next`` is followed (no open redirect); an unsupported ``lang``
-    redirects without touching the cookie.
+    redirects without touching the cookie. The cookie holds the canonical BCP 47 tag.
     """
     pages: Pages = request.app.state.pages
-    lang = request.query_params.get("lang", "")
+    lang = pages.supported(request.query_params.get("lang", "")[:64])
     response = RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
-    if lang in pages.languages:
+    if lang:
         response.set_cookie(
             LANGUAGE_COOKIE,
             lang,
@@ -182,8 +295,17 @@ def safe_next(value: str | None) -> str:
     return value
 
 
+def _text(value: object, limit: int) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = " ".join(value.split())
+    return text[:limit] if text.isprintable() else None
+
+
 def clean_branding(raw: object) -> dict[str, str | None]:
-    """Keep the tenant's ``name``, ``logo_url`` (http(s) or a site path) and ``#rgb``/``#rrggbb`` colour."""
+    """Keep the tenant's ``name``, ``logo_url`` (http(s) or a site path), ``#rgb``/``#rrggbb``
+    colour, the paragraph its invitation mails carry (``invitation_text``) and the name its SMS
+    give (``sms_name``, short: it counts against one SMS)."""
     source: Mapping[object, object] = raw if isinstance(raw, Mapping) else {}
     name = source.get("name")
     logo_url = source.get("logo_url")
@@ -192,7 +314,15 @@ def clean_branding(raw: object) -> dict[str, str | None]:
         "name": name.strip() if isinstance(name, str) and name.strip() else PRODUCT_NAME,
         "logo_url": logo_url if isinstance(logo_url, str) and _is_safe_url(logo_url) else None,
         "primary_color": color.lower() if isinstance(color, str) and _HEX_COLOR.match(color) else None,
+        "invitation_text": _text(source.get("invitation_text"), 600),
+        "sms_name": _text(source.get("sms_name"), 20),
     }
+
+
+def sms_name(branding: object, fallback: str) -> str:
+    """The name an SMS of this tenant signs with."""
+    cleaned = clean_branding(branding)
+    return cleaned["sms_name"] or (cleaned["name"] if cleaned["name"] != PRODUCT_NAME else None) or fallback
 
 
 def brand_colors(primary_color: str | None) -> dict[str, str]:
@@ -272,15 +402,16 @@ def _accepted_ranges(header: str) -> list[str]:
 
 
 def _load_translations(language: str) -> gettext_module.NullTranslations:
-    path = resources.files("templates").joinpath("locale", language, "LC_MESSAGES", "messages.po")
+    locale = babel_locale(language)
+    path = resources.files("templates").joinpath("locale", locale, "LC_MESSAGES", "messages.po")
     if not path.is_file():
         if language == SOURCE_LANGUAGE:
             return gettext_module.NullTranslations()
         raise ValueError(
-            f"language {language!r}: expected a catalogue at templates/locale/{language}/…/messages.po"
+            f"language {language!r}: expected a catalogue at templates/locale/{locale}/…/messages.po"
         )
     with path.open("rb") as po_file:
-        catalog = read_po(po_file, locale=language)
+        catalog = read_po(po_file, locale=locale)
     compiled = io.BytesIO()
     write_mo(compiled, catalog)  # leaves out fuzzy and untranslated entries, like msgfmt
     compiled.seek(0)

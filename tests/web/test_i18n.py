@@ -1,21 +1,21 @@
-"""Pages, catalogues, language negotiation and the language switcher (``idp/web/i18n.py``)."""
+"""Pages, language negotiation and the language switcher (``idp/web/i18n.py``).
+
+The catalogues themselves are checked in ``test_catalogues.py``.
+"""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import httpx
 import pytest
-from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
-from babel.messages.frontend import parse_mapping_cfg
-from babel.messages.pofile import read_po
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from idp.language_tags import babel_locale, language_tag
 from idp.web.i18n import (
     LANGUAGE_COOKIE,
+    SUBJECT_INVITATION,
     SUBJECT_LOGIN_LINK,
     SUBJECT_LOGIN_LINK_FOR_CLIENT,
     Pages,
@@ -24,42 +24,14 @@ from idp.web.i18n import (
     safe_next,
     set_language,
 )
+from tests.support.pages import LANGUAGES, PAGES, TEMPLATES_DIR, all_pages, render
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ROOT / "templates"
-LOCALE = TEMPLATES / "locale"
 HOSTILE = '<script>alert("x")</script>'
-PLACEHOLDER = re.compile(r"%\((\w+)\)s")
-
-# Minimal page-specific context of every template, and a Slovenian string each must show.
-PAGES: dict[str, tuple[dict[str, object], str]] = {
-    "base.html": ({}, "Preskoči na vsebino"),
-    "index.html": ({}, "ponudnik identitete za elektronsko podpisovanje"),
-    "login_email.html": ({}, "Pošlji mi povezavo za prijavo"),
-    "email_sent.html": ({"email": "ana@example.com", "minutes": 15}, "Povezava velja 15 minut."),
-    "email_link_confirm.html": ({"token": "t", "email": "a***@example.com"}, "Nadaljujte prijavo kot"),
-    "link_invalid.html": ({"reason": "expired"}, "Ta povezava za prijavo je potekla."),
-    "logout_confirm.html": ({}, "Se želite odjaviti iz storitve eID?"),
-    "logged_out.html": ({}, "Odjavljeni ste"),
-    "error.html": ({"status": 404, "title_key": "not_found"}, "Strani ni mogoče najti"),
-    "emails/login_link.txt": ({"link": "https://idp.test/l?t=1", "minutes": 2}, "Povezava velja 2 minuti"),
-    "emails/login_link.html": ({"link": "https://idp.test/l?t=1", "minutes": 3}, "Povezava velja 3 minute"),
-}
 
 
 @pytest.fixture(scope="module")
 def pages() -> Pages:
-    return Pages(languages=["sl", "en"])
-
-
-def render(pages: Pages, name: str, language: str, **context: object) -> str:
-    common: dict[str, object] = {
-        "languages": ["sl", "en"],
-        "csrf_token": "csrf-value",
-        "current_path": "/login?request_id=r1",
-        "branding": {},
-    }
-    return pages.render(name, language=language, **{**common, **PAGES[name][0], **context})
+    return all_pages()
 
 
 # --- negotiation -------------------------------------------------------------------------------
@@ -77,10 +49,33 @@ def render(pages: Pages, name: str, language: str, **context: object) -> str:
         (None, "de, en;q=0.5", "en"),
         (None, "sl;q=0, en", "en"),
         (None, "de", "sl"),
-        (None, "hr", "sl"),
-        (None, "sr-Latn-RS", "sl"),
         (None, "*", "sl"),
         (None, None, "sl"),
+        # Croatian and Serbian (Latin script)
+        (None, "hr", "hr"),
+        (None, "hr-HR,hr;q=0.9,en-US;q=0.8,en;q=0.7", "hr"),
+        (None, "HR-hr", "hr"),
+        (None, "sr-Latn", "sr-Latn"),
+        (None, "sr-Latn-RS", "sr-Latn"),
+        (None, "sr-latn-me", "sr-Latn"),
+        (None, "sr", "sr-Latn"),  # basic filtering: the range "sr" matches the tag sr-Latn
+        (None, "sr-RS,sr;q=0.9", "sr-Latn"),
+        (None, "sr-Cyrl-RS", "sr-Latn"),  # no Cyrillic catalogue: Latin script beats another language
+        (None, "de-AT, sr;q=0.8, en;q=0.5", "sr-Latn"),
+        (None, "en;q=0.5, sr-Latn-RS", "sr-Latn"),
+        (None, "sr;q=0.4, hr;q=0.6", "hr"),
+        (None, "bs", "sl"),  # Bosnian is not offered
+        (None, "bs-BA, hr;q=0.5", "hr"),
+        (None, "sh", "sl"),
+        (None, "s", "sl"),
+        (None, "srp", "sl"),
+        (None, "sr-", "sl"),
+        ("sr-Latn", "en", "sr-Latn"),
+        ("sr_Latn", "en", "sr-Latn"),
+        ("SR-LATN", None, "sr-Latn"),
+        ("hr", "sl", "hr"),
+        ("sr", "en", "en"),  # a cookie is an exact choice; "sr" was never offered as one
+        ("sr-Cyrl", None, "sl"),
     ],
 )
 def test_negotiate(pages: Pages, cookie: str | None, accept_language: str | None, expected: str) -> None:
@@ -111,6 +106,41 @@ def test_negotiate_default_language() -> None:
     pages = Pages(languages=["sl", "en"], default_language="en")
     assert pages.negotiate(cookie=None, accept_language="de-AT") == "en"
     assert pages.negotiate(cookie=None, accept_language="sl") == "sl"
+    assert pages.negotiate(cookie=None, accept_language="hr-HR") == "en"  # only what is offered
+    assert pages.negotiate(cookie="sr-Latn", accept_language="sr") == "en"
+
+
+def test_languages_are_bcp47_tags() -> None:
+    pages = Pages(languages=["sl", "sr_Latn", "HR"], default_language="sr_latn")
+    assert pages.languages == ("sl", "sr-Latn", "hr")
+    assert pages.default_language == "sr-Latn"
+    assert pages.supported("sr_LATN") == "sr-Latn"
+    assert pages.supported("sr") is None
+    assert pages.supported("") is None
+    assert pages.supported(None) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "tag", "locale"),
+    [
+        ("sl", "sl", "sl"),
+        ("sr_Latn", "sr-Latn", "sr_Latn"),
+        ("sr-latn-rs", "sr-Latn-RS", "sr_Latn_RS"),
+        ("HR_hr", "hr-HR", "hr_HR"),
+        ("es-419", "es-419", "es_419"),
+    ],
+)
+def test_language_tag_and_babel_locale(value: str, tag: str, locale: str) -> None:
+    assert language_tag(value) == tag
+    assert babel_locale(value) == locale
+
+
+@pytest.mark.parametrize(
+    "value", ["", "s", "sr-", "sr--Latn", "sr-Latn-RS-x-private", "../etc", "sl/../en", "😀"]
+)
+def test_language_tag_refuses_other_values(value: str) -> None:
+    with pytest.raises(ValueError, match="language tag"):
+        language_tag(value)
 
 
 def test_pages_rejects_bad_configuration() -> None:
@@ -126,6 +156,9 @@ def test_language_names_are_endonyms() -> None:
     names = language_names()
     assert names["sl"] == "Slovenščina"
     assert names["en"] == "English"
+    assert names["hr"] == "Hrvatski"
+    assert names["sr-Latn"] == "Srpski (latinica)"
+    assert set(LANGUAGES) <= set(names)
 
 
 # --- rendering ---------------------------------------------------------------------------------
@@ -133,22 +166,24 @@ def test_language_names_are_endonyms() -> None:
 
 def test_every_template_is_covered() -> None:
     found = {
-        path.relative_to(TEMPLATES).as_posix()
+        path.relative_to(TEMPLATES_DIR).as_posix()
         for pattern in ("*.html", "emails/*")
-        for path in TEMPLATES.glob(pattern)
+        for path in TEMPLATES_DIR.glob(pattern)
+        if not path.name.startswith("_")  # partials, rendered inside the pages that include them
     }
     assert found == set(PAGES)
+    assert all(set(expected) == set(LANGUAGES) for _, expected in PAGES.values())
 
 
 @pytest.mark.parametrize("name", sorted(PAGES))
-@pytest.mark.parametrize("language", ["sl", "en"])
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_every_template_renders(pages: Pages, name: str, language: str) -> None:
     text = render(pages, name, language)
-    expected_sl = PAGES[name][1]
-    if language == "sl":
-        assert expected_sl in text
-    else:
-        assert expected_sl not in text
+    expected = PAGES[name][1]
+    assert expected[language] in text
+    for other, string in expected.items():
+        if other != language and string not in expected[language]:
+            assert string not in text, other
     if name.endswith(".html"):
         assert f'<html lang="{language}">' in text
     assert "%(" not in text
@@ -177,9 +212,77 @@ def test_missing_required_key_is_an_error(pages: Pages) -> None:
         ("logged_out.html", {"client_name": HOSTILE, "return_url": "/" + HOSTILE}),
         ("error.html", {"detail": HOSTILE}),
         ("emails/login_link.html", {"client_name": HOSTILE, "ip": HOSTILE, "requested_at": HOSTILE}),
+        (
+            "invite.html",
+            {
+                "step": "existing",
+                "email": HOSTILE,
+                "tenant_name": HOSTILE,
+                "client_name": HOSTILE,
+                "invitation": {"return_url": "/" + HOSTILE},
+            },
+        ),
+        (
+            "invite.html",
+            {"step": "welcome", "tenant_name": HOSTILE, "client_name": HOSTILE, "token": HOSTILE},
+        ),
+        ("onboarding.html", {"phone": HOSTILE}),
+        ("onboarding.html", {"step": "factor", "phone": HOSTILE}),
+        (
+            "login_code.html",
+            {"method": "sms", "phone": HOSTILE, "request_id": HOSTILE, "challenge_id": HOSTILE},
+        ),
+        ("emails/invitation.html", {"tenant_name": HOSTILE, "given_name": HOSTILE}),
+        (
+            "account.html",
+            {
+                "person": {
+                    "attributes": {"email": {"value": HOSTILE, "verified_at": 1, "verified_method": HOSTILE}}
+                },
+                "verified_on": {"email": HOSTILE},
+                "phone": HOSTILE,
+                "enrolled": {
+                    "password": True,
+                    "app": False,
+                    "recovery_codes_left": 0,
+                    "passkeys": [{"name": HOSTILE}],
+                    "locked": False,
+                },
+                "events": [
+                    {"occurred_at": HOSTILE, "event_type": HOSTILE, "client_ip": HOSTILE, "success": False}
+                ],
+            },
+        ),
+        (
+            "account_change.html",
+            {
+                "step": "passkeys",
+                "passkeys": [{"name": HOSTILE, "credential_id": HOSTILE, "backup_eligible": True}],
+                "passkey_challenge": HOSTILE,
+            },
+        ),
+        ("account_change.html", {"step": "phone", "challenge_id": HOSTILE, "to": HOSTILE}),
+        ("account_change.html", {"step": "phone", "phone_value": HOSTILE, "error": "invalid_phone"}),
+        ("reset.html", {"step": "sent", "email": HOSTILE}),
+        (
+            "reset.html",
+            {"step": "request", "email": HOSTILE, "request_id": HOSTILE, "error": "invalid_email"},
+        ),
+        (
+            "reset.html",
+            {"step": "code", "method": "sms", "phone": HOSTILE, "token": HOSTILE, "methods": ["sms"]},
+        ),
+        ("emails/password_reset.html", {"ip": HOSTILE, "requested_at": HOSTILE}),
+        ("videoid_offer.html", {"client_name": HOSTILE, "email": HOSTILE, "request_id": HOSTILE}),
+        ("videoid_start.html", {"request_id": HOSTILE, "error": HOSTILE}),
+        ("videoid.html", {"session_id": HOSTILE, "ice_servers": HOSTILE}),
+        (
+            "videoid_result.html",
+            {"outcome": HOSTILE, "reasons": [HOSTILE], "next_url": "/" + HOSTILE, "returning": False},
+        ),
     ],
 )
-@pytest.mark.parametrize("language", ["sl", "en"])
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_hostile_values_are_escaped(
     pages: Pages, name: str, context: dict[str, object], language: str
 ) -> None:
@@ -216,9 +319,26 @@ def test_language_switcher(pages: Pages) -> None:
     text = render(pages, "index.html", "en", current_path="/login?request_id=r1&x=1")
     assert '<form class="language-form" method="get" action="/language">' in text
     assert '<label for="language-select">Language</label>' in text
-    assert '<option value="sl" lang="sl">Slovenščina</option>' in text
-    assert '<option value="en" lang="en" selected>English</option>' in text
     assert '<input type="hidden" name="next" value="/login?request_id=r1&amp;x=1">' in text
+    options = re.findall(r"<option [^>]*>[^<]*</option>", text)
+    assert options == [
+        '<option value="sl" lang="sl">Slovenščina</option>',
+        '<option value="en" lang="en" selected>English</option>',
+        '<option value="hr" lang="hr">Hrvatski</option>',
+        '<option value="sr-Latn" lang="sr-Latn">Srpski (latinica)</option>',
+    ]
+
+
+@pytest.mark.parametrize(
+    ("language", "label", "button"),
+    [("sl", "Jezik", "Zamenjaj"), ("hr", "Jezik", "Promijeni"), ("sr-Latn", "Jezik", "Promeni")],
+)
+def test_language_switcher_in_each_language(pages: Pages, language: str, label: str, button: str) -> None:
+    text = render(pages, "index.html", language)
+    assert f'<label for="language-select">{label}</label>' in text
+    assert f">{button}</button>" in text
+    assert len(re.findall("<option ", text)) == 4
+    assert f'<option value="{language}" lang="{language}" selected>' in text
 
 
 def test_logout_keeps_hidden_fields_and_refuses_script_urls(pages: Pages) -> None:
@@ -305,68 +425,12 @@ def test_gettext_for_mail_subjects(pages: Pages) -> None:
         == "Vaša povezava za prijavo v storitev Portal"
     )
     assert pages.gettext("de", SUBJECT_LOGIN_LINK) == "Vaša povezava za prijavo"
-
-
-# --- catalogues --------------------------------------------------------------------------------
-
-
-def _catalog(path: Path, locale: str | None = None) -> Catalog:
-    with path.open("rb") as po_file:
-        return read_po(po_file, locale=locale)
-
-
-def _ids(catalog: Catalog) -> set[tuple[object, str | None]]:
-    return {(message.id, message.context) for message in catalog if message.id}
-
-
-def _extracted() -> Catalog:
-    """What ``pybabel extract -F babel.cfg .`` finds, limited to the folders babel.cfg maps."""
-    with (ROOT / "babel.cfg").open(encoding="utf-8") as cfg:
-        method_map, options_map = parse_mapping_cfg(cfg)  # type: ignore[no-untyped-call]
-
-    def directory_filter(path: str) -> bool:
-        parts = Path(path).relative_to(ROOT).parts
-        return parts[0] in {"templates", "idp"} and not parts[-1].startswith((".", "_"))
-
-    catalog = Catalog()
-    for filename, lineno, message, comments, context in extract_from_dir(
-        str(ROOT), method_map, options_map, directory_filter=directory_filter
-    ):
-        catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
-    return catalog
-
-
-def test_catalogues_match_extraction() -> None:
-    extracted = _ids(_extracted())
-    assert SUBJECT_LOGIN_LINK in {message_id for message_id, _ in extracted}
-    assert _ids(_catalog(LOCALE / "messages.pot")) == extracted, "run pybabel extract (see babel.cfg)"
-    for language in ("sl", "en"):
-        po = _catalog(LOCALE / language / "LC_MESSAGES" / "messages.po", language)
-        assert _ids(po) == extracted, f"run pybabel update for {language} (see babel.cfg)"
-        assert not po.obsolete
-
-
-def test_slovenian_is_complete() -> None:
-    catalog = _catalog(LOCALE / "sl" / "LC_MESSAGES" / "messages.po", "sl")
-    assert catalog.num_plurals == 4
-    for message in catalog:
-        if not message.id:
-            continue
-        assert not message.fuzzy, message.id
-        forms = message.string if isinstance(message.string, tuple) else (message.string,)
-        assert len(forms) == (catalog.num_plurals if message.pluralizable else 1), message.id
-        ids = message.id if isinstance(message.id, tuple) else (message.id,)
-        for form in forms:
-            assert form, message.id
-            assert set(PLACEHOLDER.findall(str(form))) == set(PLACEHOLDER.findall(str(ids[-1]))), message.id
-
-
-def test_english_is_the_source() -> None:
-    for message in _catalog(LOCALE / "en" / "LC_MESSAGES" / "messages.po", "en"):
-        strings = message.string if isinstance(message.string, tuple) else (message.string,)
-        ids = message.id if isinstance(message.id, tuple) else (message.id,)
-        if message.id:
-            assert all(not string or string in ids for string in strings), message.id
+    assert pages.gettext("hr", SUBJECT_LOGIN_LINK) == "Vaša poveznica za prijavu"
+    assert pages.gettext("sr-Latn", SUBJECT_LOGIN_LINK) == "Vaš link za prijavu"
+    assert (
+        pages.gettext("sr_Latn", SUBJECT_INVITATION, name="Acme") == "Acme vas poziva da napravite svoj eID"
+    )
+    assert pages.gettext("hr", SUBJECT_INVITATION, name="Acme") == "Acme vas poziva da izradite svoj eID"
 
 
 # --- language switcher endpoint ----------------------------------------------------------------
@@ -375,7 +439,7 @@ def test_english_is_the_source() -> None:
 @pytest.fixture
 def client() -> httpx.AsyncClient:
     app = Starlette(routes=[Route("/language", set_language)])
-    app.state.pages = Pages(languages=["sl", "en"])
+    app.state.pages = all_pages()
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://idp.test")
 
 
@@ -410,6 +474,14 @@ async def test_set_language_refuses_foreign_next(client: httpx.AsyncClient, next
     assert response.status_code == 303
     assert response.headers["location"] == "/"
     assert safe_next(next_url) == "/"
+
+
+@pytest.mark.parametrize(("lang", "cookie"), [("sr-Latn", "sr-Latn"), ("sr_latn", "sr-Latn"), ("HR", "hr")])
+async def test_set_language_stores_the_tag(client: httpx.AsyncClient, lang: str, cookie: str) -> None:
+    async with client:
+        response = await client.get("/language", params={"lang": lang, "next": "/login"})
+    assert response.status_code == 303
+    assert response.headers["set-cookie"].startswith(f"{LANGUAGE_COOKIE}={cookie};")
 
 
 async def test_set_language_ignores_unsupported_language(client: httpx.AsyncClient) -> None:
