@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export IDP_VAR_DIR ?= var
 
-.PHONY: run test install lint typecheck check-system bench i18n clean
+.PHONY: run test install lint typecheck check-system check-ocr bench i18n clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,16 +19,24 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
-run: install
+run: install check-ocr
 	$(BIN)/idp migrate
 	$(BIN)/idp demo
 	$(BIN)/idp serve
 
-# Debian packages the test suite drives: Chromium for the browser tests.
-check-system:
+# Debian packages the test suite drives: Chromium for the browser tests; tesseract (eng) and the
+# OCR-B font for reading identity documents (videoid.document).
+check-system: check-ocr
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is missing: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+# Debian packages video identification reads documents with: tesseract (eng) and the OCR-B font.
+check-ocr:
+	@{ tesseract --list-langs 2>/dev/null | grep -qx eng \
+	   && [ -f /usr/share/fonts/opentype/ocr-b/OCRB.otf ]; } || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-eng fonts-ocr-b >/dev/null; \
+	  else echo "tesseract or the OCR-B font is missing: sudo apt-get install tesseract-ocr tesseract-ocr-eng fonts-ocr-b" >&2; exit 1; fi; }
 
 lint: install
 	$(BIN)/ruff check .

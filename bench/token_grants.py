@@ -120,7 +120,7 @@ def cpu_note(cpu: environment.CpuShare | None) -> str:
     return f"server CPU {cpu.server:.0f}%, other programs {cpu.other:.0f}% (of one core)"
 
 
-ROW = "{:<19} {:<6} {:>9} {:>8} {:>8} {:>7} {:>9} {:>8} {:>9}  {}"
+ROW = "{:<19} {:<6} {:>9} {:>8} {:>8} {:>7} {:>9} {:>8} {:>9} {:>9}  {}"
 
 
 def print_table(results: Results, grants: tuple[str, ...]) -> None:
@@ -134,6 +134,7 @@ def print_table(results: Results, grants: tuple[str, ...]) -> None:
         "requests",
         "srv cpu",
         "other cpu",
+        "cpu us/tok",
         "status",
     )
     print()
@@ -149,9 +150,11 @@ def print_table(results: Results, grants: tuple[str, ...]) -> None:
                 figures = ("-", "-", "-")
                 status = "INVALID: " + "; ".join(r.problems)
             shares = (f"{cpu.server:.0f}%", f"{cpu.other:.0f}%") if cpu else ("?", "?")
+            per_token = cpu_per_token(by_grant[grant])
             if r.valid and cpu and cpu.other > DISTURBED:
                 status = "ok, disturbed (other programs were busy: figures are low)"
-            print(ROW.format(grant, server, *figures, r.non2xx, r.requests, *shares, status))
+            cost = f"{per_token:.0f}" if per_token is not None else "-"
+            print(ROW.format(grant, server, *figures, r.non2xx, r.requests, *shares, cost, status))
     print()
     if not {"ours", "node"} <= results.keys():
         print("ratio ours/node: needs both servers (run without --only)")
@@ -160,6 +163,15 @@ def print_table(results: Results, grants: tuple[str, ...]) -> None:
         ours, node = results["ours"][grant].wrk, results["node"][grant].wrk
         ratio = f"{ours.rps / node.rps:.2f}" if ours.valid and node.valid else "n/a (a run is invalid)"
         print(f"ratio ours/node  {grant:<19} {ratio}")
+    for grant in grants:
+        ours_cost, node_cost = cpu_per_token(results["ours"][grant]), cpu_per_token(results["node"][grant])
+        ratio = f"{node_cost / ours_cost:.2f}" if ours_cost and node_cost else "n/a"
+        print(f"cpu ratio node/ours  {grant:<19} {ratio}  (server CPU per token; above 1 ours uses less)")
+
+
+def cpu_per_token(run: Run) -> float | None:
+    """The server's CPU µs per token of a valid run."""
+    return run.cpu.per_request_us(run.wrk.requests) if run.cpu and run.wrk.valid else None
 
 
 def print_environment(args: argparse.Namespace, bin_dir: Path) -> None:
@@ -265,7 +277,11 @@ def main(argv: list[str] | None = None) -> int:
         document = {
             server: {
                 grant: asdict(run.wrk)
-                | {"valid": run.wrk.valid, "cpu_percent": asdict(run.cpu) if run.cpu else None}
+                | {
+                    "valid": run.wrk.valid,
+                    "cpu_percent": {"server": run.cpu.server, "other": run.cpu.other} if run.cpu else None,
+                    "cpu_us_per_token": cpu_per_token(run),
+                }
                 for grant, run in by_grant.items()
             }
             for server, by_grant in results.items()

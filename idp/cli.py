@@ -5,53 +5,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
 
-from idp import audit, clients, eids, tenants
+from idp import audit, cli_demo, cli_users, clients, eids, tenants
+from idp.cli_common import _out, _read, _write
 from idp.errors import IdPError
 from idp.settings import Settings, ensure_secret_key, load_settings
-from idp.storage.database import Database, Tx
+from idp.storage.database import Tx
 
 T = TypeVar("T")
-DEMO_REDIRECT = "http://127.0.0.1:8080/callback"
-# RFC 7636 Appendix B's verifier and challenge, so the printed curl works as it is
-DEMO_VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
-DEMO_QUERY = (
-    "response_type=code&client_id=demo-app&redirect_uri=" + DEMO_REDIRECT + "&scope=openid%20profile%20email"
-    "&state=xyz&nonce=n1&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
-)
-
-
-def _out(args: argparse.Namespace, data: Any, human: str) -> None:
-    if args.json:
-        print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
-    else:
-        print(human)
-
-
-def _with_db(settings: Settings, fn: Callable[[Database], Any]) -> Any:
-    async def run() -> Any:
-        db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
-        try:
-            return await fn(db)
-        finally:
-            await db.close()
-
-    return asyncio.run(run())
-
-
-def _write(settings: Settings, unit: Callable[[Tx], T]) -> T:
-    return _with_db(settings, lambda db: db.write(unit))  # type: ignore[no-any-return]
-
-
-def _read(settings: Settings, fn: Callable[[Any], T]) -> T:
-    return _with_db(settings, lambda db: db.read(fn))  # type: ignore[no-any-return]
 
 
 # -- commands -------------------------------------------------------------------------------------
@@ -127,12 +94,15 @@ def cmd_client_create(args: argparse.Namespace, settings: Settings) -> None:
             default_acr=args.default_acr,
             minimum_acr=args.minimum_acr,
             client_id=args.client_id,
+            login_token_acr=args.login_token_acr,
+            seal_key=settings.secret_key,
         )
 
     new = _write(settings, unit)
     c = new.client
     data = {**asdict(c), "client_secret": new.client_secret}
     data.pop("secret_digest", None)
+    data.pop("login_token_secret", None)
     human = f"client {c.name!r} created\n  client_id:     {c.client_id}"
     if new.client_secret:
         human += f"\n  client_secret: {new.client_secret}   (shown once; only its digest is stored)"
@@ -165,6 +135,48 @@ def cmd_user_create(args: argparse.Namespace, settings: Settings) -> None:
         "attributes": {k: asdict(v) for k, v in person.attributes.items()},
     }
     _out(args, data, f"eID {person.username} created: {person.id}")
+
+
+def cmd_scim_token_create(args: argparse.Namespace, settings: Settings) -> None:
+    from idp.scim import tokens
+
+    def unit(tx: Tx) -> tokens.NewToken:
+        tenant = tenants.get(tx.conn, args.tenant)
+        return tokens.create(tx, tenant_id=tenant.id, name=args.name or "SCIM client")
+
+    new = _write(settings, unit)
+    data = {**asdict(new.token), "token": new.secret}
+    human = (
+        f"SCIM token {new.token.id} for tenant {args.tenant}\n"
+        f"  base URL: {settings.issuer.rstrip('/')}/scim/v2\n"
+        f"  token:    {new.secret}   (shown once; only its digest is stored)"
+    )
+    _out(args, data, human)
+
+
+def cmd_scim_token_list(args: argparse.Namespace, settings: Settings) -> None:
+    from idp.scim import tokens
+
+    def fn(conn: Any) -> list[tokens.ScimToken]:
+        tenant_id = tenants.get(conn, args.tenant).id if args.tenant else None
+        return tokens.list_for(conn, tenant_id=tenant_id)
+
+    items = _read(settings, fn)
+    _out(
+        args,
+        [asdict(t) for t in items],
+        "\n".join(
+            f"{t.id}\t{t.tenant_id}\t{'revoked' if t.revoked_at else 'active'}\t{t.name}" for t in items
+        )
+        or "no SCIM tokens",
+    )
+
+
+def cmd_scim_token_revoke(args: argparse.Namespace, settings: Settings) -> None:
+    from idp.scim import tokens
+
+    token = _write(settings, lambda tx: tokens.revoke(tx, token_id=args.id))
+    _out(args, asdict(token), f"SCIM token {token.id} revoked")
 
 
 def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> None:
@@ -211,87 +223,6 @@ def cmd_audit_export(args: argparse.Namespace, settings: Settings) -> None:
     print(json.dumps(events, indent=None if args.json else 2, default=str, ensure_ascii=False))
 
 
-def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
-    """Create the demo tenant, client and eID once; print how to use them."""
-
-    def unit(tx: Tx) -> dict[str, Any]:
-        try:
-            tenant = tenants.get(tx.conn, "demo")
-        except IdPError:
-            tenant = tenants.create(
-                tx,
-                slug="demo",
-                name="Demo signing service",
-                branding={"name": "Demo signing service", "primary_color": "#1d4ed8"},
-            )
-        existing = clients.get(tx.conn, "demo-app")
-        secret = None
-        if existing is None:
-            new = clients.create(
-                tx,
-                tenant_id=tenant.id,
-                name="Demo app",
-                client_type=clients.ClientType.CONFIDENTIAL,
-                redirect_uris=[DEMO_REDIRECT],
-                post_logout_redirect_uris=["http://127.0.0.1:8080/"],
-                client_id="demo-app",
-            )
-            secret = new.client_secret
-        if eids.find_by_email(tx.conn, tenant_id=tenant.id, email="signer@example.com") is None:
-            eids.create(
-                tx,
-                tenant_id=tenant.id,
-                attributes={
-                    "email": "signer@example.com",
-                    "given_name": "Ana",
-                    "family_name": "Novak",
-                    "country": "SI",
-                },
-            )
-        return {
-            "tenant": tenant.slug,
-            "client_id": "demo-app",
-            "client_secret": secret,
-            "redirect_uri": DEMO_REDIRECT,
-            "user": "signer@example.com",
-        }
-
-    # the secret is shown once and only its digest is stored: its file must be writable before
-    # the client is created, or it is lost
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
-    data = _write(settings, unit)
-    if data["client_secret"]:
-        secret_path = settings.var_dir / "demo-client-secret"
-        fd = os.open(secret_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(data["client_secret"] + "\n")
-    else:
-        path = settings.var_dir / "demo-client-secret"
-        data["client_secret"] = (
-            path.read_text(encoding="utf-8").strip() if path.exists() else "(see first start)"
-        )
-    iss = settings.issuer
-    mail_dir = (
-        settings.email_backend.removeprefix("file:") if settings.email_backend.startswith("file:") else None
-    )
-    human = f"""
-Demo tenant '{data["tenant"]}' with relying-party client:
-  client_id      {data["client_id"]}
-  client_secret  {data["client_secret"]}
-  redirect_uri   {data["redirect_uri"]}
-  demo eID       {data["user"]}
-
-Try it:
-  1. open {iss}/authorize?{DEMO_QUERY}
-  2. enter {data["user"]}; the sign-in link is written to {mail_dir or "your SMTP server"}
-  3. open the link, continue; the browser lands on {DEMO_REDIRECT}?code=...
-  4. curl -u demo-app:{data["client_secret"]} -d grant_type=authorization_code -d code=CODE \\
-          -d redirect_uri={DEMO_REDIRECT} -d code_verifier={DEMO_VERIFIER} {iss}/token
-Discovery: {iss}/.well-known/openid-configuration
-"""
-    _out(args, data, human)
-
-
 # -- parser ---------------------------------------------------------------------------------------
 
 
@@ -316,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_migrate
     )
     sub.add_parser("demo", parents=[common], help="create the demo tenant, client and eID").set_defaults(
-        func=cmd_demo
+        func=cli_demo.cmd_demo
     )
 
     tenant = sub.add_parser("tenant", parents=[common], help="tenants").add_subparsers(
@@ -346,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id-token-alg", choices=["RS256", "ES256"], default="RS256")
     p.add_argument("--default-acr")
     p.add_argument("--minimum-acr")
+    p.add_argument(
+        "--login-token-acr",
+        help="let this portal mint SSO login tokens, trusted for this level (basic or advanced URN)",
+    )
     p.set_defaults(func=cmd_client_create)
 
     user = sub.add_parser("user", parents=[common], help="eIDs").add_subparsers(dest="action", required=True)
@@ -358,6 +293,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--phone", help="E.164, e.g. +38640123456")
     p.add_argument("--country", help="ISO 3166-1 alpha-2")
     p.set_defaults(func=cmd_user_create)
+    cli_users.add_commands(user, common)
+
+    scim = sub.add_parser("scim-token", parents=[common], help="SCIM bearer tokens").add_subparsers(
+        dest="action", required=True
+    )
+    p = scim.add_parser("create", parents=[common])
+    p.add_argument("--tenant", required=True, help="tenant slug or id")
+    p.add_argument("--name", help="what the token is for, e.g. 'Entra ID'")
+    p.set_defaults(func=cmd_scim_token_create)
+    p = scim.add_parser("list", parents=[common])
+    p.add_argument("--tenant", help="only this tenant's tokens")
+    p.set_defaults(func=cmd_scim_token_list)
+    p = scim.add_parser("revoke", parents=[common])
+    p.add_argument("id", help="the token's id (from create or list)")
+    p.set_defaults(func=cmd_scim_token_revoke)
 
     keys = sub.add_parser("keys", parents=[common], help="signing keys").add_subparsers(
         dest="action", required=True
@@ -373,13 +323,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = aud.add_parser("export", parents=[common])
     p.add_argument("--transaction", required=True)
     p.set_defaults(func=cmd_audit_export)
+
+    from videoid.commands import add_commands as add_videoid_commands
+
+    add_videoid_commands(sub, common)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = ensure_secret_key(load_settings())
+        # commands on files alone (idp videoid …) need no settings, database or secret
+        settings = ensure_secret_key(load_settings()) if getattr(args, "needs_settings", True) else None
         args.func(args, settings)
     except IdPError as exc:
         return _fail(args, exc.code, str(exc))

@@ -20,7 +20,7 @@ from idp import audit, secrets
 from idp.errors import ConflictError, NotFoundError
 from idp.storage import tables
 from idp.storage.database import Database, Tx
-from levels_of_assurance.ladder import parse_acr
+from levels_of_assurance.ladder import Level, parse_acr
 
 
 class ClientType(StrEnum):
@@ -37,8 +37,14 @@ class AuthMethod(StrEnum):
     NONE = "none"
 
 
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
-SCOPES = ("openid", "profile", "email", "phone", "offline_access")
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # RFC 8693 §2.1
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", TOKEN_EXCHANGE)
+SCOPES = ("openid", "profile", "email", "phone", "offline_access", "groups")
+# the tenant administration API (idp.admin): ``admin`` administers the client's own tenant,
+# ``admin:platform`` every tenant; never a default, only granted explicitly
+ADMIN_SCOPE = "admin"
+PLATFORM_SCOPE = "admin:platform"
+SECRET_PURPOSE = b"client-secret"
 
 
 @dataclass(slots=True, frozen=True)
@@ -58,6 +64,8 @@ class Client:
     default_acr: str | None = None
     minimum_acr: str | None = None
     active: bool = True
+    login_token_acr: str | None = None  # None: may not mint SSO login tokens
+    login_token_secret: bytes | None = None  # sealed; only for HS256 login tokens
 
     @property
     def is_public(self) -> bool:
@@ -87,6 +95,8 @@ def _from_row(row: Any) -> Client:
         default_acr=row["default_acr"],
         minimum_acr=row["minimum_acr"],
         active=bool(row["active"]),
+        login_token_acr=row["login_token_acr"],
+        login_token_secret=row["login_token_secret"],
     )
 
 
@@ -113,17 +123,25 @@ def create(
     redirect_uris: Sequence[str] = (),
     post_logout_redirect_uris: Sequence[str] = (),
     grant_types: Sequence[str] = ("authorization_code", "refresh_token"),
-    scopes: Sequence[str] = ("openid", "profile", "email", "phone", "offline_access"),
+    scopes: Sequence[str] = SCOPES,
     auth_method: AuthMethod | None = None,
     jwks: Mapping[str, Any] | None = None,
     id_token_alg: str = "RS256",
     default_acr: str | None = None,
     minimum_acr: str | None = None,
     client_id: str | None = None,
+    login_token_acr: str | None = None,
+    seal_key: str | None = None,
 ) -> NewClient:
-    """Register a client. Confidential clients get a secret unless they authenticate by key."""
-    if not name.strip():
-        raise ValueError("client name must not be empty")
+    """Register a client. Confidential clients get a secret unless they authenticate by key.
+
+    ``login_token_acr`` lets it mint SSO login tokens (:mod:`idp.login_tokens`) at that level; a
+    secret-authenticated portal's secret is then also kept sealed with ``seal_key`` (the instance
+    secret) so that HS256 login tokens can be checked.
+    """
+    if not name.strip() or len(name.strip()) > 200:
+        raise ValueError("client name must be 1-200 characters")
+    check_login_token_acr(login_token_acr)
     for g in grant_types:
         if g not in GRANT_TYPES:
             raise ValueError(f"unsupported grant type {g!r}; expected one of {', '.join(GRANT_TYPES)}")
@@ -150,6 +168,8 @@ def create(
             raise ValueError("private_key_jwt needs the client's public keys (jwks)")
     secret = secrets.new_secret() if method in (AuthMethod.SECRET_BASIC, AuthMethod.SECRET_POST) else None
     cid = client_id or secrets.new_secret(16)
+    if len(cid) > 64:
+        raise ValueError("a client_id is at most 64 characters")
     if tx.conn.execute(select(tables.clients.c.client_id).where(tables.clients.c.client_id == cid)).first():
         raise ConflictError(f"client {cid!r} already exists")
     client = Client(
@@ -167,6 +187,8 @@ def create(
         id_token_signed_response_alg=id_token_alg,
         default_acr=default_acr,
         minimum_acr=minimum_acr,
+        login_token_acr=login_token_acr,
+        login_token_secret=_sealed(seal_key, cid, secret) if login_token_acr else None,
     )
     tx.conn.execute(
         tables.clients.insert().values(
@@ -187,6 +209,8 @@ def create(
             active=True,
             created_at=tx.now,
             updated_at=tx.now,
+            login_token_acr=login_token_acr,
+            login_token_secret=client.login_token_secret,
         )
     )
     audit.record(
@@ -198,6 +222,33 @@ def create(
         ),
     )
     return NewClient(client, secret)
+
+
+def check_login_token_acr(acr: str | None) -> None:
+    """A portal is trusted for basic or advanced, never more: a login token proves only that the
+    portal vouches for the person, not a qualified authentication."""
+    if acr is not None and parse_acr(acr) > Level.ADVANCED:
+        raise ValueError("login tokens can give at most the advanced level")
+
+
+def _sealed(seal_key: str | None, client_id: str, secret: str | None) -> bytes | None:
+    if secret is None:
+        return None
+    if not seal_key:
+        raise ValueError("keeping the secret for HS256 login tokens needs the instance secret")
+    return secrets.seal(seal_key, secret.encode(), purpose=SECRET_PURPOSE, associated_data=client_id.encode())
+
+
+def login_token_key(client: Client, seal_key: str) -> bytes | None:
+    """The HS256 key of a portal's login tokens: its client secret, unsealed; None if not kept."""
+    if client.login_token_secret is None:
+        return None
+    return secrets.unseal(
+        seal_key,
+        client.login_token_secret,
+        purpose=SECRET_PURPOSE,
+        associated_data=client.client_id.encode(),
+    )
 
 
 def get(conn: Connection, client_id: str) -> Client | None:

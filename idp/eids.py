@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 
-from idp import audit
+from idp import audit, sessions
 from idp.errors import ConflictError, NotFoundError
 from idp.storage import tables
 from idp.storage.database import Tx
+from idp.storage.prepared import Prepared
 
 
 class AttributeName(StrEnum):
@@ -27,12 +28,19 @@ class AttributeName(StrEnum):
     COUNTRY = "country"
     BIRTHDATE = "birthdate"
     NATIONAL_ID = "national_id"
+    # from an identity document read during identity proofing (videoid): ICAO Doc 9303 codes
+    NATIONALITY = "nationality"  # three-letter code as printed in the MRZ
+    DOCUMENT_TYPE = "document_type"  # the MRZ document code (P, ID, I<, …)
+    DOCUMENT_NUMBER = "document_number"
+    DOCUMENT_ISSUER = "document_issuer"  # issuing state, three letters
+    DOCUMENT_EXPIRY = "document_expiry"  # ISO 8601 date
 
 
 class EIDStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"  # by an administrator or provisioning
     BLOCKED = "blocked"  # by the person (suspected misuse)
+    PENDING = "pending"  # onboarding from an invitation not finished yet
 
 
 EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253})\.[A-Za-z]{2,63}$")
@@ -99,8 +107,14 @@ def create(
     verified: Mapping[str, Attribute] | None = None,
     username: str | None = None,
     client_ip: str | None = None,
+    status: EIDStatus = EIDStatus.ACTIVE,
+    record_username: bool = True,
 ) -> EID:
-    """Create an eID. ``verified`` carries attributes with their verification record."""
+    """Create an eID. ``verified`` carries attributes with their verification record.
+
+    ``record_username=False`` keeps the username out of the audit event (provisioned eIDs: the
+    trail stays pseudonymous once the person is erased).
+    """
     values = {name: _validate(name, v) for name, v in attributes.items()}
     for name, attr in (verified or {}).items():
         values[name] = _validate(name, attr.value)
@@ -110,11 +124,10 @@ def create(
     if not username:
         raise ValueError("an eID needs a username or an email address")
     e = tables.eids.c
-    clash = tx.conn.execute(
-        select(e.id).where(
-            (e.tenant_id == tenant_id) & ((e.username == username) | (e.email_normalized == email_norm))
-        )
-    ).first()
+    same = func.lower(e.username) == username.lower()
+    if email_norm is not None:
+        same = same | (e.email_normalized == email_norm)
+    clash = tx.conn.execute(select(e.id).where((e.tenant_id == tenant_id) & same)).first()
     if clash:
         raise ConflictError("an eID with this username or email already exists in the tenant")
     eid_id = str(uuid.uuid4())
@@ -124,7 +137,7 @@ def create(
             tenant_id=tenant_id,
             username=username,
             email_normalized=email_norm,
-            status=EIDStatus.ACTIVE,
+            status=status,
             created_at=tx.now,
             updated_at=tx.now,
         )
@@ -151,12 +164,12 @@ def create(
             "eid.created",
             tenant_id=tenant_id,
             eid_id=eid_id,
-            username=username,
+            username=username if record_username else None,
             client_ip=client_ip,
-            details={"attributes": sorted(values), "verified": sorted(verified or {})},
+            details={"attributes": sorted(values), "verified": sorted(verified or {}), "status": str(status)},
         ),
     )
-    return EID(eid_id, tenant_id, username, EIDStatus.ACTIVE, attrs, tx.now, tx.now)
+    return EID(eid_id, tenant_id, username, status, attrs, tx.now, tx.now)
 
 
 def mark_verified(tx: Tx, *, eid_id: str, name: str, method: str, evidence_ref: str | None = None) -> None:
@@ -176,18 +189,50 @@ def mark_verified(tx: Tx, *, eid_id: str, name: str, method: str, evidence_ref: 
     )
 
 
-_ATTRIBUTES_OF = select(tables.eid_attributes).where(tables.eid_attributes.c.eid_id == bindparam("eid_id"))
-_BY_ID = select(tables.eids).where(tables.eids.c.id == bindparam("id"))
+def set_verified(
+    tx: Tx, *, eid_id: str, values: Mapping[str, str], method: str, evidence_ref: str | None
+) -> None:
+    """Set attributes to values that ``method`` verified now (insert or replace), one audit event."""
+    a = tables.eid_attributes.c
+    for name, raw in values.items():
+        value = _validate(name, raw)
+        row = {
+            "value": value,
+            "verified_method": method,
+            "verified_at": tx.now,
+            "evidence_ref": evidence_ref,
+            "updated_at": tx.now,
+        }
+        done = tx.conn.execute(
+            update(tables.eid_attributes).where((a.eid_id == eid_id) & (a.name == name)).values(**row)
+        )
+        if done.rowcount == 0:
+            tx.conn.execute(tables.eid_attributes.insert().values(eid_id=eid_id, name=name, **row))
+    tx.conn.execute(update(tables.eids).where(tables.eids.c.id == eid_id).values(updated_at=tx.now))
+    audit.record(
+        tx,
+        audit.AuditEvent(
+            "eid.attributes_verified",
+            eid_id=eid_id,
+            details={"attributes": sorted(values), "method": method, "evidence": evidence_ref},
+        ),
+    )
 
 
-def _load(conn: Connection, where: Any, params: dict[str, Any] | None = None) -> EID | None:
-    statement = where if params is not None else select(tables.eids).where(where)
-    row = conn.execute(statement, params or {}).mappings().first()
+# every sign-in step reads the person: built once, run on the driver (idp.storage.prepared)
+_ATTRIBUTES_OF = Prepared(
+    select(tables.eid_attributes).where(tables.eid_attributes.c.eid_id == bindparam("eid_id"))
+)
+_BY_ID = Prepared(select(tables.eids).where(tables.eids.c.id == bindparam("id")))
+
+
+def _load(conn: Connection, statement: Prepared, params: dict[str, Any]) -> EID | None:
+    row = statement.first(conn, params)
     if row is None:
         return None
     attrs = {
-        r.name: Attribute(r.value, r.verified_method, r.verified_at, r.evidence_ref)
-        for r in conn.execute(_ATTRIBUTES_OF, {"eid_id": row["id"]})
+        r["name"]: Attribute(r["value"], r["verified_method"], r["verified_at"], r["evidence_ref"])
+        for r in _ATTRIBUTES_OF.all(conn, {"eid_id": row["id"]})
     }
     return EID(
         row["id"],
@@ -207,22 +252,168 @@ def get(conn: Connection, eid_id: str) -> EID:
     return found
 
 
+_OWNER = Prepared(
+    select(tables.eids.c.tenant_id, tables.eids.c.username).where(tables.eids.c.id == bindparam("id"))
+)
+
+
+def owner(conn: Connection, eid_id: str) -> tuple[str, str]:
+    """``(tenant_id, username)`` of an eID, for audit events; :class:`NotFoundError` if none."""
+    row = _OWNER.first(conn, {"id": eid_id})
+    if row is None:
+        raise NotFoundError(f"no eID {eid_id}")
+    return str(row["tenant_id"]), str(row["username"])
+
+
+_BY_EMAIL = Prepared(
+    select(tables.eids).where(
+        (tables.eids.c.tenant_id == bindparam("t")) & (tables.eids.c.email_normalized == bindparam("m"))
+    )
+)
+
+
 def find_by_email(conn: Connection, *, tenant_id: str, email: str) -> EID | None:
-    e = tables.eids.c
-    return _load(conn, (e.tenant_id == tenant_id) & (e.email_normalized == normalize_email(email)))
+    return _load(conn, _BY_EMAIL, {"t": tenant_id, "m": normalize_email(email)})
 
 
 def set_status(tx: Tx, *, eid_id: str, status: EIDStatus, reason: str, actor: str | None = None) -> None:
+    """Change the eID's status; any status but active also ends its sessions and revokes its tokens
+    at once (a suspended or blocked eID must not keep signing in elsewhere)."""
     result = tx.conn.execute(
         update(tables.eids).where(tables.eids.c.id == eid_id).values(status=status, updated_at=tx.now)
     )
     if result.rowcount != 1:
         raise NotFoundError(f"no eID {eid_id!r}")
+    details: dict[str, Any] = {"status": str(status), "reason": reason, "actor": actor}
+    if status != EIDStatus.ACTIVE:
+        ended, revoked = end_access(tx, eid_id=eid_id, reason=reason)
+        details.update(sessions_ended=ended, tokens_revoked=revoked)
+    audit.record(tx, audit.AuditEvent("eid.status_changed", eid_id=eid_id, details=details))
+
+
+def update_profile(
+    tx: Tx,
+    *,
+    eid_id: str,
+    username: str | None = None,
+    attributes: Mapping[str, str | None] | None = None,
+    actor: str | None = None,
+) -> list[str]:
+    """Rename the eID and set (or, with None, remove) attributes; returns the names that changed.
+
+    A changed value loses its verification record: what was verified is no longer the value.
+    """
+    person = get(tx.conn, eid_id)
+    e = tables.eids.c
+    changed: list[str] = []
+    values: dict[str, Any] = {}
+    if username is not None and username.strip() != person.username:
+        username = username.strip()
+        if not username or len(username) > 320:
+            raise ValueError("a username must be 1-320 characters")
+        clash = tx.conn.execute(
+            select(e.id).where(
+                (e.tenant_id == person.tenant_id)
+                & (func.lower(e.username) == username.lower())
+                & (e.id != eid_id)
+            )
+        ).first()
+        if clash:
+            raise ConflictError("an eID with this username already exists in the tenant")
+        values["username"] = username
+        changed.append("username")
+    a = tables.eid_attributes.c
+    for name, raw in (attributes or {}).items():
+        old = person.value(name)
+        if raw is None:
+            if old is None:
+                continue
+            tx.conn.execute(delete(tables.eid_attributes).where((a.eid_id == eid_id) & (a.name == name)))
+            if name == AttributeName.EMAIL:
+                values["email_normalized"] = None
+            changed.append(name)
+            continue
+        value = _validate(name, raw)
+        if value == old:
+            continue
+        if name == AttributeName.EMAIL:
+            norm = normalize_email(value)
+            clash = tx.conn.execute(
+                select(e.id).where(
+                    (e.tenant_id == person.tenant_id) & (e.email_normalized == norm) & (e.id != eid_id)
+                )
+            ).first()
+            if clash:
+                raise ConflictError("an eID with this email already exists in the tenant")
+            values["email_normalized"] = norm
+        if old is None:
+            tx.conn.execute(
+                tables.eid_attributes.insert().values(
+                    eid_id=eid_id, name=name, value=value, updated_at=tx.now
+                )
+            )
+        else:
+            tx.conn.execute(
+                update(tables.eid_attributes)
+                .where((a.eid_id == eid_id) & (a.name == name))
+                .values(
+                    value=value, verified_method=None, verified_at=None, evidence_ref=None, updated_at=tx.now
+                )
+            )
+        changed.append(name)
+    if changed:
+        tx.conn.execute(update(tables.eids).where(e.id == eid_id).values(updated_at=tx.now, **values))
+        audit.record(
+            tx,
+            audit.AuditEvent(
+                "eid.updated",
+                tenant_id=person.tenant_id,
+                eid_id=eid_id,
+                details={"changed": sorted(changed), "actor": actor},
+            ),
+        )
+    return changed
+
+
+def end_access(tx: Tx, *, eid_id: str, reason: str) -> tuple[int, int]:
+    """End every SSO session of the eID and revoke its unexpired tokens, now.
+
+    Returns ``(sessions ended, tokens revoked)``.
+    """
+    s, t = tables.sso_sessions.c, tables.tokens.c
+    sids = [r.sid for r in tx.conn.execute(select(s.sid).where((s.eid_id == eid_id) & s.ended_at.is_(None)))]
+    for sid in sids:
+        sessions.end(tx, sid=sid, reason=reason)
+    revoked = tx.conn.execute(
+        update(tables.tokens)
+        .where((t.eid_id == eid_id) & t.revoked_at.is_(None) & (t.expires_at > tx.now))
+        .values(revoked_at=tx.now)
+    ).rowcount
+    return len(sids), int(revoked or 0)
+
+
+def suspend(tx: Tx, *, eid_id: str, reason: str, actor: str | None = None) -> None:
+    """Suspend the eID and cut it off at once: sessions ended, tokens revoked (``set_status``)."""
+    set_status(tx, eid_id=eid_id, status=EIDStatus.SUSPENDED, reason=reason, actor=actor)
+
+
+def erase(tx: Tx, *, eid_id: str, reason: str, actor: str | None = None) -> None:
+    """Erase the eID and everything personal it owns (GDPR Art. 17).
+
+    The row goes and its attributes, sessions, tokens, codes, links, group memberships and
+    provisioning data go with it (foreign keys cascade). The audit event names only the eID's
+    random id: the trail keeps a pseudonymised record.
+    """
+    e = tables.eids.c
+    row = tx.conn.execute(select(e.tenant_id).where(e.id == eid_id)).first()
+    if row is None:
+        raise NotFoundError(f"no eID {eid_id!r}")
+    end_access(tx, eid_id=eid_id, reason=reason)
+    tx.conn.execute(delete(tables.scim_values).where(tables.scim_values.c.owner_id == eid_id))
+    tx.conn.execute(delete(tables.eids).where(e.id == eid_id))
     audit.record(
         tx,
         audit.AuditEvent(
-            "eid.status_changed",
-            eid_id=eid_id,
-            details={"status": str(status), "reason": reason, "actor": actor},
+            "eid.erased", tenant_id=row.tenant_id, eid_id=eid_id, details={"reason": reason, "actor": actor}
         ),
     )

@@ -179,8 +179,8 @@ class RedisRateLimiter:
         await self._client.delete(self._prefix + key)
 
 
-def build_rate_limiter(redis_client: redis.asyncio.Redis | None) -> RateLimiter:
+def build_rate_limiter(redis_client: redis.asyncio.Redis | None, *, prefix: str = "idp:") -> RateLimiter:
     """Redis-backed when a client is configured (``IDP_REDIS_URL``), else in-process."""
     if redis_client is None:
         return MemoryRateLimiter()
-    return RedisRateLimiter(redis_client)
+    return RedisRateLimiter(redis_client, prefix=prefix + "rl:")

@@ -1,4 +1,6 @@
-"""Removing what has expired: codes, links, pending requests, used assertions, old tokens.
+"""Removing what has expired: codes, links, pending requests, used assertions, old tokens,
+SMS codes, passkey challenges, abandoned authenticator-app enrolments, and the evidence of video
+identifications whose retention (the tenant's, default five years) has ended.
 
 Expired rows are useless to everyone (every check already refuses them) but would grow the
 tables and their indexes forever. Refresh tokens are kept a grace period past expiry so that a
@@ -15,8 +17,11 @@ from sqlalchemy import ColumnElement, Table, delete
 from idp import audit
 from idp.storage import tables
 from idp.storage.database import Tx
+from otp import authenticator_app
+from videoid import evidence
 
 TOKEN_GRACE = 24 * 3600.0
+SMS_CODE_GRACE = 3600.0
 
 
 @dataclass(slots=True, frozen=True)
@@ -27,10 +32,25 @@ class Purged:
     assertions: int
     tokens: int
     sessions: int
+    sms_codes: int = 0
+    passkey_challenges: int = 0
+    totp_enrolments: int = 0
+    videoid_evidence: int = 0
 
     @property
     def total(self) -> int:
-        return self.codes + self.links + self.requests + self.assertions + self.tokens + self.sessions
+        return (
+            self.codes
+            + self.links
+            + self.requests
+            + self.assertions
+            + self.tokens
+            + self.sessions
+            + self.sms_codes
+            + self.passkey_challenges
+            + self.totp_enrolments
+            + self.videoid_evidence
+        )
 
 
 def purge_expired(tx: Tx) -> Purged:
@@ -51,6 +71,15 @@ def purge_expired(tx: Tx) -> Purged:
             (t.sso_sessions.c.expires_at < now - TOKEN_GRACE)
             | (t.sso_sessions.c.ended_at < now - TOKEN_GRACE),
         ),
+        # kept an hour past expiry: a resend's cooldown and a late check still find them
+        sms_codes=gone(t.otp_codes, t.otp_codes.c.expires_at < now - SMS_CODE_GRACE),
+        passkey_challenges=gone(t.passkey_challenges, t.passkey_challenges.c.expires_at < now),
+        totp_enrolments=gone(
+            t.totp_credentials,
+            t.totp_credentials.c.confirmed_at.is_(None)
+            & (t.totp_credentials.c.created_at < now - authenticator_app.ENROLMENT_TTL),
+        ),
+        videoid_evidence=evidence.purge_expired(tx),  # audited per session, in the trail of each
     )
     if purged.total:
         audit.record(
@@ -64,6 +93,10 @@ def purge_expired(tx: Tx) -> Purged:
                     "assertions": purged.assertions,
                     "tokens": purged.tokens,
                     "sessions": purged.sessions,
+                    "sms_codes": purged.sms_codes,
+                    "passkey_challenges": purged.passkey_challenges,
+                    "totp_enrolments": purged.totp_enrolments,
+                    "videoid_evidence": purged.videoid_evidence,
                 },
             ),
         )

@@ -10,12 +10,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from idp import audit, secrets
 from idp.storage import tables
 from idp.storage.database import Tx
+from idp.storage.prepared import Prepared
+from levels_of_assurance.policy import Factor, Method, factors_from_json
 
 COOKIE_NAME = "__Host-idp_session"
 
@@ -29,6 +32,18 @@ class Session:
     acr: str
     amr: tuple[str, ...]
     expires_at: float
+    factors: tuple[Factor, ...] = ()
+
+
+# sessions from before factors were kept: what their amr says was proven, at auth_time
+_METHOD_OF_AMR = {"email": Method.EMAIL_LINK, "pwd": Method.PASSWORD, "otp": Method.TOTP, "sms": Method.SMS}
+
+
+def _factors(row: Any) -> tuple[Factor, ...]:
+    if row["factors"] is not None:
+        return tuple(factors_from_json(row["factors"]))
+    by_method = {_METHOD_OF_AMR[a]: a for a in row["amr"] if a in _METHOD_OF_AMR}
+    return tuple(Factor(m, (a,), row["auth_time"]) for m, a in by_method.items())
 
 
 @dataclass(slots=True, frozen=True)
@@ -37,21 +52,33 @@ class Issued:
     cookie_value: str
 
 
+_S = tables.sso_sessions.c
+# built once, run on the driver (idp.storage.prepared): every sign-in reads or writes a session
+_BY_COOKIE = Prepared(
+    select(tables.sso_sessions).where(
+        (_S.cookie_digest == bindparam("digest")) & _S.ended_at.is_(None) & (_S.expires_at > bindparam("now"))
+    )
+)
+_INSERT = Prepared(tables.sso_sessions.insert())
+_CONTINUE = Prepared(
+    update(tables.sso_sessions)
+    .where(_S.sid == bindparam("session_id"))
+    .values(
+        cookie_digest=bindparam("new_digest"),
+        auth_time=bindparam("new_auth_time"),
+        acr=bindparam("new_acr"),
+        amr=bindparam("new_amr", type_=_S.amr.type),
+        expires_at=bindparam("new_expires_at"),
+        client_ip=bindparam("new_client_ip"),
+        factors=bindparam("new_factors", type_=_S.factors.type),
+    )
+)
+
+
 def load(conn: Connection, cookie_value: str | None, *, now: float) -> Session | None:
     if not cookie_value or len(cookie_value) > 128:
         return None
-    s = tables.sso_sessions.c
-    row = (
-        conn.execute(
-            select(tables.sso_sessions).where(
-                (s.cookie_digest == secrets.digest(cookie_value))
-                & s.ended_at.is_(None)
-                & (s.expires_at > now)
-            )
-        )
-        .mappings()
-        .first()
-    )
+    row = _BY_COOKIE.first(conn, {"digest": secrets.digest(cookie_value), "now": now})
     if row is None:
         return None
     return Session(
@@ -62,6 +89,7 @@ def load(conn: Connection, cookie_value: str | None, *, now: float) -> Session |
         row["acr"],
         tuple(row["amr"]),
         row["expires_at"],
+        _factors(row),
     )
 
 
@@ -77,41 +105,45 @@ def authenticate(
     ttl: float,
     client_ip: str | None,
     method: str,
+    factors: Sequence[Factor] = (),
 ) -> Issued:
     """Record a completed authentication; continue ``previous`` for the same person or start anew."""
     cookie = secrets.new_secret()
-    s = tables.sso_sessions.c
     if previous is not None and previous.eid_id == eid_id and previous.tenant_id == tenant_id:
         sid = previous.sid
-        tx.conn.execute(
-            update(tables.sso_sessions)
-            .where(s.sid == sid)
-            .values(
-                cookie_digest=secrets.digest(cookie),
-                auth_time=tx.now,
-                acr=acr,
-                amr=list(amr),
-                expires_at=tx.now + ttl,
-                client_ip=client_ip,
-            )
+        _CONTINUE.run(
+            tx.conn,
+            {
+                "session_id": sid,
+                "new_digest": secrets.digest(cookie),
+                "new_auth_time": tx.now,
+                "new_acr": acr,
+                "new_amr": list(amr),
+                "new_expires_at": tx.now + ttl,
+                "new_client_ip": client_ip,
+                "new_factors": [f.to_json() for f in factors],
+            },
         )
     else:
         if previous is not None:
             end(tx, sid=previous.sid, reason="replaced")
         sid = str(uuid.uuid4())
-        tx.conn.execute(
-            tables.sso_sessions.insert().values(
-                sid=sid,
-                cookie_digest=secrets.digest(cookie),
-                tenant_id=tenant_id,
-                eid_id=eid_id,
-                auth_time=tx.now,
-                acr=acr,
-                amr=list(amr),
-                created_at=tx.now,
-                expires_at=tx.now + ttl,
-                client_ip=client_ip,
-            )
+        _INSERT.run(
+            tx.conn,
+            {
+                "sid": sid,
+                "cookie_digest": secrets.digest(cookie),
+                "tenant_id": tenant_id,
+                "eid_id": eid_id,
+                "auth_time": tx.now,
+                "acr": acr,
+                "amr": list(amr),
+                "created_at": tx.now,
+                "expires_at": tx.now + ttl,
+                "ended_at": None,
+                "client_ip": client_ip,
+                "factors": [f.to_json() for f in factors],
+            },
         )
     audit.record(
         tx,
@@ -124,7 +156,7 @@ def authenticate(
             details={"sid": sid, "login_method": method, "acr": acr, "amr": list(amr)},
         ),
     )
-    session = Session(sid, tenant_id, eid_id, tx.now, acr, tuple(amr), tx.now + ttl)
+    session = Session(sid, tenant_id, eid_id, tx.now, acr, tuple(amr), tx.now + ttl, tuple(factors))
     return Issued(session, cookie)
 
 

@@ -8,13 +8,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 
 from idp import audit
 from idp.errors import ConflictError, NotFoundError
 from idp.storage import tables
 from idp.storage.database import Tx
 
+STATUSES = ("active", "suspended")
+UNKNOWN_USERS = ("refuse", "create")  # what a portal's login token for an unknown person does
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")
 
@@ -26,16 +28,22 @@ class Tenant:
     name: str
     branding: Mapping[str, Any] = field(default_factory=dict)
     status: str = "active"
+    login_token_unknown_users: str = "refuse"
 
 
 def _from_row(row: Any) -> Tenant:
     return Tenant(
-        id=row["id"], slug=row["slug"], name=row["name"], branding=row["branding"] or {}, status=row["status"]
+        id=row["id"],
+        slug=row["slug"],
+        name=row["name"],
+        branding=row["branding"] or {},
+        status=row["status"],
+        login_token_unknown_users=row["login_token_unknown_users"],
     )
 
 
 def validate_branding(branding: Mapping[str, Any]) -> dict[str, Any]:
-    allowed = {"name", "logo_url", "primary_color"}
+    allowed = {"name", "logo_url", "primary_color", "invitation_text", "sms_name"}
     unknown = set(branding) - allowed
     if unknown:
         raise ValueError(f"unknown branding keys {sorted(unknown)}; expected {sorted(allowed)}")
@@ -45,14 +53,20 @@ def validate_branding(branding: Mapping[str, Any]) -> dict[str, Any]:
     logo = branding.get("logo_url")
     if logo is not None and not str(logo).startswith(("https://", "/")):
         raise ValueError("logo_url must be an https:// URL or a path on this server")
+    for key, limit in (("invitation_text", 600), ("sms_name", 20)):
+        value = branding.get(key)
+        if value is not None and (
+            not isinstance(value, str) or not 0 < len(value) <= limit or not value.isprintable()
+        ):
+            raise ValueError(f"{key} must be 1 to {limit} printable characters")
     return dict(branding)
 
 
 def create(tx: Tx, *, slug: str, name: str, branding: Mapping[str, Any] | None = None) -> Tenant:
     if not SLUG.match(slug):
         raise ValueError(f"tenant slug must be lowercase letters, digits and dashes, got {slug!r}")
-    if not name.strip():
-        raise ValueError("tenant name must not be empty")
+    if not name.strip() or len(name.strip()) > 200:
+        raise ValueError("tenant name must be 1-200 characters")
     exists = tx.conn.execute(select(tables.tenants.c.id).where(tables.tenants.c.slug == slug)).first()
     if exists:
         raise ConflictError(f"a tenant with slug {slug!r} already exists")
@@ -85,3 +99,41 @@ def get(conn: Connection, ref: str) -> Tenant:
 def list_all(conn: Connection) -> list[Tenant]:
     rows = conn.execute(select(tables.tenants).order_by(tables.tenants.c.slug)).mappings()
     return [_from_row(r) for r in rows]
+
+
+def update_tenant(
+    tx: Tx,
+    *,
+    tenant_id: str,
+    name: str | None = None,
+    branding: Mapping[str, Any] | None = None,
+    status: str | None = None,
+    login_token_unknown_users: str | None = None,
+    actor: str | None = None,
+) -> Tenant:
+    """Change what is given (None leaves it); audited as ``tenant.updated`` with the changed names."""
+    current = get(tx.conn, tenant_id)
+    values: dict[str, Any] = {}
+    if name is not None:
+        if not name.strip() or len(name.strip()) > 200:
+            raise ValueError("tenant name must be 1-200 characters")
+        values["name"] = name.strip()
+    if branding is not None:
+        values["branding"] = validate_branding(branding)
+    if status is not None:
+        if status not in STATUSES:
+            raise ValueError(f"tenant status must be one of {', '.join(STATUSES)}, got {status!r}")
+        values["status"] = status
+    if login_token_unknown_users is not None:
+        if login_token_unknown_users not in UNKNOWN_USERS:
+            raise ValueError(f"login_token_unknown_users must be one of {', '.join(UNKNOWN_USERS)}")
+        values["login_token_unknown_users"] = login_token_unknown_users
+    if values:
+        tx.conn.execute(update(tables.tenants).where(tables.tenants.c.id == current.id).values(**values))
+        audit.record(
+            tx,
+            audit.AuditEvent(
+                "tenant.updated", tenant_id=current.id, details={"changed": sorted(values), "actor": actor}
+            ),
+        )
+    return get(tx.conn, current.id)

@@ -88,7 +88,8 @@ def requested_level(
     if essential is not None:
         values, is_essential = essential
     elif data.get("acr_values"):
-        values = data["acr_values"].split()
+        # space-delimited (OIDC Core §3.1.2.1): only U+0020 separates, so "advanced\u00a0" stays unknown
+        values = [v for v in data["acr_values"].split(" ") if v]
     elif client.default_acr:
         values = [client.default_acr]
     if values:

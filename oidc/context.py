@@ -33,6 +33,9 @@ class GrantContext:
     assertion_jti: tuple[str, str, float] | None = None  # client_id, jti, exp of a private_key_jwt
     revoked: TokenRecord | None = None
     end_session: bool = False
+    # token exchange (oidc.token_exchange): what the verified subject token proved, or why not
+    exchanged: dict[str, Any] | None = None  # client_id, acr, amr, auth_time
+    exchange_error: str | None = None
 
 
 current: ContextVar[GrantContext] = ContextVar("oidc_grant_context")

@@ -8,19 +8,23 @@ hooks collected in one unit of work, whose conditional updates decide races.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError, OAuth2Error
+from cryptography.exceptions import InvalidTag
 from sqlalchemy import Connection
 
-from idp import audit, eids, secrets
-from idp.clients import ClientRegistry
+from idp import audit, eids, groups, login_tokens, secrets, tenants
+from idp.clients import TOKEN_EXCHANGE, ClientRegistry, login_token_key
 from idp.errors import NotFoundError
-from idp.storage.database import Database
+from idp.storage.database import Database, Tx
+from levels_of_assurance.ladder import acr_for
+from levels_of_assurance.policy import level_of
 from oidc import store
-from oidc.claims import claims_for
+from oidc.claims import claims_for, wants_groups
 from oidc.context import GrantContext, current
 from oidc.models import CodeRecord, OAuthClient, Subject, TokenRecord
 from oidc.server import OAuthResponse, Provider, assertion_jti, client_id_of
@@ -32,6 +36,7 @@ class _Loaded:
     token: TokenRecord | None
     eid: eids.EID | None
     assertion_seen: bool
+    groups: tuple[str, ...] = ()
 
 
 def _assertion_reused() -> OAuthResponse:
@@ -68,22 +73,25 @@ class Endpoints:
 
         def load(conn: Connection) -> _Loaded:
             c = store.load_code(conn, secrets.digest(code)) if code else None
-            t = store.load_token(conn, secrets.digest(token)) if token else None
-            eid_id = (c.eid_id if c else None) or (t.eid_id if t else None)
-            person = None
-            if eid_id:
+            t, person = None, None
+            names: tuple[str, ...] = ()
+            if c is not None:  # the ID token releases claims: the whole eID, and its groups if asked
                 try:
-                    person = eids.get(conn, eid_id)
+                    person = eids.get(conn, c.eid_id)
                 except NotFoundError:
                     person = None
+                if person is not None and wants_groups(c.scope):
+                    names = tuple(groups.names_of(conn, person.id))
+            elif token:  # refresh, revocation, introspection: the eID's status and name suffice
+                t, person = store.load_token_and_eid(conn, secrets.digest(token))
             seen = bool(jti and client_id and store.assertion_seen(conn, client_id, jti))
-            return _Loaded(c, t, person, seen)
+            return _Loaded(c, t, person, seen, names)
 
         loaded = await self.db.read(load)
         ctx.code, ctx.token, ctx.assertion_seen = loaded.code, loaded.token, loaded.assertion_seen
         if loaded.eid is not None:
             sid = (loaded.code.sid if loaded.code else None) or (loaded.token.sid if loaded.token else None)
-            ctx.subject = Subject(loaded.eid, sid)
+            ctx.subject = Subject(loaded.eid, sid, loaded.groups)
         return ctx
 
     # -- token endpoint (RFC 6749 §3.2) --------------------------------------------------------
@@ -98,6 +106,10 @@ class Endpoints:
         replay = await self._replayed_credential(ctx, grant_type, client_ip)
         if replay is not None:
             return replay
+        if grant_type == TOKEN_EXCHANGE:
+            await self._prepare_exchange(
+                ctx, form.get("subject_token"), form.get("subject_token_type"), client_ip
+            )
 
         reset = current.set(ctx)
         try:
@@ -117,6 +129,55 @@ class Endpoints:
             await self._audit_failure("token.failed", ctx, response, client_ip, grant_type=grant_type)
             return response
         return await self._persist(ctx, grant_type, response, client_ip)
+
+    async def _prepare_exchange(
+        self, ctx: GrantContext, token: str | None, token_type: str | None, client_ip: str | None
+    ) -> None:
+        """RFC 8693: verify the subject token (a login token of this client), consume its jti and
+        find its person, before authlib runs; the grant reports ``ctx.exchange_error``."""
+        client = ctx.client
+        if client is None or not token or token_type != login_tokens.SUBJECT_TOKEN_TYPE:
+            return  # the grant answers invalid_client / invalid_request
+        record = client.record
+        settings = self.provider.settings
+        try:
+            key = None
+            if record.login_token_secret is not None:
+                try:
+                    key = login_token_key(record, settings.secret_key)
+                except (InvalidTag, ValueError):
+                    key = None
+            claims = login_tokens.verify(
+                token,
+                client=record,
+                hs256_key=key,
+                audiences=[settings.issuer, f"{settings.issuer}/token", f"{settings.issuer}/login/token"],
+                now=time.time(),
+            )
+
+            def unit(tx: Tx) -> eids.EID:
+                login_tokens.consume(tx, claims)
+                tenant = tenants.get(tx.conn, record.tenant_id)
+                if tenant.status != "active":
+                    raise login_tokens.LoginTokenError(
+                        login_tokens.Problem.UNKNOWN_ISSUER, "the client's tenant is suspended"
+                    )
+                return login_tokens.person_for(tx, tenant=tenant, claims=claims, client_ip=client_ip)
+
+            person = await self.db.write(unit)
+        except login_tokens.LoginTokenError as exc:
+            ctx.exchange_error = f"subject_token: {exc}"
+            return
+        factor = login_tokens.factor_for(record, now=time.time())
+        level = level_of([factor])
+        assert level is not None
+        ctx.subject = Subject(person, None)
+        ctx.exchanged = {
+            "client_id": record.client_id,
+            "acr": acr_for(level),
+            "amr": list(factor.amr),
+            "auth_time": factor.at,
+        }
 
     async def _replayed_credential(
         self, ctx: GrantContext, grant_type: str | None, client_ip: str | None
@@ -177,7 +238,9 @@ class Endpoints:
                 "client_id": client.client_id,
                 "grant_type": grant_type,
                 "grant_id": ctx.grant_id,
-                "acr": origin.acr if (origin := ctx.code or ctx.token) is not None else None,
+                "acr": origin.acr
+                if (origin := ctx.code or ctx.token) is not None
+                else (ctx.exchanged or {}).get("acr"),
             },
         )
         rows, assertion, grant_id = list(ctx.issued), ctx.assertion_jti, ctx.grant_id
@@ -303,7 +366,7 @@ class Endpoints:
                 [("WWW-Authenticate", 'Bearer realm="userinfo"')],
             )
 
-        def load(conn: Connection) -> tuple[TokenRecord | None, eids.EID | None]:
+        def load(conn: Connection) -> tuple[TokenRecord | None, eids.EID | None, list[str]]:
             record = store.load_token(conn, secrets.digest(access_token))
             person = None
             if record is not None and record.eid_id:
@@ -311,9 +374,12 @@ class Endpoints:
                     person = eids.get(conn, record.eid_id)
                 except NotFoundError:
                     person = None
-            return record, person
+            names = (
+                groups.names_of(conn, person.id) if person and record and wants_groups(record.scope) else []
+            )
+            return record, person, names
 
-        record, person = await self.db.read(load)
+        record, person, group_names = await self.db.read(load)
         if record is None or record.kind != "access" or record.is_revoked() or record.is_expired():
             return bearer_error("invalid_token", "the access token is unknown, expired or revoked")
         if person is None:
@@ -322,4 +388,5 @@ class Endpoints:
             return bearer_error("invalid_token", "the eID is not active")
         if "openid" not in record.scope.split():
             return bearer_error("insufficient_scope", "the access token lacks the openid scope", 403)
-        return OAuthResponse(200, claims_for(person, record.scope), [("Cache-Control", "no-store")])
+        claims = claims_for(person, record.scope, groups=group_names)
+        return OAuthResponse(200, claims, [("Cache-Control", "no-store")])

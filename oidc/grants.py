@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from authlib.oauth2.rfc6749 import grants
@@ -13,6 +12,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
 
 from idp import secrets
+from idp.ids import uuid7
 from oidc.claims import claims_for
 from oidc.context import current
 from oidc.models import CodeRecord, OAuthClient, Subject, TokenRecord
@@ -65,7 +65,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         assert ctx.client is not None and ctx.acr is not None and ctx.session is not None
         ctx.new_code = {
             "digest": secrets.digest(code),
-            "grant_id": str(uuid.uuid4()),
+            "grant_id": uuid7(),
             "client_id": ctx.client.client_id,
             "eid_id": subject.eid.id,
             "sid": subject.sid,
@@ -187,7 +187,7 @@ class OpenIDCode(oidc_grants.OpenIDCode):  # type: ignore[misc]
         }
 
     def generate_user_info(self, user: Subject, scope: str) -> dict[str, Any]:
-        info = claims_for(user.eid, scope)
+        info = claims_for(user.eid, scope, groups=user.groups)
         if user.sid:
             info["sid"] = user.sid
         return info

@@ -9,18 +9,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.hashes import SHA256
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from joserfc.jwk import ECKey, RSAKey
 from sqlalchemy import Connection, select, update
 
-from idp import audit
+from idp import audit, secrets
 from idp.storage import tables
 from idp.storage.database import Tx
 
@@ -28,23 +24,19 @@ ALGORITHMS = ("RS256", "ES256")
 SigningKey = RSAKey | ECKey
 
 
-def _sealing_key(secret: str) -> bytes:
-    return HKDF(algorithm=SHA256(), length=32, salt=b"eid-idp", info=b"signing-keys/v1").derive(
-        secret.encode()
-    )
+_PURPOSE = b"signing-keys/v1"
 
 
 def seal(secret: str, plaintext: bytes, *, kid: str) -> bytes:
     """AES-256-GCM with a key derived from the instance secret; the kid is bound as associated data."""
-    nonce = os.urandom(12)
-    return b"v1" + nonce + AESGCM(_sealing_key(secret)).encrypt(nonce, plaintext, kid.encode())
+    return secrets.seal(secret, plaintext, purpose=_PURPOSE, associated_data=kid.encode())
 
 
 def unseal(secret: str, sealed: bytes, *, kid: str) -> bytes:
-    if not sealed.startswith(b"v1"):
-        raise ValueError(f"signing key {kid}: unknown sealing format")
-    nonce, body = sealed[2:14], sealed[14:]
-    return AESGCM(_sealing_key(secret)).decrypt(nonce, body, kid.encode())
+    try:
+        return secrets.unseal(secret, sealed, purpose=_PURPOSE, associated_data=kid.encode())
+    except ValueError as exc:
+        raise ValueError(f"signing key {kid}: {exc}") from None
 
 
 def generate(alg: str) -> SigningKey:

@@ -64,6 +64,7 @@ class Subject:
 
     eid: EID
     sid: str | None = None
+    groups: tuple[str, ...] = ()  # loaded only when the grant's scope asks for them
 
     def get_user_id(self) -> str:
         return self.eid.id

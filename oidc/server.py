@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -30,6 +29,7 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 
 from idp import secrets
+from idp.ids import uuid7
 from idp.secrets import new_secret
 from idp.settings import Settings
 from oidc import signals
@@ -45,6 +45,7 @@ from oidc.grants import (
 )
 from oidc.keys import KeyRing
 from oidc.models import OAuthClient, Subject, TokenRecord
+from oidc.token_exchange import TokenExchangeGrant
 
 ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
@@ -188,6 +189,7 @@ class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
         self.register_grant(AuthorizationCodeGrant, [PKCE(required=True), OpenIDCode(provider)])
         self.register_grant(RefreshTokenGrant)
         self.register_grant(ClientCredentialsGrant)
+        self.register_grant(TokenExchangeGrant)
         self.register_client_auth_method(PrivateKeyJWT.CLIENT_AUTH_METHOD, PrivateKeyJWT(provider))
         self.register_endpoint(RevocationEndpoint(self))
         self.register_endpoint(IntrospectionEndpoint(self))
@@ -244,8 +246,9 @@ class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
         subject: Subject | None = request.user
         now = time.time()
         if ctx.grant_id is None:
-            ctx.grant_id = str(uuid.uuid4())
+            ctx.grant_id = uuid7()
         origin = ctx.code or ctx.token
+        exchanged = ctx.exchanged or {}
         base = {
             "grant_id": ctx.grant_id,
             "client_id": client.client_id,
@@ -253,9 +256,9 @@ class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
             "eid_id": subject.eid.id if subject else None,
             "sid": subject.sid if subject else None,
             "scope": token.get("scope") or "",
-            "auth_time": origin.auth_time if origin else None,
-            "acr": origin.acr if origin else None,
-            "amr": list(origin.amr) if origin else None,
+            "auth_time": origin.auth_time if origin else exchanged.get("auth_time"),
+            "acr": origin.acr if origin else exchanged.get("acr"),
+            "amr": list(origin.amr) if origin else exchanged.get("amr"),
             "issued_at": now,
             "rotated_at": None,
             "revoked_at": None,

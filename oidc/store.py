@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from idp import audit
+from idp import audit, eids
 from idp.storage import tables
-from idp.storage.database import Tx, insert_rows
+from idp.storage.database import Tx
+from idp.storage.prepared import Prepared, insert_rows
 from oidc.models import CodeRecord, TokenRecord
 
 
@@ -26,26 +27,77 @@ class Outcome(StrEnum):
     ASSERTION_REUSED = "assertion_reused"  # a private_key_jwt's jti came twice (RFC 7523 §3 item 7)
 
 
-def load_code(conn: Connection, digest: str) -> CodeRecord | None:
-    row = (
-        conn.execute(select(tables.authorization_codes).where(tables.authorization_codes.c.digest == digest))
-        .mappings()
-        .first()
+_C = tables.authorization_codes.c
+# every login ends with these: built once, run on the driver (idp.storage.prepared)
+_CODE = Prepared(select(tables.authorization_codes).where(_C.digest == bindparam("digest")))
+_NEW_CODE = Prepared(tables.authorization_codes.insert())
+_USE_CODE = Prepared(
+    update(tables.authorization_codes)
+    .where(
+        (_C.digest == bindparam("code_digest")) & _C.used_at.is_(None) & (_C.expires_at > bindparam("now"))
     )
+    .values(used_at=bindparam("now"))
+)
+
+
+def load_code(conn: Connection, digest: str) -> CodeRecord | None:
+    row = _CODE.first(conn, {"digest": digest})
     return CodeRecord.from_row(row) if row else None
 
 
-_TOKEN_BY_DIGEST = select(tables.tokens).where(tables.tokens.c.digest == bindparam("digest"))
+_TOKEN_BY_DIGEST = Prepared(select(tables.tokens).where(tables.tokens.c.digest == bindparam("digest")))
+_e = tables.eids.c
+_TOKEN_AND_EID = Prepared(
+    select(
+        tables.tokens,
+        _e.tenant_id.label("eid_tenant_id"),
+        _e.username.label("eid_username"),
+        _e.status.label("eid_status"),
+        _e.created_at.label("eid_created_at"),
+        _e.updated_at.label("eid_updated_at"),
+    )
+    .select_from(tables.tokens.outerjoin(tables.eids, _e.id == tables.tokens.c.eid_id))
+    .where(tables.tokens.c.digest == bindparam("digest"))
+)
 
 
 def load_token(conn: Connection, digest: str) -> TokenRecord | None:
-    row = conn.execute(_TOKEN_BY_DIGEST, {"digest": digest}).mappings().first()
+    row = _TOKEN_BY_DIGEST.first(conn, {"digest": digest})
     return TokenRecord.from_row(row) if row else None
 
 
+def load_token_and_eid(conn: Connection, digest: str) -> tuple[TokenRecord | None, eids.EID | None]:
+    """A token and the eID it was issued to, in one statement.
+
+    The eID comes without its attributes: enough for its status and username, which is all that
+    refresh, revocation and introspection look at. Grants that release claims load it whole.
+    """
+    row = _TOKEN_AND_EID.first(conn, {"digest": digest})
+    if row is None:
+        return None, None
+    record = TokenRecord.from_row(row)
+    if record.eid_id is None or row["eid_tenant_id"] is None:
+        return record, None
+    person = eids.EID(
+        record.eid_id,
+        row["eid_tenant_id"],
+        row["eid_username"],
+        row["eid_status"],
+        {},
+        row["eid_created_at"],
+        row["eid_updated_at"],
+    )
+    return record, person
+
+
+_u = tables.used_assertions.c
+_ASSERTION = Prepared(
+    select(_u.jti).where((_u.client_id == bindparam("client_id")) & (_u.jti == bindparam("jti")))
+)
+
+
 def assertion_seen(conn: Connection, client_id: str, jti: str) -> bool:
-    u = tables.used_assertions.c
-    return conn.execute(select(u.jti).where((u.client_id == client_id) & (u.jti == jti))).first() is not None
+    return _ASSERTION.first(conn, {"client_id": client_id, "jti": jti}) is not None
 
 
 def _record_assertion(tx: Tx, assertion: tuple[str, str, float] | None) -> bool:
@@ -101,13 +153,8 @@ def redeem_code(
     """Mark the code used and store its tokens; a code used before revokes what it issued."""
     if not _record_assertion(tx, assertion):
         return Outcome.ASSERTION_REUSED
-    c = tables.authorization_codes.c
-    used = tx.conn.execute(
-        update(tables.authorization_codes)
-        .where((c.digest == code_digest) & c.used_at.is_(None) & (c.expires_at > tx.now))
-        .values(used_at=tx.now)
-    )
-    if used.rowcount != 1:
+    used = _USE_CODE.run(tx.conn, {"code_digest": code_digest, "now": tx.now})
+    if used != 1:
         revoked = _revoke_grant(tx, grant_id)
         audit.record(
             tx,
@@ -140,7 +187,7 @@ def _insert_tokens(tx: Tx, rows: Sequence[dict[str, Any]]) -> None:
     insert_rows(tx.conn, tables.tokens, list(rows))
 
 
-_ROTATE = (
+_ROTATE = Prepared(
     update(tables.tokens)
     .where(
         (tables.tokens.c.digest == bindparam("old_digest"))
@@ -164,8 +211,7 @@ def rotate_refresh(
     """Retire the presented refresh token and store its successors; reuse revokes the family."""
     if not _record_assertion(tx, assertion):
         return Outcome.ASSERTION_REUSED
-    rotated = tx.conn.execute(_ROTATE, {"old_digest": old_digest, "now": tx.now})
-    if rotated.rowcount != 1:
+    if _ROTATE.run(tx.conn, {"old_digest": old_digest, "now": tx.now}) != 1:
         return _reuse_detected(tx, grant_id=grant_id, event=event)
     _insert_tokens(tx, rows)
     audit.record(tx, event)
@@ -218,5 +264,5 @@ def revoke(
 
 
 def save_code(tx: Tx, *, row: dict[str, Any], event: audit.AuditEvent) -> None:
-    tx.conn.execute(tables.authorization_codes.insert().values(**row))
+    _NEW_CODE.run(tx.conn, row)
     audit.record(tx, event)

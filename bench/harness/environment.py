@@ -111,6 +111,12 @@ class CpuShare:
 
     server: float
     other: float
+    server_seconds: float  # the server's CPU time over the run
+
+    def per_request_us(self, requests: int) -> float | None:
+        """The server's CPU time per request in µs: steadier than requests per second when other
+        programs share the cores."""
+        return 1e6 * self.server_seconds / requests if requests else None
 
 
 def own_and_children_seconds() -> float:
@@ -142,4 +148,4 @@ class CpuMeter:
         wall = time.monotonic() - t0
         server_s = server - server0
         other_s = max(0.0, (busy - busy0) - server_s - (own - own0))
-        return CpuShare(server=100 * server_s / wall, other=100 * other_s / wall)
+        return CpuShare(server=100 * server_s / wall, other=100 * other_s / wall, server_seconds=server_s)

@@ -46,9 +46,13 @@ class Target:
 
     @property
     def authorization(self) -> str:
-        # RFC 6749 §2.3.1: id and secret are form-encoded before the Basic encoding.
-        pair = f"{quote(self.client_id, safe='')}:{quote(self.client_secret, safe='')}"
-        return "Basic " + base64.b64encode(pair.encode()).decode()
+        return basic_authorization(self.client_id, self.client_secret)
+
+
+def basic_authorization(client_id: str, client_secret: str) -> str:
+    # RFC 6749 §2.3.1: id and secret are form-encoded before the Basic encoding.
+    pair = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
+    return "Basic " + base64.b64encode(pair.encode()).decode()
 
 
 def say(message: str) -> None:
@@ -96,17 +100,25 @@ CLIENT_ARGS = (
 ).split()
 
 
-@contextlib.contextmanager
-def our_idp(work: Path, *, bin_dir: Path, refresh_tokens: int) -> Iterator[Target]:
-    """This IdP on a fresh SQLite database, served by ``idp serve`` (one uvicorn worker)."""
-    port = free_port()
+@dataclass(slots=True, frozen=True)
+class Prepared:
+    """A fresh SQLite database of this IdP with the benchmark client, ready to serve."""
+
+    env: dict[str, str]  # IDP_* settings for the server
+    client_id: str
+    client_secret: str
+    refresh_tokens: Path
+
+
+def prepare_ours(work: Path, *, bin_dir: Path, refresh_tokens: int, issuer: str) -> Prepared:
+    """Migrate a new database under ``work``, create tenant and client, mint refresh tokens."""
     var_dir = work / "idp-var"
     var_dir.mkdir()
     alphabet = string.ascii_letters + string.digits
     env = clean_env() | {
         "IDP_VAR_DIR": str(var_dir),
         "IDP_DATABASE_URL": f"sqlite+aiosqlite:///{var_dir / 'idp.db'}",
-        "IDP_ISSUER": f"http://127.0.0.1:{port}",
+        "IDP_ISSUER": issuer,
         "IDP_SECRET_KEY": "".join(secrets.choice(alphabet) for _ in range(48)),
     }
     idp = str(bin_dir / "idp")
@@ -114,7 +126,7 @@ def our_idp(work: Path, *, bin_dir: Path, refresh_tokens: int) -> Iterator[Targe
     def setup(argv: list[str], what: str) -> str:
         return run_checked(argv, env=env, cwd=REPO_ROOT, what=what)
 
-    say(f"ours: migrating, creating tenant and client (port {port})")
+    say("ours: migrating, creating tenant and client")
     setup([idp, "migrate", "--json"], "idp migrate")
     tenant = setup([idp, "tenant", "create", "--slug", "bench", "--name", "Bench", "--json"], "tenant create")
     json_object(tenant, what="idp tenant create")
@@ -124,17 +136,37 @@ def our_idp(work: Path, *, bin_dir: Path, refresh_tokens: int) -> Iterator[Targe
     except KeyError as exc:
         raise BenchError(f"idp client create: no {exc} in {client}") from None
 
-    tokens, log = work / "ours-refresh-tokens.txt", work / "ours.log"
+    tokens = work / "ours-refresh-tokens.txt"
     if refresh_tokens:
         say(f"ours: minting {refresh_tokens} refresh tokens")
         started = time.monotonic()
-        mint = [str(bin_dir / "python"), "-m", "bench.mint_refresh_tokens", "--client-id", client_id]
+        mint = [str(bin_dir / "python"), "-m", "bench.mint_refresh_tokens", f"--client-id={client_id}"]
         setup([*mint, "--count", str(refresh_tokens), "--out", str(tokens)], "bench.mint_refresh_tokens")
         say(f"ours: minted in {time.monotonic() - started:.1f} s")
+    return Prepared(env, client_id, client_secret, tokens)
 
-    argv = [idp, "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    with running(argv, env=env, log=log, cwd=REPO_ROOT) as proc:
+
+@contextlib.contextmanager
+def our_idp(work: Path, *, bin_dir: Path, refresh_tokens: int) -> Iterator[Target]:
+    """This IdP on a fresh SQLite database, served by ``idp serve`` (one uvicorn worker)."""
+    port = free_port()
+    ready = prepare_ours(
+        work, bin_dir=bin_dir, refresh_tokens=refresh_tokens, issuer=f"http://127.0.0.1:{port}"
+    )
+    log = work / "ours.log"
+    argv = [
+        str(bin_dir / "idp"),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    with running(argv, env=ready.env, log=log, cwd=REPO_ROOT) as proc:
         health = f"http://127.0.0.1:{port}/healthz"
         wait_until(lambda: http_ok(health), proc, what="idp serve", log=log, timeout=120)
-        say("ours: ready")
-        yield Target("ours", proc.pid, f"http://127.0.0.1:{port}/token", client_id, client_secret, tokens)
+        say(f"ours: ready on port {port}")
+        url = f"http://127.0.0.1:{port}/token"
+        yield Target("ours", proc.pid, url, ready.client_id, ready.client_secret, ready.refresh_tokens)

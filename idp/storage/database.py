@@ -8,7 +8,10 @@ connection). They are written once and driven two ways:
   back and each unit of the batch runs again in a transaction of its own, so only the failing one
   fails: units must therefore be safe to run twice (they only touch the database they are given).
   Every caller's ``await`` returns only after its own commit. Reads are primary-key lookups that
-  run directly on a second connection (WAL lets them proceed during a commit).
+  run directly: on the writer's connection between commits when commits run on the event loop
+  (``synchronous=NORMAL``: its page cache stays warm), else on a second connection (WAL lets
+  them proceed during a commit). Hot statements run on the driver itself
+  (:mod:`idp.storage.prepared`).
 * **PostgreSQL** runs each unit in its own transaction on the asyncpg driver through
   ``AsyncConnection.run_sync``; concurrency comes from the server.
 
@@ -20,8 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -30,8 +31,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import (
-    JSON,
-    Boolean,
     Connection,
     Engine,
     Table,
@@ -46,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from idp.storage import tables
+from idp.storage.prepared import Prepared, insert_rows
 
 T = TypeVar("T")
 
@@ -78,12 +78,12 @@ class Tx:
     def audit_head(self) -> tuple[int, str]:
         """The chain's head ``(seq, hash)``, locked for the rest of the transaction."""
         if self._batch.head is None:
-            row = self.conn.execute(_HEAD_FOR_UPDATE).one_or_none()
+            row = _HEAD_FOR_UPDATE.first(self.conn)
             if row is None:
                 self.conn.execute(tables.audit_head.insert().values(id=1, seq=0, hash=GENESIS_HASH))
                 self._batch.head = (0, GENESIS_HASH)
             else:
-                self._batch.head = (int(row.seq), str(row.hash))
+                self._batch.head = (int(row["seq"]), str(row["hash"]))
             self._batch.head_loaded = self._batch.head
         return self._batch.head
 
@@ -91,13 +91,13 @@ class Tx:
         self._batch.head = (seq, digest)
 
 
-# built once: constructing a statement costs more than executing a cached one
-_HEAD_FOR_UPDATE = (
+# built once and run on the driver (idp.storage.prepared): every audited write runs both
+_HEAD_FOR_UPDATE = Prepared(
     select(tables.audit_head.c.seq, tables.audit_head.c.hash)
     .where(tables.audit_head.c.id == 1)
     .with_for_update()
 )
-_HEAD_UPDATE = (
+_HEAD_UPDATE = Prepared(
     update(tables.audit_head)
     .where(tables.audit_head.c.id == 1)
     .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
@@ -114,40 +114,7 @@ def _flush(conn: Connection, batch: _Batch) -> None:
         batch.deferred.clear()
     if batch.head is not None and batch.head != batch.head_loaded:
         seq, digest = batch.head
-        conn.execute(_HEAD_UPDATE, {"new_seq": seq, "new_hash": digest})
-
-
-def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert complete rows; on SQLite straight to the driver (see :func:`_sqlite_executemany`)."""
-    if not rows:
-        return
-    if conn.dialect.name == "sqlite" and all(len(r) == len(table.c) for r in rows):
-        _sqlite_executemany(conn, table, rows)
-    else:
-        conn.execute(table.insert(), rows)
-
-
-@functools.cache
-def _sqlite_insert_plan(table: Table) -> tuple[str, tuple[str, ...], frozenset[str], frozenset[str]]:
-    names = tuple(c.name for c in table.c)
-    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
-    json_cols = frozenset(c.name for c in table.c if isinstance(c.type, JSON))
-    bool_cols = frozenset(c.name for c in table.c if isinstance(c.type, Boolean))
-    return sql, names, json_cols, bool_cols
-
-
-def _sqlite_executemany(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Append-only rows straight to the driver: SQLAlchemy's per-row parameter processing is the
-    writer thread's largest cost on the token endpoint, and these rows need none of it."""
-    sql, names, json_cols, bool_cols = _sqlite_insert_plan(table)
-    params = [
-        tuple(
-            json.dumps(r[n]) if n in json_cols and r[n] is not None else int(r[n]) if n in bool_cols else r[n]
-            for n in names
-        )
-        for r in rows
-    ]
-    conn.exec_driver_sql(sql, params)
+        _HEAD_UPDATE.run(conn, {"new_seq": seq, "new_hash": digest})
 
 
 def _run_unit(conn: Connection, unit: Callable[[Tx], T]) -> T:
@@ -241,8 +208,11 @@ def _sqlite_engine(path: str, *, echo: bool, synchronous: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         # IMMEDIATE takes the write lock up front so a batch never fails half-way on SQLITE_BUSY
-        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        mode = conn.info.pop("sqlite_begin_once", None) or conn.get_execution_options().get(
+            "sqlite_begin", "DEFERRED"
+        )
+        # on the driver itself: SQLAlchemy's own execution costs more than the BEGIN
+        conn.connection.driver_connection.execute(f"BEGIN {mode}")  # type: ignore[union-attr]
 
     return engine
 
@@ -284,6 +254,23 @@ class _SqliteWriter:
                 conn.invalidate()
 
     def read(self, fn: Callable[[Connection], T]) -> T:
+        if self._inline_commit:
+            # commits run on the event loop, so between two of them this connection is idle: reading
+            # on it keeps its page cache, which SQLite drops on any other connection after each
+            # commit (a primary-key lookup costs twice as much there)
+            conn = self._connection()
+            assert not conn.in_transaction()
+            info = conn.info
+            info["sqlite_begin_once"] = "DEFERRED"  # a read takes no write lock
+            try:
+                with conn.begin():
+                    return fn(conn)
+            except Exception:
+                if conn.invalidated:
+                    self._reset_connection()
+                raise
+            finally:
+                info.pop("sqlite_begin_once", None)  # the next write begins IMMEDIATE again
         if self._read_conn is None:
             self._read_conn = self._engine.connect()
         conn = self._read_conn

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 metadata = MetaData(
@@ -44,6 +45,12 @@ tenants = Table(
     Column("branding", JSON, nullable=False, default=dict),
     Column("status", String(16), nullable=False, default="active"),
     Column("created_at", Float, nullable=False),
+    # what a portal's login token for a person without an eID here does: refuse | create
+    Column(
+        "login_token_unknown_users", String(16), nullable=False, default="refuse", server_default="refuse"
+    ),
+    # video identification policy (videoid.policy.TenantPolicy): mode, accepted documents, retention
+    Column("videoid", JSON, nullable=True),
 )
 
 eids = Table(
@@ -93,6 +100,12 @@ clients = Table(
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # SSO login tokens (idp.login_tokens): the level the tenant trusts this portal for; None: the
+    # client may not mint login tokens
+    Column("login_token_acr", String(64), nullable=True),
+    # the client secret sealed with the instance secret, kept only for portals that sign login
+    # tokens with HS256 (a digest cannot check an HMAC)
+    Column("login_token_secret", LargeBinary, nullable=True),
 )
 
 signing_keys = Table(
@@ -122,6 +135,8 @@ sso_sessions = Table(
     Column("expires_at", Float, nullable=False),
     Column("ended_at", Float, nullable=True),
     Column("client_ip", String(64), nullable=True),
+    # the factors behind acr/amr, each {"method", "amr", "at"}: step-up asks only for what is missing
+    Column("factors", JSON, nullable=True),
 )
 
 auth_requests = Table(
@@ -134,6 +149,11 @@ auth_requests = Table(
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
     Column("completed_at", Float, nullable=True),
+    # the login in progress for this request: the level it needs, who was identified, and the
+    # factors proven so far (each {"method", "amr", "at"}), until the level is reached
+    Column("acr", String(64), nullable=True),
+    Column("eid_id", String(36), nullable=True),
+    Column("factors", JSON, nullable=True),
 )
 
 email_links = Table(
@@ -148,6 +168,7 @@ email_links = Table(
     Column("expires_at", Float, nullable=False),
     Column("used_at", Float, nullable=True),
     Column("client_ip", String(64), nullable=True),
+    Column("purpose", String(16), nullable=False, default="login"),  # login | reset
 )
 
 authorization_codes = Table(
@@ -229,4 +250,267 @@ audit_head = Table(
     Column("id", Integer, primary_key=True),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+password_credentials = Table(
+    "password_credentials",
+    metadata,
+    Column("eid_id", String(36), ForeignKey("eids.id", ondelete="CASCADE"), primary_key=True),
+    Column("hash", Text, nullable=False),  # argon2id, PHC string format (parameters inside)
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# an administrator's lock after repeated failures; lifted by `idp user unlock`
+login_locks = Table(
+    "login_locks",
+    metadata,
+    Column("eid_id", String(36), ForeignKey("eids.id", ondelete="CASCADE"), primary_key=True),
+    Column("reason", String(64), nullable=False),
+    Column("locked_at", Float, nullable=False),
+)
+
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("client_id", String(64), ForeignKey("clients.client_id", ondelete="SET NULL"), nullable=True),
+    Column("return_url", Text, nullable=True),
+    Column("email", String(320), nullable=False),
+    Column("given_name", String(200), nullable=True),
+    Column("family_name", String(200), nullable=True),
+    Column("phone_number", String(32), nullable=True),
+    Column("country", String(2), nullable=True),
+    Column("acr", String(64), nullable=False),
+    Column("language", String(8), nullable=True),
+    Column("created_by", String(200), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    # the browser that opened the link first; nobody else can continue the onboarding
+    Column("browser_digest", String(64), nullable=True),
+    Column("opened_at", Float, nullable=True),
+    Column("progress", JSON, nullable=False, default=dict),
+    Column("eid_id", String(36), ForeignKey("eids.id", ondelete="SET NULL"), nullable=True),
+    Column("completed_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+    Index("ix_invitations_tenant_email", "tenant_id", "email"),
+)
+
+# one-time codes sent by SMS (otp.sms); in Twilio Verify mode Twilio holds the code and
+# code_digest is empty
+otp_codes = Table(
+    "otp_codes",
+    metadata,
+    Column("id", String(64), primary_key=True),  # the challenge id the browser holds
+    Column("purpose", String(16), nullable=False),
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("eid_id", String(36), ForeignKey("eids.id", ondelete="CASCADE"), nullable=True),
+    Column("phone", String(16), nullable=False),  # E.164
+    Column("code_digest", String(64), nullable=True),  # HMAC-SHA256 keyed with the instance secret
+    Column("provider", String(16), nullable=False),  # sender | verify
+    Column("message_id", String(64), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("last_sent_at", Float, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("used_at", Float, nullable=True),
+    Column("dead_at", Float, nullable=True),
+    Column("dead_reason", String(16), nullable=True),  # resent | exhausted | not_sent
+    Column("client_ip", String(64), nullable=True),
+    Index("ix_otp_codes_tenant_phone", "tenant_id", "phone"),
+)
+
+# authenticator apps (otp.authenticator_app): at most one confirmed per eID, plus pending enrolments
+totp_credentials = Table(
+    "totp_credentials",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("eid_id", String(36), ForeignKey("eids.id", ondelete="CASCADE"), nullable=False),
+    Column("secret_sealed", LargeBinary, nullable=False),  # AES-GCM sealed with the instance secret
+    Column("confirmed_at", Float, nullable=True),
+    Column("last_used_step", BigInteger, nullable=True),  # RFC 6238 §5.2: no step accepted twice
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float, nullable=True),
+    Index("ix_totp_credentials_eid_id", "eid_id"),
+)
+
+# WebAuthn public key credentials (levels_of_assurance.authenticators.passkey)
+passkey_credentials = Table(
+    "passkey_credentials",
+    metadata,
+    Column("credential_id", String(1400), primary_key=True),  # base64url; at most 1023 bytes (§5.8.3)
+    Column("eid_id", String(36), ForeignKey("eids.id", ondelete="CASCADE"), nullable=False),
+    Column("public_key", LargeBinary, nullable=False),  # COSE_Key
+    Column("sign_count", BigInteger, nullable=False),
+    Column("transports", JSON, nullable=False, default=list),
+    Column("aaguid", String(36), nullable=False),
+    Column("backup_eligible", Boolean, nullable=False),
+    Column("backup_state", Boolean, nullable=False),
+    Column("user_verified", Boolean, nullable=False),  # at registration
+    Column("name", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float, nullable=True),
+    Index("ix_passkey_credentials_eid_id", "eid_id"),
+)
+
+# single-use WebAuthn ceremony challenges; the browser holds the id, only its digest is stored
+passkey_challenges = Table(
+    "passkey_challenges",
+    metadata,
+    Column("id_digest", String(64), primary_key=True),
+    Column("challenge", LargeBinary, nullable=False),  # sent in the options; not a secret
+    Column("ceremony", String(16), nullable=False),  # registration | authentication
+    Column("eid_id", String(36), ForeignKey("eids.id", ondelete="CASCADE"), nullable=True),
+    Column("rp_id", String(253), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float, nullable=True),
+)
+
+# recovery codes (levels_of_assurance.authenticators.recovery_codes), SHA-256 digests
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("eid_id", String(36), ForeignKey("eids.id", ondelete="CASCADE"), primary_key=True),
+    Column("digest", String(64), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("used_at", Float, nullable=True),
+)
+
+
+# -- provisioning (SCIM 2.0, RFC 7643/7644) and groups ----------------------------------------------
+
+# userName is unique per tenant without regard to case (RFC 7643 §4.1.1); the same index answers
+# `userName eq "…"` filters
+Index("uq_eids_tenant_username_ci", eids.c.tenant_id, func.lower(eids.c.username), unique=True)
+# a stable order for paging through one tenant's eIDs
+Index("ix_eids_tenant_created", eids.c.tenant_id, eids.c.created_at, eids.c.id)
+
+scim_tokens = Table(
+    "scim_tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+)
+
+# what SCIM says about an eID beyond its attributes: the whole resource as last written (for
+# attributes with no eID counterpart), the ETag counter
+scim_users = Table(
+    "scim_users",
+    metadata,
+    Column("eid_id", String(36), ForeignKey("eids.id", ondelete="CASCADE"), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("external_id", String(320), nullable=True),
+    Column("document", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
+# one row per leaf value of a SCIM resource (attribute names lowercased, ``item`` numbers the
+# values of a multi-valued attribute), so that filters on any attribute become SQL
+scim_values = Table(
+    "scim_values",
+    metadata,
+    Column("owner_id", String(36), primary_key=True),
+    Column("attr", String(200), primary_key=True),
+    Column("item", Integer, primary_key=True),
+    Column("sub", String(64), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("value", Text, nullable=False),
+    Column("value_ci", Text, nullable=False),
+    Index("ix_scim_values_lookup", "tenant_id", "attr", "sub", "value_ci"),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("display_name", String(256), nullable=False),
+    Column("external_id", String(320), nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_groups_tenant_created", "tenant_id", "created_at", "id"),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", String(36), ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("eid_id", String(36), ForeignKey("eids.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_group_members_eid_id", "eid_id"),
+)
+
+# identity proofing records of eIDs (idp.proofing): how, at which level, when, and the evidence
+eid_proofings = Table(
+    "eid_proofings",
+    metadata,
+    Column("id", String(64), primary_key=True),  # the evidence id (a video identification session)
+    Column("eid_id", String(36), ForeignKey("eids.id", ondelete="CASCADE"), nullable=False),
+    Column("method", String(32), nullable=False),  # videoid
+    Column("level", String(64), nullable=False),  # the acr the proofing supports
+    Column("proofed_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+    Index("ix_eid_proofings_eid_id", "eid_id"),
+)
+
+# video identification sessions (videoid.records): the state machine and its outcome
+videoid_sessions = Table(
+    "videoid_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("eid_id", String(36), ForeignKey("eids.id", ondelete="CASCADE"), nullable=False),
+    Column("browser_digest", String(64), nullable=False),
+    Column("request_id", String(64), nullable=True),  # the authorization request to resume afterwards
+    Column("mode", String(24), nullable=False),  # automated | reviewed | agent_led
+    Column("status", String(24), nullable=False),
+    Column("challenges", JSON, nullable=False, default=list),
+    Column("steps", JSON, nullable=False, default=dict),  # step -> {"passed": bool, "at": t, ...}
+    Column("scores", JSON, nullable=False, default=dict),
+    Column("decision", String(16), nullable=True),  # approved | rejected
+    Column("reasons", JSON, nullable=False, default=list),
+    Column("review", JSON, nullable=False, default=dict),  # agents, assignments, their decisions
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("consent_at", Float, nullable=True),
+    Column("finished_at", Float, nullable=True),
+    Column("expires_at", Float, nullable=False),  # the evidence's retention ends here
+    Index("ix_videoid_sessions_eid_id", "eid_id"),
+    Index("ix_videoid_sessions_status", "status"),
+)
+
+# the evidence of a session, sealed (AES-256-GCM with the instance secret; videoid.evidence)
+videoid_evidence = Table(
+    "videoid_evidence",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("session_id", String(64), ForeignKey("videoid_sessions.id", ondelete="CASCADE"), nullable=False),
+    Column("tenant_id", String(36), nullable=False),
+    Column("kind", String(24), nullable=False),  # face | document_front | document_back | report
+    Column("media_type", String(64), nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("sha256", String(64), nullable=False),  # of the plaintext
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_videoid_evidence_session_id", "session_id"),
+    Index("ix_videoid_evidence_expires_at", "expires_at"),
+)
+
+
+# one random key per eID for the personal data in its audit events (the username): the events
+# keep it encrypted, and erasing the eID deletes the key with it (crypto-shredding), so the
+# hash-chained trail stays intact and pseudonymous (idp.audit)
+audit_subject_keys = Table(
+    "audit_subject_keys",
+    metadata,
+    Column("eid_id", String(36), ForeignKey("eids.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
 )

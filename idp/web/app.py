@@ -7,6 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -17,8 +18,29 @@ from starlette.staticfiles import StaticFiles
 
 import templates
 from idp.settings import Settings, ensure_secret_key
-from idp.web import login_routes, logout_routes, oidc_routes
+from idp.web import (
+    account_factor_routes,
+    account_routes,
+    admin_routes,
+    agent_live_routes,
+    agent_routes,
+    authorize_routes,
+    code_routes,
+    login_flow,
+    login_routes,
+    login_token_routes,
+    logout_routes,
+    oidc_routes,
+    onboarding_factor_routes,
+    onboarding_routes,
+    passkey_routes,
+    reset_request_routes,
+    reset_routes,
+    scim_routes,
+    videoid_routes,
+)
 from idp.web.browser import render, state
+from idp.web.direct import DirectRoutes
 from idp.web.i18n import set_language
 from idp.web.metrics import MetricsMiddleware, metrics_endpoint
 from idp.web.state import AppState
@@ -93,9 +115,10 @@ def tune_gc() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, *, sms_http_client: Any = None) -> Starlette:
+    """The ASGI app. ``sms_http_client`` replaces the Twilio SDK's HTTP client (tests use a fake)."""
     settings = ensure_secret_key(settings)
-    st = AppState.build(settings)
+    st = AppState.build(settings, sms_http_client=sms_http_client)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -110,13 +133,29 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[
             *oidc_routes.routes,
+            *authorize_routes.routes,
             Route("/", index, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/language", set_language, methods=["GET"]),
+            *login_token_routes.routes,
+            *login_flow.routes,
+            *code_routes.routes,
+            *passkey_routes.routes,
+            *onboarding_routes.routes,
+            *onboarding_factor_routes.routes,
             *login_routes.routes,
             *logout_routes.routes,
+            Mount("/scim/v2", routes=scim_routes.routes),
+            *account_routes.routes,
+            *account_factor_routes.routes,
+            *reset_request_routes.routes,
+            *reset_routes.routes,
+            *admin_routes.routes,
+            *videoid_routes.routes,
+            *agent_routes.routes,
+            *agent_live_routes.routes,
             Mount("/static", StaticFiles(directory=static_dir), name="static"),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
@@ -125,5 +164,7 @@ def create_app(settings: Settings) -> Starlette:
     app.state.idp = st
     app.state.pages = st.pages
     app.state.metrics = st.metrics
+    # inside the metrics middleware (added later, so it wraps this one)
+    app.add_middleware(DirectRoutes, routes=oidc_routes.machine_routes, http_error=http_error)
     app.add_middleware(MetricsMiddleware, metrics=st.metrics)
     return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,15 +19,16 @@ from idp.delivery.mail import compose
 from idp.errors import DeliveryError, LoginError, NotFoundError, RateLimitedError
 from idp.ratelimit import subject_key
 from idp.storage import tables
-from idp.web import browser
+from idp.web import browser, login_flow, login_state
+from idp.web.authorize_routes import REQUEST_ID
 from idp.web.browser import client_ip, render, state
 from idp.web.i18n import SUBJECT_LOGIN_LINK, SUBJECT_LOGIN_LINK_FOR_CLIENT
 from levels_of_assurance.authenticators import email_link
 from levels_of_assurance.ladder import Level, acr_for
+from levels_of_assurance.policy import Factor, Method
 
 log = logging.getLogger("idp.login")
 HOUR = 3600.0
-REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what secrets.new_secret makes
 
 
 @dataclass(slots=True, frozen=True)
@@ -64,21 +64,6 @@ def _no_request(request: Request) -> Response:
     return render(request, "error.html", status=400, title_key="request_expired")
 
 
-async def login_page(request: Request) -> Response:
-    pending = await _pending(request, request.query_params.get("request_id"))
-    if pending is None:
-        return _no_request(request)
-    return render(
-        request,
-        "login_email.html",
-        client_name=pending.client_name,
-        request_id=pending.id,
-        email="",
-        error=None,
-        branding=dict(pending.tenant.branding),
-    )
-
-
 async def send_link(request: Request) -> Response:
     st = state(request)
     form = await request.form(max_fields=16)
@@ -86,22 +71,20 @@ async def send_link(request: Request) -> Response:
     if not browser.csrf_ok(request, form.get("csrf_token")):
         return render(request, "error.html", status=403, title_key="csrf")
     pending = await _pending(request, request_id)
-    if pending is None:
+    login = await login_state.current(request, request_id)
+    if pending is None or login is None:
         return _no_request(request)
+    if login.requested.level > Level.BASIC:  # an email link alone cannot reach the level asked for
+        return login_state.again(login)
     raw_email = str(form.get("email") or "")[:320]
-    page: dict[str, Any] = {
-        "client_name": pending.client_name,
-        "request_id": pending.id,
-        "email": raw_email,
-        "branding": dict(pending.tenant.branding),
-        "return_path": f"/login?{urlencode({'request_id': pending.id})}",
-    }
     try:
         email = eids.normalize_email(raw_email)
         if not email.isprintable():  # normalize_email lets control characters (NUL) through
             raise ValueError(raw_email)
     except ValueError:
-        return render(request, "login_email.html", status=400, error="invalid_email", **page)
+        return await login_flow.identify_page(
+            request, login, status=400, email=raw_email, error="invalid_email"
+        )
     ip = client_ip(request) or "unknown"
     try:
         await st.limiter.hit(
@@ -109,7 +92,9 @@ async def send_link(request: Request) -> Response:
         )
     except RateLimitedError as exc:
         st.metrics.login(method="email_link", outcome="rate_limited")
-        response = render(request, "login_email.html", status=429, error="rate_limited", **page)
+        response = await login_flow.identify_page(
+            request, login, status=429, email=raw_email, error="rate_limited"
+        )
         response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
         return response
 
@@ -304,6 +289,7 @@ async def verify(request: Request) -> Response:
             ttl=ttl,
             client_ip=ip,
             method=email_link.PROVES.method,
+            factors=[Factor(Method.EMAIL_LINK, tuple(amr), tx.now)],
         )
         if person.value("email") and person.attributes["email"].verified_at is None:
             eids.mark_verified(tx, eid_id=person.id, name="email", method="email_link")
@@ -336,7 +322,6 @@ async def verify(request: Request) -> Response:
 
 
 routes = [
-    Route("/login", login_page, methods=["GET"]),
     Route("/login/email", send_link, methods=["POST"]),
     Route("/login/email/sent", sent_page, methods=["GET"]),
     Route("/login/email/verify", confirm_page, methods=["GET"]),

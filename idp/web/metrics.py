@@ -51,12 +51,16 @@ class Metrics:
         )
         # labels() costs a lock and a tuple build; the label sets are bounded, so keep the children.
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._token_children: dict[str, Counter] = {}
 
     def login(self, *, method: str, outcome: str) -> None:
         self.logins.labels(method=method, outcome=outcome).inc()
 
     def token_issued(self, *, grant_type: str) -> None:
-        self.tokens_issued.labels(grant_type=grant_type).inc()
+        child = self._token_children.get(grant_type)
+        if child is None:  # grant types are bounded: the endpoint counts only those it served
+            child = self._token_children[grant_type] = self.tokens_issued.labels(grant_type=grant_type)
+        child.inc()
 
     def observe_request(self, *, method: str, route: str, status: int, duration: float) -> None:
         """Count one request; ``route`` must be a template (bounded), never a raw path."""

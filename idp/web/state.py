@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,14 +18,19 @@ from redis.asyncio import Redis
 from idp import retention
 from idp.clients import ClientRegistry
 from idp.delivery.mail import Mailer, build_mailer
+from idp.delivery.sms import build_sms_sender, build_verify_service
+from idp.lockout import Policy, Throttle
 from idp.ratelimit import RateLimiter, build_rate_limiter
 from idp.settings import Settings
 from idp.storage.database import Database
 from idp.web.i18n import Pages
 from idp.web.metrics import Metrics
+from levels_of_assurance.authenticators.password import PasswordHasher
 from oidc import keys
 from oidc.endpoints import Endpoints
 from oidc.server import Provider
+from otp.sms import PhoneVerifier
+from videoid.service import VideoIdService
 
 log = logging.getLogger("idp")
 INVALIDATION_PREFIX = "idp:invalidate:"
@@ -45,16 +52,33 @@ class AppState:
     mailer: Mailer
     limiter: RateLimiter
     metrics: Metrics
+    hasher: PasswordHasher
+    throttle: Throttle
+    phones: PhoneVerifier
+    # CPU-heavy work (argon2) runs here, one thread per core, never on the event loop
+    cpu: ThreadPoolExecutor
+    # video identification: live sessions in this process; frame analysis and OCR on its own pool
+    videoid: VideoIdService
     redis: Redis | None = None
     background: set[asyncio.Task[Any]] = field(default_factory=set)
     deliveries: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @classmethod
-    def build(cls, settings: Settings) -> AppState:
+    def build(cls, settings: Settings, *, sms_http_client: Any = None) -> AppState:
         db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
         clients = ClientRegistry(db, ttl=settings.client_cache_ttl)
         provider = Provider(settings, keys.KeyRing())
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        limiter = build_rate_limiter(redis, prefix=settings.redis_key_prefix)
+        phones = PhoneVerifier(
+            sender=build_sms_sender(settings, base_dir=Path(), http_client=sms_http_client),
+            verify_service=build_verify_service(settings, http_client=sms_http_client),
+            limiter=limiter,
+            sends_per_number_hour=settings.sms_limit_per_number,
+            sends_per_ip_hour=settings.sms_limit_per_ip,
+            sends_per_tenant_hour=settings.sms_limit_per_tenant,
+            code_key=settings.secret_key,
+        )
         return cls(
             settings=settings,
             db=db,
@@ -63,8 +87,33 @@ class AppState:
             endpoints=Endpoints(provider=provider, db=db, clients=clients),
             pages=Pages(languages=settings.languages),
             mailer=build_mailer(settings.email_backend, base_dir=Path()),
-            limiter=build_rate_limiter(redis),
+            limiter=limiter,
             metrics=Metrics(),
+            hasher=PasswordHasher(
+                memory_cost=settings.password_memory_kib,
+                time_cost=settings.password_time_cost,
+                parallelism=settings.password_parallelism,
+            ),
+            throttle=Throttle(
+                limiter,
+                Policy(
+                    free_per_account=settings.login_free_failures_per_account,
+                    free_per_ip=settings.login_free_failures_per_ip,
+                    lock_after=settings.login_lock_after,
+                ),
+            ),
+            phones=phones,
+            cpu=ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="idp-cpu"),
+            videoid=VideoIdService(
+                db=db,
+                secret=settings.secret_key,
+                phones=phones,
+                var_dir=settings.var_dir,
+                ice_servers=settings.videoid_ice_servers,
+                executor=ThreadPoolExecutor(
+                    max_workers=(os.cpu_count() or 1) + 1, thread_name_prefix="idp-videoid"
+                ),
+            ),
             redis=redis,
         )
 
@@ -124,7 +173,7 @@ class AppState:
                     self.clients.invalidate([topic.removeprefix("client:")])
         finally:
             with contextlib.suppress(Exception):  # the connection may be gone already
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed in newer redis
 
     async def _refresh_periodically(self, every: float = 60.0) -> None:
         while True:
@@ -159,6 +208,8 @@ class AppState:
         for task in list(self.background):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.videoid.close()
         if self.redis is not None:
             await self.redis.aclose()
+        self.cpu.shutdown(wait=False, cancel_futures=True)
         await self.db.close()

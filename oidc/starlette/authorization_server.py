@@ -9,6 +9,7 @@ from starlette.responses import Response
 from oidc.server import OAuthResponse
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # built once, not per json.dumps call
 
 
 def to_response(result: OAuthResponse) -> Response:
@@ -16,7 +17,7 @@ def to_response(result: OAuthResponse) -> Response:
     headers = dict(result.headers)
     body = result.body
     if isinstance(body, dict | list):
-        payload = json.dumps(body, separators=(",", ":")).encode()
+        payload = _COMPACT.encode(body).encode()
         headers.setdefault("Content-Type", "application/json")
     else:
         payload = (body or "").encode() if isinstance(body, str) else bytes(body or b"")

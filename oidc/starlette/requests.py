@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl
 
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
+from authlib.oauth2.rfc6749.errors import InsecureTransportError
 from starlette.requests import Request
 
 _MAX_FIELDS = 64
@@ -40,11 +42,29 @@ class StarletteOAuth2Request(OAuth2Request):  # type: ignore[misc]
         args: Iterable[tuple[str, str]] = (),
         form: Iterable[tuple[str, str]] = (),
     ) -> None:
-        super().__init__(method=method, uri=uri, headers=headers)
+        # what OAuth2Request.__init__ sets, without its transport check on every request: the URI
+        # is the issuer's, checked once per URI (tests.oidc pins the attribute list to authlib's)
+        _check_transport(uri)
+        self.method = method
+        self.uri = uri
+        self.headers = headers
+        self._body = None
+        self.client = None
+        self.auth_method = None
+        self.user = None
+        self.authorization_code = None
+        self.refresh_token = None
+        self.credential = None
+        self._scope = None
         self._args = StarletteOAuth2Payload(args)
         self._form = StarletteOAuth2Payload(form)
-        merged = list(self._args.datalist.items()) + list(self._form.datalist.items())
-        self.payload = StarletteOAuth2Payload((k, v) for k, values in merged for v in values)
+        if not self._args.datalist:  # a POST to the token endpoint: the form is the whole payload
+            self.payload = self._form
+        elif not self._form.datalist:
+            self.payload = self._args
+        else:
+            merged = list(self._args.datalist.items()) + list(self._form.datalist.items())
+            self.payload = StarletteOAuth2Payload((k, v) for k, values in merged for v in values)
 
     @property
     def args(self) -> dict[str, str]:
@@ -53,6 +73,12 @@ class StarletteOAuth2Request(OAuth2Request):  # type: ignore[misc]
     @property
     def form(self) -> dict[str, str]:
         return self._form.data
+
+
+@functools.lru_cache(maxsize=64)
+def _check_transport(uri: str) -> None:
+    """RFC 6749 §1.6 via authlib: raises InsecureTransportError (never cached) for plain http."""
+    InsecureTransportError.check(uri)
 
 
 class BadRequestError(ValueError):
@@ -110,7 +136,7 @@ async def oauth2_request(request: Request, *, public_url: str) -> StarletteOAuth
             raise BadRequestError(
                 f"the request body must be application/x-www-form-urlencoded, not {ctype[:60]}"
             )
-    args = list(request.query_params.multi_items())
+    args = list(request.query_params.multi_items()) if request.scope.get("query_string") else []
     if len(args) > _MAX_FIELDS:
         raise TooManyParametersError(f"more than {_MAX_FIELDS} query parameters")
     return StarletteOAuth2Request(

@@ -16,7 +16,7 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Response, expect
 
-from tests.support.browser import RelyingApp, chromium, focus_ring, on_browser_thread, relying_app
+from tests.support.browser import RelyingApp, focus_ring, on_browser_thread, relying_app
 from tests.support.flows import RelyingParty, query_of
 from tests.support.server import ServedApp
 
@@ -51,12 +51,6 @@ TEXT = {
         "change": "Change",
     },
 }
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    with chromium() as started:
-        yield started
 
 
 @dataclass
@@ -103,7 +97,7 @@ def ask_for_link(page: Page, scene: Scene, language: str, **extra: str) -> tuple
     expect(page.locator("html")).to_have_attribute("lang", language)
     expect(page.get_by_role("heading", level=1)).to_have_text(text["heading"])
     mails_before = len(scene.served.mails())
-    page.get_by_label(text["email"]).fill(EMAIL)
+    page.get_by_role("textbox", name=text["email"]).fill(EMAIL)  # the visible one
     page.get_by_role("button", name=text["send"]).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(text["sent"])
     expect(page.locator("html")).to_have_attribute("lang", language)
@@ -215,7 +209,7 @@ def test_language_switcher_is_remembered(browser: Browser, scene: Scene) -> None
 
         # the browser still says sl-SI; the next page and the mail follow the choice
         mails_before = len(scene.served.mails())
-        page.get_by_label(TEXT["en"]["email"]).fill(EMAIL)
+        page.get_by_role("textbox", name=TEXT["en"]["email"]).fill(EMAIL)
         page.get_by_role("button", name=TEXT["en"]["send"]).click()
         expect(page.get_by_role("heading", level=1)).to_have_text(TEXT["en"]["sent"])
         expect(page.locator("html")).to_have_attribute("lang", "en")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, delete, select, update
 
-from idp import audit
+from idp import audit, eids, tenants
 from idp.errors import AuditChainError
 from idp.storage import tables
 from idp.storage.database import Database, Tx
@@ -237,11 +237,15 @@ async def test_export_returns_one_transaction_in_order(db: Database) -> None:
 
 
 async def test_event_records_every_design_field(db: Database) -> None:
+    tenant = await db.write(lambda tx: tenants.create(tx, slug=f"t{uuid.uuid4().hex[:10]}", name="Fields"))
+    signer = await db.write(
+        lambda tx: eids.create(tx, tenant_id=tenant.id, attributes={"email": "ana@example.com"})
+    )
     event = audit.AuditEvent(
         "signature.created",
         success=False,
-        tenant_id=str(uuid.uuid4()),
-        eid_id=str(uuid.uuid4()),
+        tenant_id=tenant.id,
+        eid_id=signer.id,
         username="ana@example.com",
         transaction_id="txn-42",
         transaction_name="Lease agreement",
@@ -270,7 +274,9 @@ async def test_event_records_every_design_field(db: Database) -> None:
         "process_state": "awaiting_signature",
         "client_ip": "198.51.100.7",
     }
-    assert {k: row[k] for k in expected} == expected
+    assert row["username"] != "ana@example.com"  # personal data is encrypted at rest (erasable)
+    readable = await db.read(lambda conn: audit.readable(conn, [row])[0])
+    assert {k: readable[k] for k in expected} == expected
     occurred = datetime.strptime(row["occurred_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     assert abs(occurred.timestamp() - now) < 1e-3
     assert row["hash"] == audit.chain_hash(row["prev_hash"], row)

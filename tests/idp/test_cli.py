@@ -411,6 +411,9 @@ def test_demo_is_created_once(bare: Cli) -> None:
         assert conn.execute("SELECT username FROM eids").fetchall() == [("signer@example.com",)]
     human = bare("demo").stdout
     assert "demo-app" in human and "/authorize?" in human
+    assert (
+        first["invitation_link"].startswith("http") and first["invitation_link"] in human
+    )  # onboarding ready
 
 
 def test_usage_errors(cli: Cli) -> None:
@@ -420,3 +423,14 @@ def test_usage_errors(cli: Cli) -> None:
         "invalid choice"
         in cli("client", "create", "--tenant", "a", "--name", "b", "--type", "x", code=2).stderr
     )
+
+
+def test_client_create_as_login_token_portal(cli: Cli) -> None:
+    """--login-token-acr: the secret is kept sealed for HS256, and --json never prints it sealed."""
+    _seed(cli, "portal")
+    args = ("client", "create", "--tenant", "portal", "--name", "Portal", "--grant", "client_credentials")
+    made = cli(*args, "--login-token-acr", "urn:eid:loa:basic", "--json").json()
+    assert made["login_token_acr"] == "urn:eid:loa:basic"
+    assert made["client_secret"] and "login_token_secret" not in made
+    too_high = cli(*args, "--login-token-acr", "urn:eid:loa:qualified", code=2).stderr
+    assert "at most the advanced level" in too_high

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, event, select
 
 from idp import audit, tenants
 from idp.storage import migrate, tables
@@ -217,3 +217,41 @@ def test_upgrade_creates_the_chain_genesis(tmp_path: Path) -> None:
     migrate.upgrade(f"sqlite+aiosqlite:///{path}")
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT id, seq, hash FROM audit_head").fetchall() == [(1, 0, "0" * 64)]
+
+
+async def test_sqlite_reads_share_the_idle_writer_connection_and_writes_still_lock_first(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    """Reads run on the writer's connection between commits (its page cache stays warm) but in
+    a DEFERRED transaction; each write still begins IMMEDIATE, also after a read that failed."""
+    path = tmp_path / "idp.db"
+    path.write_bytes(sqlite_template.read_bytes())
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    seen: dict[int, list[str]] = {}
+
+    def trace(dbapi: sqlite3.Connection, _record: object) -> None:
+        dbapi.set_trace_callback(seen.setdefault(id(dbapi), []).append)
+
+    try:
+        assert db.sync_engine is not None
+        event.listen(db.sync_engine, "connect", trace)
+        slug = f"t-{_uid()}"
+        await db.write(lambda tx: tenants.create(tx, slug=slug, name="Acme"))
+        assert slug in await db.read(_tenant_slugs)
+
+        def broken(conn: Connection) -> None:
+            _tenant_slugs(conn)
+            raise BoomError
+
+        with pytest.raises(BoomError):
+            await db.read(broken)
+        await db.write(lambda tx: tenants.create(tx, slug=f"t-{_uid()}", name="Other"))
+        assert slug in await db.read(_tenant_slugs)  # the failed read left nothing open
+    finally:
+        await db.close()
+    # the WAL checkpointer has a connection of its own; every read and write went through one other
+    used = [s for s in seen.values() if not any("wal_checkpoint" in x for x in s)]
+    assert len(used) == 1
+    begins = [s for s in used[0] if s.startswith("BEGIN")]
+    write, read = "BEGIN IMMEDIATE", "BEGIN DEFERRED"
+    assert begins == [write, read, read, write, read]

@@ -11,6 +11,8 @@ from idp.errors import SettingsError
 from idp.settings import Settings, ensure_secret_key, load_settings
 
 GOOD_SECRET = "s" * 40
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+VERIFY_SID = "VA" + "fedcba9876543210" * 2
 
 
 def test_defaults() -> None:
@@ -24,7 +26,7 @@ def test_defaults() -> None:
     assert s.email_backend.startswith("file:") and s.sms_backend.startswith("file:")
     assert (s.host, s.port) == ("127.0.0.1", 8000)
     assert s.var_dir == Path("var")
-    assert s.languages == ("sl", "en")
+    assert s.languages == ("sl", "en", "hr", "sr-Latn")
     assert s.trust_proxy_headers is False
     assert s.secure_cookies
 
@@ -38,12 +40,12 @@ def test_values_from_the_environment() -> None:
             "IDP_SECRET_KEY": GOOD_SECRET,
             "IDP_EMAIL_BACKEND": "smtp://mail:25",
             "IDP_SMS_BACKEND": "twilio",
-            "IDP_TWILIO_ACCOUNT_SID": "AC123",
+            "IDP_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
             "IDP_TWILIO_AUTH_TOKEN": "token",
             "IDP_TWILIO_FROM": "+38640000000",
             "IDP_PORT": "9000",
             "IDP_VAR_DIR": "/srv/idp",
-            "IDP_LANGUAGES": "en, sl",
+            "IDP_LANGUAGES": "en, sl, sr_latn, HR",
             "IDP_TRUST_PROXY_HEADERS": "yes",
         }
     )
@@ -51,11 +53,34 @@ def test_values_from_the_environment() -> None:
     assert not s.is_sqlite
     assert s.redis_url == "redis://cache:6379/1"
     assert s.secret_key == GOOD_SECRET
-    assert s.twilio_account_sid == "AC123" and s.twilio_from == "+38640000000"
+    assert s.twilio_account_sid == ACCOUNT_SID and s.twilio_from == "+38640000000"
     assert s.port == 9000
     assert s.var_dir == Path("/srv/idp")
-    assert s.languages == ("en", "sl")
+    assert s.languages == ("en", "sl", "sr-Latn", "hr")  # BCP 47 spelling, whatever was given
     assert s.trust_proxy_headers is True
+
+
+TWILIO = {
+    "IDP_SMS_BACKEND": "twilio",
+    "IDP_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+    "IDP_TWILIO_AUTH_TOKEN": "token",
+    "IDP_TWILIO_FROM": "+38640000000",
+}
+
+
+def test_twilio_settings(tmp_path: Path) -> None:
+    token_file = tmp_path / "twilio-token"
+    token_file.write_text("from-a-file\n", encoding="utf-8")
+    env = {k: v for k, v in TWILIO.items() if k != "IDP_TWILIO_AUTH_TOKEN"}
+    s = load_settings(env={**env, "IDP_TWILIO_AUTH_TOKEN_FILE": str(token_file), "IDP_TWILIO_TIMEOUT": "5"})
+    assert (s.sms_backend, s.twilio_auth_token, s.twilio_timeout) == ("twilio", "from-a-file", 5)
+    # Verify alone needs no sending number; a Messaging Service or an alphanumeric sender also do
+    verify_only = {k: v for k, v in TWILIO.items() if k != "IDP_TWILIO_FROM"}
+    assert load_settings(env={**verify_only, "IDP_TWILIO_VERIFY_SID": VERIFY_SID}).twilio_from is None
+    for sender in ("MG" + "0" * 32, "eID Acme", "+38640123456"):
+        assert load_settings(env={**TWILIO, "IDP_TWILIO_FROM": sender}).twilio_from == sender
+    limits = load_settings(env={"IDP_SMS_LIMIT_PER_NUMBER": "3", "IDP_SMS_LIMIT_PER_TENANT": "50"})
+    assert (limits.sms_limit_per_number, limits.sms_limit_per_ip, limits.sms_limit_per_tenant) == (3, 20, 50)
 
 
 @pytest.mark.parametrize(
@@ -91,9 +116,24 @@ def test_values_from_the_environment() -> None:
         ({"IDP_SQLITE_SYNCHRONOUS": "OFF"}, "IDP_SQLITE_SYNCHRONOUS"),
         ({"IDP_TRUST_PROXY_HEADERS": "maybe"}, "IDP_TRUST_PROXY_HEADERS"),
         ({"IDP_LANGUAGES": " , "}, "IDP_LANGUAGES"),
+        ({"IDP_LANGUAGES": "sl,en,sl"}, "IDP_LANGUAGES"),
+        ({"IDP_LANGUAGES": "sl,sr_Latn,sr-latn"}, "IDP_LANGUAGES"),
+        ({"IDP_LANGUAGES": "sl,../etc"}, "IDP_LANGUAGES"),
+        ({"IDP_LANGUAGES": "sl,sr-Latn-RS-x-private"}, "IDP_LANGUAGES"),
         ({"IDP_SECRET_KEY_FILE": "/nonexistent/idp/secret"}, "IDP_SECRET_KEY_FILE"),
         ({"IDP_DATABASE_URL_FILE": "/nonexistent/idp/db-url"}, "IDP_DATABASE_URL_FILE"),
         ({"IDP_TWILIO_AUTH_TOKEN_FILE": "/nonexistent/idp/twilio"}, "IDP_TWILIO_AUTH_TOKEN_FILE"),
+        ({"IDP_SMS_BACKEND": "file:"}, "IDP_SMS_BACKEND"),
+        ({**TWILIO, "IDP_TWILIO_ACCOUNT_SID": "AC123"}, "IDP_TWILIO_ACCOUNT_SID"),
+        ({**TWILIO, "IDP_TWILIO_FROM": "040 123 456"}, "IDP_TWILIO_FROM"),
+        ({**TWILIO, "IDP_TWILIO_FROM": "TwelveLetter"}, "IDP_TWILIO_FROM"),
+        ({**TWILIO, "IDP_TWILIO_FROM": ""}, "IDP_TWILIO_FROM"),
+        ({**TWILIO, "IDP_TWILIO_VERIFY_SID": "VA1"}, "IDP_TWILIO_VERIFY_SID"),
+        ({**TWILIO, "IDP_TWILIO_TIMEOUT": "0"}, "IDP_TWILIO_TIMEOUT"),
+        ({"IDP_TWILIO_TIMEOUT": "ten"}, "IDP_TWILIO_TIMEOUT"),
+        ({"IDP_SMS_LIMIT_PER_NUMBER": "0"}, "IDP_SMS_LIMIT_PER_NUMBER"),
+        ({"IDP_SMS_LIMIT_PER_IP": "0"}, "IDP_SMS_LIMIT_PER_IP"),
+        ({"IDP_SMS_LIMIT_PER_TENANT": "-5"}, "IDP_SMS_LIMIT_PER_TENANT"),
     ],
 )
 def test_wrong_value_names_its_variable(env: dict[str, str], variable: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 import re
 import secrets
 import shutil
@@ -26,6 +27,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from sqlalchemy import Connection, select
 
 from idp import audit, clients, eids, tenants
@@ -134,21 +136,40 @@ def shared_app(
     sqlite_template: Path,
     tls: tuple[Path, Path],
 ) -> Iterator[ServedApp]:
-    """One app per engine for the suite; generous throttles, since every test comes from 127.0.0.1."""
+    """One app per engine for the suite: SQLite with in-process limits, or PostgreSQL with Redis as
+    a multi-instance deployment has them. Generous per-IP throttles: every test comes from 127.0.0.1."""
     directory = tmp_path_factory.mktemp(f"oidc-{request.param}")
+    redis_url = None
     if request.param == "sqlite":
         shutil.copy(sqlite_template, directory / "idp.db")
         url = f"sqlite+aiosqlite:///{directory / 'idp.db'}"
     else:
         url = str(request.getfixturevalue("pg_database_url"))
+        redis_url = reachable_redis()
     with serve(
         settings_factory_for(url, directory),
         tls=tls,
         outbox=directory / "mail",
         email_link_limit_per_ip=1_000_000,
         email_link_limit_per_address=1_000,
+        login_free_failures_per_ip=1_000_000,
+        sms_limit_per_ip=1_000_000,
+        redis_url=redis_url,
+        redis_key_prefix=f"idp-test-{secrets.token_hex(6)}:",  # counters of earlier runs stay out
     ) as app:
         yield app
+
+
+def reachable_redis() -> str | None:
+    """``IDP_TEST_REDIS_URL`` (default the local server); None only where skipping is allowed."""
+    url = os.environ.get("IDP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(url, socket_timeout=2).ping()
+    except (redis.ConnectionError, OSError) as exc:
+        if os.environ.get("IDP_TEST_ALLOW_NO_REDIS") == "1":
+            return None
+        pytest.fail(f"Redis at {url} unreachable ({exc}); set IDP_TEST_ALLOW_NO_REDIS=1 to run without it")
+    return url
 
 
 @pytest.fixture

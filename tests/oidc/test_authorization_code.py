@@ -308,8 +308,17 @@ def test_the_discovery_document_names_the_endpoints(party: PartyFactory, served:
     assert doc["token_endpoint"] == served.issuer + "/token"
     assert doc["code_challenge_methods_supported"] == ["S256"]
     assert doc["authorization_response_iss_parameter_supported"] is True
-    # only the basic level exists in this release
-    assert doc["acr_values_supported"] == ["urn:eid:loa:basic", "http://eidas.europa.eu/LoA/low"]
+    # qualified: an advanced login by an identity proofed by video identification
+    assert doc["acr_values_supported"] == [
+        "urn:eid:loa:basic",
+        "urn:eid:loa:advanced",
+        "urn:eid:loa:qualified",
+        "http://eidas.europa.eu/LoA/low",
+        "http://eidas.europa.eu/LoA/substantial",
+        "http://eidas.europa.eu/LoA/high",
+    ]
+    assert "verified_claims" in doc["scopes_supported"] and doc["verified_claims_supported"] is True
+    assert doc["evidence_supported"] == ["document"]
 
 
 def test_a_full_login_leaves_a_verifiable_audit_trail(party: PartyFactory, served: ServedApp) -> None:

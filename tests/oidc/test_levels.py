@@ -13,6 +13,7 @@ from tests.support.server import ServedApp
 
 BASIC, ADVANCED, QUALIFIED = "urn:eid:loa:basic", "urn:eid:loa:advanced", "urn:eid:loa:qualified"
 LOW, SUBSTANTIAL = "http://eidas.europa.eu/LoA/low", "http://eidas.europa.eu/LoA/substantial"
+HIGH = "http://eidas.europa.eu/LoA/high"
 
 
 def _essential(*values: str) -> str:
@@ -62,38 +63,41 @@ def test_an_existing_session_answers_in_the_spelling_of_each_request(party: Part
 @pytest.mark.parametrize(
     "extra",
     [
-        {"acr_values": ADVANCED},
-        {"acr_values": SUBSTANTIAL},
         {"acr_values": QUALIFIED},
-        {"claims": _essential(ADVANCED)},
-        {"claims": _essential(SUBSTANTIAL, "http://eidas.europa.eu/LoA/high")},
+        {"acr_values": HIGH},
+        {"claims": _essential(QUALIFIED)},
+        {"claims": _essential(HIGH)},
     ],
-    ids=["advanced", "substantial", "qualified", "essential-advanced", "essential-eidas"],
+    ids=["qualified", "high", "essential-qualified", "essential-eidas"],
 )
-def test_a_level_above_what_is_offered_is_unmet(
+def test_the_qualified_level_starts_a_login(
     party: PartyFactory, served: ServedApp, extra: dict[str, str]
 ) -> None:
+    # offered since video identification: an advanced login first, then the identity proofed
     p = party()
     seen = outbox_names(served)
     params, _ = p.rp.authorize_params(**extra)
-    query = redirect_query(p.rp.start(params))
-    assert query["error"] == "unmet_authentication_requirements"
-    description = query["error_description"]
-    assert "not offered" in description
-    assert "highest available" in description
-    asked = params.get("acr_values") or json.loads(params["claims"])["id_token"]["acr"]["values"][0]
-    assert asked in description
-    assert query["state"] == params["state"]
-    assert query["iss"] == served.issuer
-    assert outbox_names(served) == seen  # nobody was asked to log in for nothing
+    started = p.rp.start(params)
+    assert started.status_code == 303 and started.headers["location"].startswith("/login?")
+    page = p.rp.browser.get(started.headers["location"])
+    assert 'action="/login/email"' not in page.text  # an email link cannot reach it
+    none = redirect_query(p.rp.start(p.rp.authorize_params(**extra, prompt="none")[0]))
+    assert none["error"] == "login_required"
+    assert outbox_names(served) == seen
 
 
-def test_a_session_does_not_lift_the_level(party: PartyFactory) -> None:
+def test_a_session_does_not_lift_the_level_it_asks_for_the_missing_factors(party: PartyFactory) -> None:
     p = party()
-    p.tokens()
+    p.tokens()  # basic, by email link
     params, _ = p.rp.authorize_params(acr_values=ADVANCED)
-    query = redirect_query(p.rp.start(params))
-    assert query["error"] == "unmet_authentication_requirements"
+    started = p.rp.start(params)
+    assert started.status_code == 303 and started.headers["location"].startswith("/login?")
+    page = p.rp.browser.get(started.headers["location"])
+    # the person is known: no email address asked, and no email link offered at this level
+    assert "Enter your password" in page.text
+    assert 'action="/login/email"' not in page.text
+    none = redirect_query(p.rp.start(p.rp.authorize_params(acr_values=ADVANCED, prompt="none")[0]))
+    assert none["error"] == "login_required"
 
 
 def test_only_unknown_acr_values_are_unmet(party: PartyFactory) -> None:
@@ -116,16 +120,17 @@ def test_a_malformed_claims_parameter_is_invalid_request(party: PartyFactory, cl
     assert query["state"] == params["state"]
 
 
-def test_a_client_minimum_above_what_is_offered_fails_every_request(party: PartyFactory) -> None:
-    p = party(minimum_acr=ADVANCED)
-    for extra in ({}, {"acr_values": BASIC}, {"acr_values": LOW}, {"prompt": "none"}):
+def test_a_client_minimum_of_qualified_lifts_every_request(party: PartyFactory) -> None:
+    # qualified is offered since video identification: every request needs a qualified login
+    p = party(minimum_acr=QUALIFIED)
+    for extra in ({}, {"acr_values": BASIC}, {"acr_values": LOW}):
         params, _ = p.rp.authorize_params(**extra)
-        query = redirect_query(p.rp.start(params))
-        assert query["error"] == "unmet_authentication_requirements", extra
-        assert "not offered" in query["error_description"]
-        # the minimum is named in the spelling the client asked with
-        expected = SUBSTANTIAL if extra.get("acr_values") == LOW else ADVANCED
-        assert expected in query["error_description"], extra
+        started = p.rp.start(params)
+        assert started.status_code == 303 and started.headers["location"].startswith("/login?"), extra
+        page = p.rp.browser.get(started.headers["location"])
+        assert 'action="/login/email"' not in page.text, extra  # an email link cannot reach it
+    query = redirect_query(p.rp.start(p.rp.authorize_params(prompt="none")[0]))
+    assert query["error"] == "login_required"
 
 
 def test_a_client_minimum_that_is_offered_is_applied(party: PartyFactory) -> None:
@@ -144,8 +149,10 @@ def test_a_client_default_acr_sets_the_spelling(party: PartyFactory) -> None:
     assert p.rp.verify_id_token(body["id_token"], nonce=again.params["nonce"])["acr"] == BASIC
 
 
-def test_a_client_default_above_what_is_offered_is_unmet(party: PartyFactory) -> None:
-    p = party(default_acr=ADVANCED)
+def test_a_client_default_of_qualified_asks_for_a_qualified_login(party: PartyFactory) -> None:
+    p = party(default_acr=QUALIFIED)
     params, _ = p.rp.authorize_params()
-    query = redirect_query(p.rp.start(params))
-    assert query["error"] == "unmet_authentication_requirements"
+    started = p.rp.start(params)
+    assert started.status_code == 303 and started.headers["location"].startswith("/login?")
+    query = redirect_query(p.rp.start(p.rp.authorize_params(prompt="none")[0]))
+    assert query["error"] == "login_required"

@@ -62,7 +62,11 @@ def test_logout_with_the_id_token_hint_of_the_session_ends_it_and_redirects(
     query = redirect_query(p.rp.start(params))
     assert query["error"] == "login_required"
     assert query["state"] == params["state"]
-    ended = [e for e in audit_events(served) if e["event_type"] == "session.ended"]
+    ended = [
+        e
+        for e in audit_events(served)
+        if e["event_type"] == "session.ended" and e["tenant_id"] == p.tenant.id
+    ]
     assert [e["details"]["sid"] for e in ended] == [sid]
     assert ended[0]["details"]["reason"] == "logout"
 

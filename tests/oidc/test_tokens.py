@@ -110,6 +110,34 @@ def test_an_expired_refresh_token_is_refused(party: PartyFactory, served: Served
     _error(p.refresh(tokens["refresh_token"]), 400, "invalid_grant")
 
 
+@pytest.mark.parametrize("status", ["suspended", "blocked", "pending"])
+def test_a_refresh_token_of_an_eid_no_longer_active_is_refused(
+    party: PartyFactory, served: ServedApp, status: str
+) -> None:
+    # the status changed without its tokens being revoked (eids.set_status revokes them too): the
+    # token endpoint still checks the eID it loads with the token
+    p = party()
+    tokens = p.tokens()
+    assert p.eid is not None
+    eid_id = p.eid.id
+    served.write(
+        lambda tx: tx.conn.execute(
+            update(tables.eids).where(tables.eids.c.id == eid_id).values(status=status)
+        )
+    )
+    description = _error(p.refresh(tokens["refresh_token"]), 400, "invalid_grant")
+    assert "not active" in description
+    assert p.introspect(tokens["access_token"]).json() == INACTIVE
+    assert p.introspect(tokens["refresh_token"]).json() == INACTIVE
+    served.write(
+        lambda tx: tx.conn.execute(
+            update(tables.eids).where(tables.eids.c.id == eid_id).values(status="active")
+        )
+    )
+    # the refused request did not spend the token
+    assert p.refresh(tokens["refresh_token"]).status_code == 200
+
+
 def test_refresh_can_narrow_but_not_widen_the_scope(party: PartyFactory) -> None:
     p = party()
     tokens = p.tokens(scope="openid email")

@@ -20,7 +20,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Error, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Error, Page, Playwright, sync_playwright
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -92,6 +92,27 @@ def _no_browser(reason: str) -> NoReturn:
         pytest.skip(reason)
     pytest.fail(
         f"{reason}\nThe browser tests need Chromium; IDP_TEST_ALLOW_NO_BROWSER=1 skips them.", pytrace=False
+    )
+
+
+def add_virtual_authenticator(context: BrowserContext, page: Page) -> None:
+    """A platform authenticator with user verification, as a phone or laptop has (Chrome DevTools
+    Protocol, WebAuthn domain): passkeys created and used in ``page`` need no person."""
+    cdp = context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable", {"enableUI": False})
+    cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "ctap2Version": "ctap2_1",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
     )
 
 

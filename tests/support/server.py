@@ -123,6 +123,16 @@ class ServedApp:
             lambda tx: eids.create(tx, tenant_id=tenant.id, attributes={"email": email, **attributes})
         )
 
+    def set_password(self, person: eids.EID, secret: str) -> None:
+        from levels_of_assurance.authenticators import password
+
+        new_hash = self.state.hasher.hash(secret)
+        self.write(
+            lambda tx: password.set_hash(
+                tx, eid_id=person.id, tenant_id=person.tenant_id, new_hash=new_hash, reason="set"
+            )
+        )
+
     def mails(self) -> list[EmailMessage]:
         return read_outbox(self.outbox)
 
@@ -140,16 +150,24 @@ class ServedApp:
 
 @contextmanager
 def serve(
-    settings_factory: Callable[..., Settings], *, tls: tuple[Path, Path], outbox: Path, **overrides: Any
+    settings_factory: Callable[..., Settings],
+    *,
+    tls: tuple[Path, Path],
+    outbox: Path,
+    issuer_host: str = "127.0.0.1",
+    sms_http_client: Any = None,
+    **overrides: Any,
 ) -> Iterator[ServedApp]:
+    """Serve the app over TLS on 127.0.0.1; ``issuer_host="localhost"`` where a browser needs a
+    domain name (WebAuthn refuses IP addresses as relying party ids)."""
     # IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose proto says TCP,
     # and with Nagle on, every response written in two parts waits ~40 ms for a delayed ACK
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    settings = settings_factory(issuer=f"https://127.0.0.1:{port}", **overrides)
-    app = create_app(settings)
+    settings = settings_factory(issuer=f"https://{issuer_host}:{port}", **overrides)
+    app = create_app(settings, sms_http_client=sms_http_client)
     config = uvicorn.Config(
         app,
         log_level="warning",
