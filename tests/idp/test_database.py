@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -230,7 +231,10 @@ async def test_sqlite_reads_share_the_idle_writer_connection_and_writes_still_lo
     seen: dict[int, list[str]] = {}
 
     def trace(dbapi: sqlite3.Connection, _record: object) -> None:
-        dbapi.set_trace_callback(seen.setdefault(id(dbapi), []).append)
+        # the WAL checkpointer has a connection of its own, opened on its own thread; it may
+        # not have run a statement yet when the database closes, so it is told by its thread
+        if threading.current_thread().name != "idp-sqlite-checkpoint":
+            dbapi.set_trace_callback(seen.setdefault(id(dbapi), []).append)
 
     try:
         assert db.sync_engine is not None
@@ -249,8 +253,8 @@ async def test_sqlite_reads_share_the_idle_writer_connection_and_writes_still_lo
         assert slug in await db.read(_tenant_slugs)  # the failed read left nothing open
     finally:
         await db.close()
-    # the WAL checkpointer has a connection of its own; every read and write went through one other
-    used = [s for s in seen.values() if not any("wal_checkpoint" in x for x in s)]
+    # every read and write went through one connection
+    used = list(seen.values())
     assert len(used) == 1
     begins = [s for s in used[0] if s.startswith("BEGIN")]
     write, read = "BEGIN IMMEDIATE", "BEGIN DEFERRED"
