@@ -1,13 +1,15 @@
 """The agent's live view of an agent-led session: a second peer connection that sends the video.
 
 ETSI TS 119 461 (attended remote identity proofing) has the operator see the person while the
-session runs. The agent's page offers to *receive* video and sound (``recvonly`` sections, no
-trickle ICE, like the person's page); the server answers with new consumers of the session's
-:class:`~aiortc.contrib.media.MediaRelay` (:meth:`videoid.webrtc.Receiver.subscribe` and
-:meth:`~videoid.webrtc.Receiver.subscribe_audio`: the agent hears the person read out their
-document number), so the analysis and the recording keep their own consumers and are not slowed
-down by the agent: the relay hands the viewer only the newest frame, which aiortc encodes again
-for the agent's browser.
+session runs, and lead them by voice. The agent's page offers to *receive* video (a ``recvonly``
+section, no trickle ICE, like the person's page) and sound, and to send its microphone on the same
+audio section (``sendrecv``) when it has one: what arrives there is what the person hears
+(:meth:`videoid.webrtc.Receiver.talk`) until the viewer closes. The server answers with new
+consumers of the session's :class:`~aiortc.contrib.media.MediaRelay`
+(:meth:`videoid.webrtc.Receiver.subscribe` and :meth:`~videoid.webrtc.Receiver.subscribe_audio`:
+the agent hears the person read out their document number), so the analysis and the recording
+keep their own consumers and are not slowed down by the agent: the relay hands the viewer only
+the newest frame, which aiortc encodes again for the agent's browser.
 
 :class:`Viewers` holds at most one viewer per session: a second watch replaces the first. A
 viewer closes itself, its peer connection and its relay consumer when the person's video ends
@@ -39,16 +41,21 @@ _DIRECTION = re.compile(r"^a=(sendrecv|sendonly|recvonly|inactive)\s*$", re.MULT
 
 
 def check_watch_offer(sdp: object, kind: object) -> str:
-    """The agent's offer if every media section of it only receives (RFC 8866 §6.7: no direction
-    attribute means ``sendrecv``): the agent sends nothing, and the server decodes nothing of theirs."""
+    """The agent's offer if its video sections only receive and its audio sections receive, or
+    receive and send the agent's microphone (RFC 8866 §6.7: no direction attribute means
+    ``sendrecv``): the server decodes no video of theirs."""
     text = check_offer(sdp, kind)
     sections = re.split(r"\r?\n(?=m=)", text)[1:]
     for section in sections:
         found = _DIRECTION.findall(section)
         direction = found[-1] if found else "sendrecv"
-        if direction != "recvonly":
-            media = section.split(" ", 1)[0].removeprefix("m=")
-            raise SignallingError(f"the agent's page only receives; its {media} is {direction}, not recvonly")
+        media = section.split(" ", 1)[0].removeprefix("m=")
+        allowed = ("recvonly", "sendrecv") if media == "audio" else ("recvonly",)
+        if direction not in allowed:
+            raise SignallingError(
+                f"the agent's page receives the person's {media} and sends no other; "
+                f"its {media} is {direction}, not {' or '.join(allowed)}"
+            )
     return text
 
 
@@ -67,9 +74,15 @@ class Viewer:
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers(ice)))
         self._track: MediaStreamTrack | None = None
         self._voice: MediaStreamTrack | None = None
+        self._microphone: MediaStreamTrack | None = None  # the agent's, once it arrives
         self._watchdog: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
         self._pc.on("connectionstatechange", self._on_state)
+        self._pc.on("track", self._on_track)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "audio" and self._microphone is None and self._source.talk(track):
+            self._microphone = track
 
     @property
     def state(self) -> str:
@@ -117,6 +130,8 @@ class Viewer:
         for sent in (self._track, self._voice):
             if sent is not None:
                 sent.stop()  # leaves the relay: it stops handing this viewer frames
+        if self._microphone is not None:
+            self._source.hush(self._microphone)  # the person hears silence again
         await self._pc.close()
         watchdog = self._watchdog
         if watchdog is not None and watchdog is not asyncio.current_task():

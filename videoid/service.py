@@ -168,6 +168,7 @@ class VideoIdService:
             ice=self.ice_servers,
             record_to=path,
             sound=session.mode is not Mode.AUTOMATED,  # an agent listens only in the other modes
+            talk_back=session.mode is Mode.AGENT_LED,  # and talks only when leading the session live
         )
         self.live[session.id] = live
         try:
@@ -386,13 +387,21 @@ class VideoIdService:
         )
 
     def sound(self, session_id: str) -> dict[str, bool] | None:
-        """Whether the person's microphone reaches this process, and whether they speak now (a
-        voice within the last :data:`videoid.webrtc.VOICE_RECENT` seconds); None without video."""
+        """Whether the person's microphone reaches this process, whether they speak now (a voice
+        within the last :data:`videoid.webrtc.VOICE_RECENT` seconds), whether they can hear an
+        agent (``hears_agent``: their page accepted sound) and whether an agent's microphone
+        reaches them now (``agent_talking``); None without video."""
         live = self.live.get(session_id)
         if live is None or live.receiver is None or not live.receiver.has_video:
             return None
         receiver = live.receiver
-        return {"microphone": receiver.has_audio, "voice": receiver.sound.speaking(time.monotonic())}
+        voice = receiver.voice
+        return {
+            "microphone": receiver.has_audio,
+            "voice": receiver.sound.speaking(time.monotonic()),
+            "hears_agent": voice is not None,
+            "agent_talking": voice is not None and voice.talking,
+        }
 
     # -- status and shutdown ----------------------------------------------------------------------
 
@@ -402,6 +411,9 @@ class VideoIdService:
         if live is not None:
             out.update(live.capture.status())
             out["status"] = str(live.session.status)
+            voice = live.receiver.voice if live.receiver is not None else None
+            if voice is not None:  # an agent-led session whose page hears the agent
+                out["agent"] = {"talking": voice.talking}
             if live.sms is not None:
                 out["sms"] = {"masked_phone": live.sms.masked_phone}
             if live.sms_error:

@@ -19,12 +19,17 @@ received nor recorded), is split the same way: into the recording (the person re
 document number, and the agent who reviews the recording hears it), to the agent watching live
 (:meth:`Receiver.subscribe_audio`), and to a listener that keeps :class:`Sound` (whether sound
 arrives, and when a voice was last heard). The analysis uses none of it.
+
+In an agent-led session the person also hears the agent: the answer sends them a :class:`Voice`
+on the audio section their page offered, silence until an agent watching live talks into their
+microphone (:meth:`Receiver.talk`, from :mod:`videoid.live_view`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fractions
 import hashlib
 import logging
 import math
@@ -44,7 +49,7 @@ from aiortc import (
 )
 from aiortc.contrib.media import MediaRecorder, MediaRelay
 from aiortc.mediastreams import MediaStreamError
-from av import AudioFrame, VideoFrame
+from av import AudioFifo, AudioFrame, AudioResampler, VideoFrame
 from av.frame import Frame
 
 from idp.errors import VideoIdError
@@ -165,6 +170,95 @@ class OwnFrames(MediaStreamTrack):
         self._source.stop()
 
 
+class Voice(MediaStreamTrack):
+    """What the person hears: the agent's microphone while one talks (:meth:`attach`), silence
+    otherwise, in 20 ms frames of 48 kHz stereo on the track's own clock, so that an agent who
+    comes, goes or falls silent never stalls nor rushes what the person's browser plays.
+
+    The agent's sound waits in a FIFO of at most :attr:`MAX_LATENCY` seconds: what the agent's
+    connection delivers in a burst is played in order, and a backlog beyond that (the agent's clock
+    running fast, a long stall) is dropped from the oldest end rather than heard ever later."""
+
+    kind = "audio"
+    RATE = 48_000
+    SAMPLES = 960  # 20 ms, Opus's usual frame
+    MAX_LATENCY = 0.2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._fifo = AudioFifo()
+        self._source: MediaStreamTrack | None = None
+        self._feeder: asyncio.Task[None] | None = None
+        self._start: float | None = None
+        self._pts = 0
+        self.relayed = 0  # frames of the agent's sound handed on
+
+    @property
+    def talking(self) -> bool:
+        """Whether an agent's microphone is attached."""
+        return self._source is not None
+
+    def attach(self, source: MediaStreamTrack) -> None:
+        """The agent's microphone from now on (it replaces an earlier one)."""
+        self.detach()
+        self._source = source
+        self._feeder = asyncio.ensure_future(self._feed(source))
+
+    def detach(self, source: MediaStreamTrack | None = None) -> None:
+        """Silence again; with ``source``, only if that is still the one attached."""
+        if self._source is None or (source is not None and source is not self._source):
+            return
+        feeder, self._feeder, self._source = self._feeder, None, None
+        if feeder is not None:
+            feeder.cancel()
+        self._fifo = AudioFifo()
+
+    async def _feed(self, source: MediaStreamTrack) -> None:
+        resampler = AudioResampler(format="s16", layout="stereo", rate=self.RATE)
+        limit = int(self.MAX_LATENCY * self.RATE)
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await source.recv()
+                if not isinstance(frame, AudioFrame):
+                    continue
+                fifo = self._fifo
+                for out in resampler.resample(frame):
+                    out.pts = None  # the FIFO keeps its own time
+                    fifo.write(out)
+                if fifo.samples > limit:
+                    fifo.read(fifo.samples - limit)
+        if self._source is source:  # the agent's connection ended its track
+            self.detach()
+
+    async def recv(self) -> Frame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        now = time.monotonic()
+        if self._start is None:
+            self._start = now
+        else:
+            due = self._start + self._pts / self.RATE
+            if due > now:
+                await asyncio.sleep(due - now)
+            elif now - due > self.MAX_LATENCY:  # the sender fell behind (a busy loop): no burst to catch up
+                self._start = now - self._pts / self.RATE
+        frame = self._fifo.read(self.SAMPLES) if self._fifo.samples >= self.SAMPLES else None
+        if frame is None:
+            frame = AudioFrame(format="s16", layout="stereo", samples=self.SAMPLES)
+            for plane in frame.planes:
+                plane.update(bytes(plane.buffer_size))
+        else:
+            self.relayed += 1
+        frame.sample_rate = self.RATE
+        frame.pts, frame.time_base = self._pts, fractions.Fraction(1, self.RATE)
+        self._pts += self.SAMPLES
+        return frame
+
+    def stop(self) -> None:
+        super().stop()
+        self.detach()
+
+
 class Receiver:
     """One peer connection receiving one video track."""
 
@@ -175,9 +269,12 @@ class Receiver:
         ice: Sequence[Mapping[str, Any]] = (),
         record_to: Path | None = None,
         sound: bool = True,
+        talk_back: bool = False,
     ) -> None:
         self._on_frame = on_frame
         self._sound = sound
+        self._talk_back = talk_back
+        self.voice: Voice | None = None  # what the person hears, once the answer sends it
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers(ice)))
         self._relay = MediaRelay()
         self._record_to = record_to
@@ -211,10 +308,19 @@ class Receiver:
                 for transceiver in self._pc.getTransceivers():
                     if transceiver.kind == "audio":
                         transceiver.direction = "inactive"  # declined: no sound is received
+            elif self._talk_back and any(t.kind == "audio" for t in self._pc.getTransceivers()):
+                self.voice = Voice()
+                self._pc.addTrack(self.voice)  # on the page's audio section
             await self._pc.setLocalDescription(await self._pc.createAnswer())
         except Exception as exc:  # aiortc's parser fails on hostile SDP in many ways (assert, None...)
             await self._pc.close()
             raise SignallingError(unusable(exc)) from None
+        if self.voice is not None and not any(
+            t.kind == "audio" and t.currentDirection in ("sendrecv", "sendonly")
+            for t in self._pc.getTransceivers()
+        ):
+            self.voice.stop()  # the page offered to send sound but not to hear any
+            self.voice = None
         self._start_recording()  # the offer's tracks have all arrived (aiortc emits them while applying it)
         local = self._pc.localDescription
         return local.sdp, local.type
@@ -263,6 +369,19 @@ class Receiver:
     def has_audio(self) -> bool:
         return self._audio is not None
 
+    def talk(self, microphone: MediaStreamTrack) -> bool:
+        """Let the person hear ``microphone`` (the agent's) instead of silence; whether they can
+        (an agent-led session whose page accepted sound, still running)."""
+        if self.voice is None or not self.has_video:
+            return False
+        self.voice.attach(microphone)
+        return True
+
+    def hush(self, microphone: MediaStreamTrack) -> None:
+        """Silence again, if ``microphone`` is still the one the person hears."""
+        if self.voice is not None:
+            self.voice.detach(microphone)
+
     async def _listen(self, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError):
             while True:
@@ -305,6 +424,8 @@ class Receiver:
 
     async def close(self) -> Recording | None:
         recording = await self.stop_recording()
+        if self.voice is not None:
+            self.voice.stop()
         for task in (self._consumer, self._listener):
             if task is not None:
                 task.cancel()

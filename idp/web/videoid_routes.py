@@ -124,6 +124,8 @@ async def capture_page(request: Request) -> Response:
         # an agent hears the person (live, or in the recording) only in these modes; a fully
         # automated session records no voice, which nobody would listen to (data minimisation)
         microphone=session.mode is not Mode.AUTOMATED,
+        # in an agent-led session the person also hears the agent who watches live
+        agent_voice=session.mode is Mode.AGENT_LED,
     )
 
 

@@ -1,6 +1,7 @@
 // The agent's live view of an agent-led session: the person's video and sound over a second
-// WebRTC connection (the page only receives), and the session's live status beside it. No framework;
-// loaded from /static after webrtc.js (the CSP allows no inline script).
+// WebRTC connection, the agent's microphone sent back on it (the person hears the agent), and the
+// session's live status beside it. No framework; loaded from /static after webrtc.js (the CSP
+// allows no inline script).
 (function () {
   "use strict";
   var root = document.getElementById("agent-live");
@@ -16,6 +17,32 @@
   var pc = null;
   var connecting = false;
   var polling = null;
+  var microphone = null;  // the agent's, asked for once; null without one (the agent still watches)
+  var askedMicrophone = false;
+
+  async function openMicrophone() {
+    if (askedMicrophone) return microphone;
+    askedMicrophone = true;
+    try {
+      var stream = await navigator.mediaDevices.getUserMedia({
+        audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true }
+      });
+      microphone = stream.getAudioTracks()[0] || null;
+    } catch (e) {
+      microphone = null;  // none, or refused: the person then cannot hear the agent
+    }
+    showMicrophone();
+    return microphone;
+  }
+
+  function showMicrophone() {
+    var button = $("mute");
+    button.hidden = !microphone;
+    if (microphone) {
+      button.textContent = microphone.enabled ? t("mute") : t("unmute");
+      button.setAttribute("aria-pressed", microphone.enabled ? "false" : "true");
+    }
+  }
 
   function showConnection(state, detail) {
     var el = $("connection");
@@ -34,12 +61,15 @@
   async function watch() {
     if (connecting) return;
     connecting = true;
+    var mic = await openMicrophone();  // asked once, before the first connection
     hangUp();
     showConnection("connecting");
     var peer = new RTCPeerConnection({ iceServers: iceServers });
     pc = peer;
     peer.addTransceiver("video", { direction: "recvonly" });
-    peer.addTransceiver("audio", { direction: "recvonly" });
+    // one audio section: the person's sound comes in, the agent's voice goes out on it
+    if (mic) peer.addTransceiver(mic, { direction: "sendrecv" });
+    else peer.addTransceiver("audio", { direction: "recvonly" });
     var remote = new MediaStream();
     peer.addEventListener("track", function (event) {
       // the server sends the person's picture and sound as tracks of their own: one stream for both
@@ -89,6 +119,8 @@
     $("live-fps").textContent = status.frames ? String(status.frames.fps) : "–";
     var sound = status.sound;
     $("live-sound").textContent = !sound ? "–" : !sound.microphone ? t("no-microphone") : sound.voice ? t("speaking") : t("silent");
+    $("live-hears").textContent = !sound ? "–" : !sound.hears_agent ? t("person-cannot-hear")
+      : !microphone ? t("agent-no-microphone") : sound.agent_talking ? (microphone.enabled ? t("yes") : t("muted")) : t("no");
     root.dataset.step = step || "";
     root.dataset.status = status.status;
   }
@@ -123,6 +155,11 @@
     showSound();
   });
   showSound();
+  $("mute").addEventListener("click", function () {
+    if (!microphone) return;
+    microphone.enabled = !microphone.enabled;  // muted, the browser sends silence
+    showMicrophone();
+  });
   window.addEventListener("pagehide", function () {
     if (!pc) return;
     hangUp();

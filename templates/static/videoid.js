@@ -54,6 +54,9 @@
   // session). Without one (none found, or one another program holds) the camera alone: the
   // checks need only the video; the recording then has no sound and an agent cannot hear.
   var microphone = root.dataset.microphone === "yes";
+  // In an agent-led session the server sends the agent's voice back on the sound's section (silence
+  // until the agent talks); without a microphone the page still asks to hear it.
+  var agentVoice = root.dataset.agentVoice === "yes";
   var WITHOUT_MICROPHONE = ["NotFoundError", "NotReadableError", "OverconstrainedError"];
 
   async function openCamera() {
@@ -90,6 +93,13 @@
       if (track.kind === "video" && "contentHint" in track) track.contentHint = "detail";
       pc.addTrack(track, stream);
     });
+    if (agentVoice && !stream.getAudioTracks().length) pc.addTransceiver("audio", { direction: "recvonly" });
+    pc.addEventListener("track", function (event) {
+      var speaker = $("agent-voice");
+      if (event.track.kind !== "audio" || !speaker) return;
+      speaker.srcObject = new MediaStream([event.track]);
+      speaker.play().catch(function () { /* played once the browser allows it */ });
+    });
     await pc.setLocalDescription(await pc.createOffer());
     await IdpWebRTC.waitForIce(pc);
     var answer = await post("/offer", { sdp: pc.localDescription.sdp, type: pc.localDescription.type });
@@ -118,6 +128,11 @@
     else if ((step === "document_front" || step === "document_back" || step === "tilt") && !status.document_seen) hint = t("hint-no-document");
     showHint(hint);
     setCheck("check-face", !!status.face, status.face ? t("ok") : t("not-yet"));
+    var line = $("agent-line");
+    if (line && status.agent) {
+      line.dataset.talking = status.agent.talking ? "yes" : "no";
+      line.textContent = t(status.agent.talking ? "agent-talking" : "agent-waiting");
+    }
     if (step === "code" && status.sms && $("code-form").hidden) {  // shown once the SMS is on its way
       $("code-form").hidden = false;
       $("code-phone").textContent = status.sms.masked_phone;

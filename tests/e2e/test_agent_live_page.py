@@ -1,6 +1,8 @@
 """The agent's live view in Chromium: an agent takes a running agent-led session from the console,
-the page connects by itself and plays the person's video, shows the session's live status beside
-it, and goes on to the review page once the session's checks are done.
+the page connects by itself and plays the person's video and sound, sends the agent's microphone
+(a file of speech-like sound through Chromium's fake capture device) for the person to hear, shows
+the session's live status beside it, and goes on to the review page once the session's checks are
+done.
 
 The person is an aiortc client with the synthetic webcam (``tests/support/webcam.py``) on a thread
 of its own; they wait with their document until the agent's page has shown the video playing.
@@ -12,10 +14,12 @@ import asyncio
 import shutil
 import threading
 import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from playwright.sync_api import Browser, expect
 
@@ -23,7 +27,7 @@ from idp import tenants
 from tests.support.agents import make_agents, session_cookie
 from tests.support.browser import CHROMIUM, LAUNCH_ARGS, on_browser_thread
 from tests.support.server import ServedApp, serve, settings_factory_for
-from tests.support.videoid_client import advanced_person, identify, signed_in, start_session
+from tests.support.videoid_client import Hearing, advanced_person, identify, signed_in, start_session
 from tests.support.webcam import Led
 from videoid import policy, records
 from videoid.liveness import Challenge
@@ -55,6 +59,7 @@ class Person(threading.Thread):
         self.started = threading.Event()
         self.final: dict[str, Any] | None = None
         self.error: BaseException | None = None
+        self.hearing = Hearing()  # what the person's speaker plays
 
     def run(self) -> None:
         try:
@@ -69,8 +74,33 @@ class Person(threading.Thread):
             session_id, csrf = await start_session(browser)
             self.session_id = session_id
             self.started.set()
-            done = await identify(self.served, browser, self.performer, session_id=session_id, csrf=csrf)
+            done = await identify(
+                self.served, browser, self.performer, session_id=session_id, csrf=csrf, hearing=self.hearing
+            )
             self.final = done.final
+
+
+def speech_like(path: Path, *, seconds: float = 3.0, rate: int = 48000) -> Path:
+    """A WAV file the agent's fake microphone plays in a loop: a tone gliding between 200 and
+    600 Hz in syllables of a quarter second (a steady tone is what noise suppression removes)."""
+    t = np.arange(int(seconds * rate)) / rate
+    pitch = 400 + 200 * np.sin(2 * np.pi * 0.7 * t)
+    envelope = 0.5 + 0.5 * np.abs(np.sin(2 * np.pi * 2 * t))
+    samples = 0.5 * envelope * np.sin(2 * np.pi * np.cumsum(pitch) / rate)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((samples * 32767).astype("<i2").tobytes())
+    return path
+
+
+def until(check: Any, what: str, *, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.1)
 
 
 def status_of(served: ServedApp, session_id: str) -> Status:
@@ -90,9 +120,18 @@ def test_the_agent_sees_the_person_live_and_then_reviews(
     performer = Led(tmp_path, present=True)
     side = Person(served, person, performer)
     side.start()
-    # the agent's browser: host candidates as IP addresses, as the person's page test does
+    # the agent's browser: host candidates as IP addresses, as the person's page test does, and a
+    # microphone that plays a file
+    voice = speech_like(tmp_path / "agent.wav")
     chromium = browser.browser_type.launch(
-        executable_path=CHROMIUM, args=[*LAUNCH_ARGS, "--disable-features=WebRtcHideLocalIpsWithMdns"]
+        executable_path=CHROMIUM,
+        args=[
+            *LAUNCH_ARGS,
+            "--disable-features=WebRtcHideLocalIpsWithMdns",
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={voice}",
+        ],
     )
     try:
         assert side.started.wait(30) and side.session_id is not None, side.error
@@ -140,6 +179,16 @@ def test_the_agent_sees_the_person_live_and_then_reviews(
         expect(page.locator("#sound")).to_have_attribute("aria-pressed", "true")
         page.get_by_role("button", name="Turn the sound off").click()
         assert page.evaluate("v => v.muted", video)
+        # the person hears the agent; muted, the agent's microphone sends silence
+        expect(page.locator("#live-hears")).to_have_text("yes", timeout=10_000)
+        hearing = side.hearing
+        until(lambda: hearing.loudest > -40, "the person hears the agent")
+        page.get_by_role("button", name="Mute my microphone").click()
+        expect(page.locator("#mute")).to_have_attribute("aria-pressed", "true")
+        expect(page.locator("#live-hears")).to_have_text("no, your microphone is muted")
+        until(hearing.hears_silence, "the person hears silence")
+        page.get_by_role("button", name="Unmute my microphone").click()
+        until(hearing.hears_voice, "the person hears the agent again")
         expect(page.locator("#live-step")).not_to_have_text("\u2013")  # the empty dash
         assert served.state.videoid.viewers.get(session_id) is not None
         # the agent asks for the document; when the checks are done the review page opens

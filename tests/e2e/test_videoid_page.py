@@ -23,7 +23,7 @@ from idp.storage import tables
 from tests.support.browser import CHROMIUM, LAUNCH_ARGS, on_browser_thread
 from tests.support.server import ServedApp, serve, settings_factory_for
 from tests.support.videoid_client import advanced_person, signed_in_cookie, sms_code
-from tests.support.webcam import Performer, write_y4m, y4m_sequence
+from tests.support.webcam import Performer, SyntheticMicrophone, write_y4m, y4m_sequence
 from videoid import evidence, policy
 from videoid.liveness import Challenge
 from videoid.policy import Mode, TenantPolicy
@@ -121,6 +121,22 @@ def test_the_page_takes_a_person_through_to_the_decision(
     assert report is not None and report["recording"]["audio"] is False, report["recording"]
 
 
+def started_with_microphone(camera: Browser, served: ServedApp, mode: Mode) -> tuple[Page, str]:
+    """A new person of a tenant in ``mode`` who consented, passed the device check with a
+    microphone and started: their page and the session's id."""
+    person = advanced_person(served)
+    served.write(lambda tx: policy.save(tx, tenant_id=person.tenant_id, policy=TenantPolicy(mode=mode)))
+    page = signed_in_page(camera, served, signed_in_cookie(served, person))
+    page.goto(served.issuer + "/videoid/start")
+    page.get_by_label(re.compile("I agree that the session is recorded")).check()
+    page.get_by_role("button", name="Agree and continue").click()
+    expect(page.locator("#check-microphone")).to_have_attribute("data-state", "ok", timeout=15_000)
+    session_id = page.url.split("/videoid/", 1)[1].split("/", 1)[0]
+    page.get_by_role("button", name="Start").click()
+    expect(page.locator("#steps")).to_be_visible(timeout=20_000)
+    return page, session_id
+
+
 @on_browser_thread
 def test_where_an_agent_listens_the_page_sends_the_microphone(
     browser: Browser, served_videoid: ServedApp, camera_file: Path
@@ -128,21 +144,10 @@ def test_where_an_agent_listens_the_page_sends_the_microphone(
     """A reviewed session: the device check lists the microphone (Chromium's fake one), and the
     sound reaches the server with the picture."""
     served = served_videoid
-    person = advanced_person(served)
-    served.write(
-        lambda tx: policy.save(tx, tenant_id=person.tenant_id, policy=TenantPolicy(mode=Mode.REVIEWED))
-    )
     camera = with_fake_devices(browser, camera_file)
     try:
-        page = signed_in_page(camera, served, signed_in_cookie(served, person))
-        page.goto(served.issuer + "/videoid/start")
-        page.get_by_label(re.compile("I agree that the session is recorded")).check()
-        page.get_by_role("button", name="Agree and continue").click()
-        expect(page.locator("#check-microphone")).to_have_attribute("data-state", "ok", timeout=15_000)
+        page, session_id = started_with_microphone(camera, served, Mode.REVIEWED)
         expect(page.locator("#check-microphone .value")).not_to_have_text("…")
-        session_id = page.url.split("/videoid/", 1)[1].split("/", 1)[0]
-        page.get_by_role("button", name="Start").click()
-        expect(page.locator("#steps")).to_be_visible(timeout=20_000)
         deadline = time.monotonic() + 20
         while (served.state.videoid.sound(session_id) or {}).get("microphone") is not True:
             assert time.monotonic() < deadline, served.state.videoid.sound(session_id)
@@ -152,6 +157,64 @@ def test_where_an_agent_listens_the_page_sends_the_microphone(
         while receiver.sound.frames < 50:  # a second of sound, decoded on the server
             assert time.monotonic() < deadline, receiver.sound
             time.sleep(0.2)
+    finally:
+        camera.close()
+
+
+# the RMS level (dBFS) of what an audio element plays, measured over a second with Web Audio
+LEVEL_OF = """async (audio) => {
+  const context = new AudioContext();
+  await context.resume();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 2048;
+  context.createMediaStreamSource(audio.srcObject).connect(analyser);
+  const samples = new Float32Array(analyser.fftSize);
+  let loudest = -Infinity;
+  for (let i = 0; i < 20; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    analyser.getFloatTimeDomainData(samples);
+    let sum = 0;
+    for (const x of samples) sum += x * x;
+    loudest = Math.max(loudest, 10 * Math.log10(sum / samples.length || 1e-12));
+  }
+  await context.close();
+  return loudest;
+}"""
+
+
+@on_browser_thread
+def test_where_an_agent_leads_the_person_hears_them(
+    browser: Browser, served_videoid: ServedApp, camera_file: Path
+) -> None:
+    """An agent-led session: the page says an agent will speak, takes the sound the server sends
+    back, and plays the agent's voice once one talks (an aiortc tone put on the session's
+    :class:`~videoid.webrtc.Voice` on the server, as an agent's live view does)."""
+    served = served_videoid
+    camera = with_fake_devices(browser, camera_file)
+    try:
+        page, session_id = started_with_microphone(camera, served, Mode.AGENT_LED)
+        line = page.locator("#agent-line")
+        expect(line).to_have_text(re.compile("An agent leads this session"))
+        deadline = time.monotonic() + 20
+        while (served.state.videoid.sound(session_id) or {}).get("hears_agent") is not True:
+            assert time.monotonic() < deadline, served.state.videoid.sound(session_id)
+            time.sleep(0.2)
+        speaker = page.locator("#agent-voice").element_handle()
+        page.wait_for_function(
+            "a => a.srcObject && a.srcObject.getAudioTracks().length === 1", arg=speaker, timeout=10_000
+        )
+        quiet = page.evaluate(LEVEL_OF, speaker)
+        assert quiet < -60, quiet  # silence until an agent talks
+
+        async def agent_talks() -> bool:
+            receiver = served.state.videoid.live[session_id].receiver
+            return receiver is not None and receiver.talk(SyntheticMicrophone(amplitude=0.2))
+
+        assert served.run(agent_talks())
+        expect(line).to_have_attribute("data-talking", "yes", timeout=10_000)
+        expect(line).to_have_text("The agent can speak with you now.")
+        loud = page.evaluate(LEVEL_OF, speaker)
+        assert loud > -30, loud  # the tone, at -17 dBFS when sent
     finally:
         camera.close()
 

@@ -412,7 +412,13 @@ PAGES: dict[str, tuple[dict[str, object], dict[str, str]]] = {
     ),
     # the capture page: its live texts wait in a <template> for videoid.js
     "videoid.html": (
-        {"session_id": "s1", "ice_servers": "[]", "challenges": ["turn_left", "blink"], "microphone": True},
+        {
+            "session_id": "s1",
+            "ice_servers": "[]",
+            "challenges": ["turn_left", "blink"],
+            "microphone": True,
+            "agent_voice": True,
+        },
         {
             "sl": "Preverjanje kamere",
             "en": "Camera check",

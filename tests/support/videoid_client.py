@@ -113,6 +113,41 @@ def sms_code(served: ServedApp, *, after: int = 0, phone: str = PHONE) -> str:
     return found.group(1)
 
 
+class Hearing:
+    """What the person's speaker plays: the sound the server sends them (the agent's voice in an
+    agent-led session), frame by frame."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.loudest = -math.inf  # dBFS
+        self.recent: list[float] = []  # the levels of the last 25 frames (half a second)
+        self._task: asyncio.Task[None] | None = None
+
+    def listen(self, track: MediaStreamTrack) -> None:
+        self._task = asyncio.ensure_future(self._listen(track))
+
+    async def _listen(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                level = level_dbfs(await track.recv())  # type: ignore[arg-type]
+                self.frames += 1
+                self.loudest = max(self.loudest, level)
+                self.recent = [*self.recent, level][-25:]
+
+    def hears_voice(self) -> bool:
+        """Whether a voice (above -40 dBFS) is among the last frames."""
+        return any(level > -40 for level in self.recent)
+
+    def hears_silence(self) -> bool:
+        return len(self.recent) == 25 and all(level < -60 for level in self.recent)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
 @dataclass
 class Run:
     session_id: str
@@ -132,16 +167,19 @@ async def identify(
     code: bool = True,
     phone: str = PHONE,
     microphone: bool = True,
+    hearing: Hearing | None = None,
 ) -> Run:
     """Stream the performer over WebRTC (their voice too, unless ``microphone`` is false), follow
     the steps, read back the SMS code; returns the session's last status (with ``result_url``
-    once decided)."""
+    once decided). What the server sends back to hear goes to ``hearing``."""
     headers = {"X-CSRF-Token": csrf}
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     camera = SyntheticCamera(performer)
     pc.addTrack(camera)
     if microphone:
         pc.addTrack(SyntheticMicrophone())
+    if hearing is not None:
+        pc.on("track", lambda track: hearing.listen(track) if track.kind == "audio" else None)
     statuses: list[dict[str, Any]] = []
     try:
         await pc.setLocalDescription(await pc.createOffer())
@@ -172,17 +210,26 @@ async def identify(
         raise AssertionError(f"no decision within {timeout} s; last status {statuses[-1:]}")
     finally:
         await pc.close()
+        if hearing is not None:
+            await hearing.close()
 
 
 class LiveViewer:
-    """The agent's browser watching a session live: an aiortc peer connection that only receives
-    video and sound (what ``templates/static/agent_live.js`` offers), keeping a few of the frames
-    it gets and the loudest sound."""
+    """The agent's browser watching a session live: an aiortc peer connection that receives video
+    and sound (what ``templates/static/agent_live.js`` offers), keeping a few of the frames it gets
+    and the loudest sound; with ``microphone``, it sends the agent's voice (a tone) on the audio
+    section, as the page does when the agent has a microphone."""
 
-    def __init__(self, *, keep_every: int = 5, keep: int = 24, sound: bool = True) -> None:
+    def __init__(
+        self, *, keep_every: int = 5, keep: int = 24, sound: bool = True, microphone: bool = False
+    ) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.pc.addTransceiver("video", direction="recvonly")
-        if sound:
+        self.microphone: SyntheticMicrophone | None = None
+        if sound and microphone:
+            self.microphone = SyntheticMicrophone(amplitude=0.2)
+            self.pc.addTrack(self.microphone)  # sendrecv: it hears the person and talks
+        elif sound:
             self.pc.addTransceiver("audio", direction="recvonly")
         self.received = 0
         self.heard = 0  # sound frames

@@ -33,6 +33,7 @@ from tests.support.agents import make_agents
 from tests.support.flows import form_value
 from tests.support.server import ServedApp
 from tests.support.videoid_client import (
+    Hearing,
     LiveViewer,
     advanced_person,
     broken_offers,
@@ -128,7 +129,10 @@ async def test_the_agent_watches_the_person_live_while_the_checks_run(
         signed_in(served, people.other_agent) as other,
     ):
         session_id, csrf = await start_session(browser)
-        run = asyncio.ensure_future(identify(served, browser, person, session_id=session_id, csrf=csrf))
+        hearing = Hearing()
+        run = asyncio.ensure_future(
+            identify(served, browser, person, session_id=session_id, csrf=csrf, hearing=hearing)
+        )
         try:
             await eventually(
                 lambda: _is(served, session_id, Status.CAPTURING), "the person's video arrives", timeout=20
@@ -168,9 +172,16 @@ async def test_the_agent_watches_the_person_live_while_the_checks_run(
             assert distance is not None and distance <= faces.MATCH_THRESHOLD, distance
             status = (await agent.get(status_url)).json()
             assert status["status"] == "capturing" and status["viewer"] == "connected", status
-            # the agent hears the person too (they will read out their document number)
-            assert status["sound"] == {"microphone": True, "voice": True}, status
+            # the agent hears the person too (they will read out their document number); this
+            # agent has no microphone, so the person hears silence
+            assert status["sound"] == {
+                "microphone": True,
+                "voice": True,
+                "hears_agent": True,
+                "agent_talking": False,
+            }, status
             assert first.heard > 0 and first.loudest > -30, (first.heard, first.loudest)
+            await eventually(_async(hearing.hears_silence), "the person hears silence")
 
             # while it runs: another agent, and offers that do not only receive, are refused
             other_page = await other.get(live_url)
@@ -191,16 +202,27 @@ async def test_the_agent_watches_the_person_live_while_the_checks_run(
                 assert bad.status_code == 400 and bad.json()["error"] == "invalid_offer", bad.text
             assert viewers.get(session_id) is not None and len(viewers) == 1  # the first still watches
 
-            # a second watch (a reload) replaces the first
-            second = LiveViewer()
+            # a second watch (a reload, now with the agent's microphone) replaces the first;
+            # the person hears the agent
+            second = LiveViewer(microphone=True)
             watching.append(second)
             assert (await second.watch(agent, session_id, agent_csrf)).status_code == 200
             await second.wait_for_frames(10)
             await asyncio.wait_for(first.ended.wait(), 20)
             assert len(viewers) == 1
-            # the agent leaves: their connection's end frees the server's side
+            await eventually(_async(hearing.hears_voice), "the person hears the agent")
+            assert hearing.loudest > -30, hearing.loudest
+            await eventually(
+                lambda: _json_says_sound(agent, status_url, "agent_talking", True), "the status says so"
+            )
+            # the agent leaves: their connection's end frees the server's side, and the person
+            # hears silence again
             await second.close()
             await eventually(lambda: _none(viewers, session_id), "the server closes the viewer")
+            await eventually(_async(hearing.hears_silence), "the person hears silence again")
+            await eventually(
+                lambda: _json_says_sound(agent, status_url, "agent_talking", False), "the status says so"
+            )
             ended = await agent.post(
                 f"/agent/sessions/{session_id}/watch/end", headers={"X-CSRF-Token": agent_csrf}
             )
@@ -278,6 +300,18 @@ async def _is(served: ServedApp, session_id: str, status: Status) -> bool:
 async def _json_says(client: httpx.AsyncClient, url: str, key: str, value: object) -> bool:
     answer = await client.get(url)
     return bool(answer.status_code == 200 and answer.json().get(key) == value)
+
+
+async def _json_says_sound(client: httpx.AsyncClient, url: str, key: str, value: object) -> bool:
+    answer = await client.get(url)
+    return bool(answer.status_code == 200 and (answer.json().get("sound") or {}).get(key) == value)
+
+
+def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def checked() -> bool:
+        return check()
+
+    return checked
 
 
 async def _none(viewers: Any, session_id: str) -> bool:
@@ -465,9 +499,9 @@ RECVONLY = "v=0\r\ns=-\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=recvonl
     ("sdp", "kind", "message"),
     [
         (RECVONLY.replace("a=recvonly", "a=sendrecv"), "offer", "its video is sendrecv, not recvonly"),
+        (RECVONLY + "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=sendonly\r\n", "offer", "its audio is sendonly"),
         (RECVONLY.replace("a=recvonly\r\n", ""), "offer", "its video is sendrecv"),  # no attribute
         (RECVONLY.replace("a=recvonly", "a=sendonly"), "offer", "sendonly"),
-        (RECVONLY + "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=sendrecv\r\n", "offer", "its audio is sendrecv"),
         (RECVONLY + "m=video 9 UDP/TLS/RTP/SAVPF 97\r\na=inactive\r\n", "offer", "inactive"),
         ("v=0\r\nm=audio 9 RTP/AVP 0\r\na=recvonly\r\n", "offer", "no video"),
         (RECVONLY, "answer", "expected an SDP offer"),
@@ -475,12 +509,17 @@ RECVONLY = "v=0\r\ns=-\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=recvonl
         (None, "offer", "expected an SDP offer"),
     ],
 )
-def test_the_agents_offer_must_only_receive(sdp: object, kind: object, message: str) -> None:
+def test_the_agents_offer_receives_video_and_sends_no_more_than_sound(
+    sdp: object, kind: object, message: str
+) -> None:
     with pytest.raises(SignallingError, match=re.escape(message)):
         check_watch_offer(sdp, kind)
 
 
-def test_a_receive_only_offer_is_taken() -> None:
+def test_a_receive_only_offer_is_taken_and_the_agents_microphone_too() -> None:
     assert check_watch_offer(RECVONLY, "offer") == RECVONLY
+    for audio in ("a=recvonly\r\n", "a=sendrecv\r\n", ""):  # no attribute: sendrecv
+        talking = RECVONLY + "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n" + audio
+        assert check_watch_offer(talking, "offer") == talking
     two = RECVONLY + "m=video 9 UDP/TLS/RTP/SAVPF 97\r\na=recvonly\r\n"
     assert check_watch_offer(two, "offer") == two

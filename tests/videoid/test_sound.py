@@ -1,15 +1,20 @@
-"""What the server knows of the person's microphone (the level of a frame, whether they speak), and
-the frames a viewer gets."""
+"""What the server knows of the person's microphone (the level of a frame, whether they speak), the
+frames a viewer gets, and what the person hears of the agent (:class:`videoid.webrtc.Voice`)."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
 from fractions import Fraction
 
 import av
 import numpy as np
+import pytest
+from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
 
-from videoid.webrtc import VOICE_RECENT, Sound, level_dbfs, own_copy
+from videoid.webrtc import VOICE_RECENT, Sound, Voice, level_dbfs, own_copy
 
 
 def tone(amplitude: float, *, layout: str = "mono", fmt: str = "s16") -> av.AudioFrame:
@@ -52,3 +57,81 @@ def test_a_viewer_gets_its_own_frames_whose_time_the_recorder_cannot_move() -> N
         assert np.array_equal(copy.to_ndarray(), frame.to_ndarray())
         frame.pts, frame.time_base = 1, Fraction(1, 30)  # what an encoder's rebase does in place
         assert (copy.pts, copy.time_base) == (3000, Fraction(1, 90000))
+
+
+class Microphone(MediaStreamTrack):
+    """The agent's microphone as the viewer's connection delivers it: ``count`` frames of a tone
+    (in the decoder's 48 kHz stereo or, to be resampled, 16 kHz mono), then the track ends."""
+
+    kind = "audio"
+
+    def __init__(self, count: int, *, rate: int = 48000, layout: str = "stereo") -> None:
+        super().__init__()
+        self.count, self.rate, self.layout = count, rate, layout
+        self.sent = 0
+
+    async def recv(self) -> av.AudioFrame:
+        if self.sent >= self.count:
+            raise MediaStreamError
+        await asyncio.sleep(0.02)
+        n = self.rate // 50
+        wave = (0.2 * 32767 * np.sin(2 * np.pi * 440 * np.arange(n) / self.rate)).astype(np.int16)
+        channels = 2 if self.layout == "stereo" else 1
+        frame = av.AudioFrame.from_ndarray(
+            np.tile(wave, channels).reshape(1, -1), format="s16", layout=self.layout
+        )
+        frame.sample_rate, frame.pts, frame.time_base = self.rate, self.sent * n, Fraction(1, self.rate)
+        self.sent += 1
+        return frame
+
+
+async def test_the_person_hears_silence_then_the_agent_then_silence_on_one_steady_clock() -> None:
+    voice = Voice()
+    started = time.monotonic()
+    heard: list[av.AudioFrame] = []
+    try:
+        for _ in range(10):
+            heard.append(await voice.recv())  # type: ignore[arg-type]
+        assert not voice.talking and all(level_dbfs(f) == -math.inf for f in heard)
+        microphone = Microphone(25)
+        voice.attach(microphone)
+        assert voice.talking
+        for _ in range(40):
+            heard.append(await voice.recv())  # type: ignore[arg-type]
+        loud = [level_dbfs(f) > -20 for f in heard[10:]]
+        assert sum(loud) >= 20 and voice.relayed == sum(loud), (sum(loud), voice.relayed)
+        assert not voice.talking  # the agent's track ended: silence again, on its own
+        assert all(level_dbfs(f) == -math.inf for f in heard[-5:])
+    finally:
+        voice.stop()
+    took = time.monotonic() - started
+    # one frame every 20 ms, each with the same format, and a pts that counts the samples
+    assert all(
+        (f.samples, f.sample_rate, f.format.name, f.layout.name) == (960, 48000, "s16", "stereo")
+        for f in heard
+    )
+    assert [f.pts for f in heard] == [960 * i for i in range(50)]
+    assert all(f.time_base == Fraction(1, 48000) for f in heard)
+    assert 0.9 <= took < 3.0, took  # 49 frames paced: about 0.98 s (a busy machine only adds)
+
+
+async def test_another_rate_is_resampled_and_a_backlog_is_dropped_not_played_late() -> None:
+    voice = Voice()
+    try:
+        microphone = Microphone(30, rate=16000, layout="mono")
+        voice.attach(microphone)
+        await asyncio.sleep(0.8)  # the agent's sound arrives while the person's side does not read
+        first = await voice.recv()
+        assert first.format.name == "s16" and first.layout.name == "stereo" and first.sample_rate == 48000
+        # at most MAX_LATENCY seconds of it waited: the rest was dropped from the oldest end
+        assert voice._fifo.samples <= int(Voice.MAX_LATENCY * Voice.RATE)
+        replaced = Microphone(1000)
+        voice.attach(replaced)  # a second agent's page (a reload) replaces the first
+        voice.detach(microphone)  # the first viewer closing does not silence the second
+        assert voice.talking
+        voice.detach(replaced)
+        assert not voice.talking
+    finally:
+        voice.stop()
+    with pytest.raises(MediaStreamError):
+        await voice.recv()
