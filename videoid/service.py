@@ -283,6 +283,7 @@ class VideoIdService:
                     "bytes": recording.size,
                     "kept": kept,
                     "audio": recording.audio,
+                    "agent_voice": recording.agent_voice,
                 }
             )
             report = outcome.report(

@@ -22,7 +22,8 @@ arrives, and when a voice was last heard). The analysis uses none of it.
 
 In an agent-led session the person also hears the agent: the answer sends them a :class:`Voice`
 on the audio section their page offered, silence until an agent watching live talks into their
-microphone (:meth:`Receiver.talk`, from :mod:`videoid.live_view`).
+microphone (:meth:`Receiver.talk`, from :mod:`videoid.live_view`). The recording then keeps the
+conversation: the person's sound with the agent's voice mixed in (:class:`Conversation`).
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ class Recording:
     sha256: str
     size: int
     audio: bool  # the person's microphone is in it
+    agent_voice: bool = False  # and the agent's voice, mixed in (agent-led sessions)
 
 
 # A voice: speech at a microphone measures -40 to -20 dBFS; a quiet room with the browser's noise
@@ -173,16 +175,23 @@ class OwnFrames(MediaStreamTrack):
 class Voice(MediaStreamTrack):
     """What the person hears: the agent's microphone while one talks (:meth:`attach`), silence
     otherwise, in 20 ms frames of 48 kHz stereo on the track's own clock, so that an agent who
-    comes, goes or falls silent never stalls nor rushes what the person's browser plays.
+    comes, goes or falls silent never stalls nor rushes what the person's browser plays. A reader
+    that comes late (a busy event loop) gets the frames it missed at once, as the agent's sound
+    kept arriving meanwhile; only after :attr:`RESYNC` seconds does the clock skip ahead.
 
     The agent's sound waits in a FIFO of at most :attr:`MAX_LATENCY` seconds: what the agent's
     connection delivers in a burst is played in order, and a backlog beyond that (the agent's clock
-    running fast, a long stall) is dropped from the oldest end rather than heard ever later."""
+    running fast, a long stall) is dropped from the oldest end rather than heard ever later. As both
+    ends then run at the same rate a backlog would stay, and with it the delay; one that stays above
+    :attr:`TARGET_LATENCY` loses a 20 ms frame every :attr:`DRAIN_EVERY` frames until it is gone."""
 
     kind = "audio"
     RATE = 48_000
     SAMPLES = 960  # 20 ms, Opus's usual frame
     MAX_LATENCY = 0.2
+    TARGET_LATENCY = 0.06  # a backlog above this, kept for DRAIN_EVERY frames, loses a frame
+    DRAIN_EVERY = 10
+    RESYNC = 1.0  # seconds behind its clock after which the track skips ahead rather than catch up
 
     def __init__(self) -> None:
         super().__init__()
@@ -191,6 +200,7 @@ class Voice(MediaStreamTrack):
         self._feeder: asyncio.Task[None] | None = None
         self._start: float | None = None
         self._pts = 0
+        self._behind = 0
         self.relayed = 0  # frames of the agent's sound handed on
 
     @property
@@ -240,9 +250,17 @@ class Voice(MediaStreamTrack):
             due = self._start + self._pts / self.RATE
             if due > now:
                 await asyncio.sleep(due - now)
-            elif now - due > self.MAX_LATENCY:  # the sender fell behind (a busy loop): no burst to catch up
+            elif now - due > self.RESYNC:  # the sender stalled (a long-blocked loop): no burst to catch up
                 self._start = now - self._pts / self.RATE
-        frame = self._fifo.read(self.SAMPLES) if self._fifo.samples >= self.SAMPLES else None
+        fifo = self._fifo
+        if fifo.samples - self.SAMPLES > self.TARGET_LATENCY * self.RATE:
+            self._behind += 1
+            if self._behind >= self.DRAIN_EVERY:  # a backlog that stays: one frame less to catch up
+                fifo.read(self.SAMPLES)
+                self._behind = 0
+        else:
+            self._behind = 0
+        frame = fifo.read(self.SAMPLES) if fifo.samples >= self.SAMPLES else None
         if frame is None:
             frame = AudioFrame(format="s16", layout="stereo", samples=self.SAMPLES)
             for plane in frame.planes:
@@ -257,6 +275,73 @@ class Voice(MediaStreamTrack):
     def stop(self) -> None:
         super().stop()
         self.detach()
+
+
+def _stereo_samples(frames: list[AudioFrame]) -> np.ndarray:
+    """The interleaved s16 stereo samples of resampled frames, as one int32 row (room to add)."""
+    rows = [f.to_ndarray().reshape(-1) for f in frames]
+    return np.concatenate(rows).astype(np.int32) if rows else np.zeros(0, np.int32)
+
+
+class Conversation(MediaStreamTrack):
+    """The recording's sound in an agent-led session: the person's microphone with the agent's
+    voice (what :class:`Voice` sends them) added in, on the person's clock: each of their frames
+    sets the time and the length, the agent's sound waits in a FIFO of at most
+    :attr:`Voice.MAX_LATENCY` seconds, and silence stands in when there is none."""
+
+    kind = "audio"
+
+    def __init__(self, person: MediaStreamTrack, agent: MediaStreamTrack) -> None:
+        super().__init__()
+        self._person, self._agent = person, agent
+        self._resampler = AudioResampler(format="s16", layout="stereo", rate=Voice.RATE)
+        self._fifo = AudioFifo()
+        self._feeder = asyncio.ensure_future(self._feed())
+
+    async def _feed(self) -> None:
+        limit = int(Voice.MAX_LATENCY * Voice.RATE)
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await self._agent.recv()
+                if not isinstance(frame, AudioFrame):
+                    continue
+                frame = own_copy(frame)  # Voice's frames are 48 kHz s16 stereo already
+                frame.pts = None
+                self._fifo.write(frame)  # type: ignore[arg-type]
+                if self._fifo.samples > limit:
+                    self._fifo.read(self._fifo.samples - limit)
+
+    async def recv(self) -> Frame:
+        frame = await self._person.recv()
+        if not isinstance(frame, AudioFrame) or frame.pts is None or frame.time_base is None:
+            raise MediaStreamError  # a relay of a received track hands on timed audio frames
+        mixed = _stereo_samples(self._resampler.resample(frame))
+        count = mixed.size // 2
+        if count == 0:
+            return await self.recv()  # the resampler holds the samples back until the next frame
+        agent = self._fifo.read(min(count, self._fifo.samples)) if self._fifo.samples else None
+        if agent is not None:
+            voice = _stereo_samples([agent])
+            mixed[: voice.size] += voice
+        out = AudioFrame.from_ndarray(
+            np.clip(mixed, -32768, 32767).astype(np.int16).reshape(1, -1), format="s16", layout="stereo"
+        )
+        out.sample_rate = Voice.RATE
+        out.pts = int(frame.pts * frame.time_base * Voice.RATE)
+        out.time_base = fractions.Fraction(1, Voice.RATE)
+        return out
+
+    def stop(self) -> None:
+        super().stop()
+        self._feeder.cancel()
+        self._person.stop()
+        self._agent.stop()
+
+    async def close(self) -> None:
+        """Stop, and wait for the agent's side to be read no more."""
+        self.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._feeder
 
 
 class Receiver:
@@ -285,6 +370,8 @@ class Receiver:
         self._listener: asyncio.Task[None] | None = None
         self._recording: asyncio.Future[None] | None = None
         self._recorded_audio = False
+        self._recorded_agent = False
+        self._conversation: Conversation | None = None
         self._answered = False
         self.frames = 0
         self.sound = Sound()
@@ -310,7 +397,8 @@ class Receiver:
                         transceiver.direction = "inactive"  # declined: no sound is received
             elif self._talk_back and any(t.kind == "audio" for t in self._pc.getTransceivers()):
                 self.voice = Voice()
-                self._pc.addTrack(self.voice)  # on the page's audio section
+                # on the page's audio section, through the relay: the recording mixes it in too
+                self._pc.addTrack(self._relay.subscribe(self.voice, buffered=False))
             await self._pc.setLocalDescription(await self._pc.createAnswer())
         except Exception as exc:  # aiortc's parser fails on hostile SDP in many ways (assert, None...)
             await self._pc.close()
@@ -342,7 +430,13 @@ class Receiver:
         self._recorder = MediaRecorder(str(self._record_to), format="mp4")
         self._recorder.addTrack(self._relay.subscribe(self._track))
         if self._audio is not None:
-            self._recorder.addTrack(self._relay.subscribe(self._audio))
+            person = self._relay.subscribe(self._audio)
+            if self.voice is not None:  # the conversation: what each of them said
+                self._conversation = Conversation(person, self._relay.subscribe(self.voice))
+                self._recorder.addTrack(self._conversation)
+                self._recorded_agent = True
+            else:
+                self._recorder.addTrack(person)
             self._recorded_audio = True
         self._recording = asyncio.ensure_future(self._recorder.start())
 
@@ -417,10 +511,14 @@ class Receiver:
             log.warning("the recording of %s could not be finished; none is kept", path.name, exc_info=True)
             path.unlink(missing_ok=True)
             return None
+        finally:
+            conversation, self._conversation = self._conversation, None
+            if conversation is not None:  # the recorder does not stop the tracks it read
+                await conversation.close()
         if not path.exists():
             return None
         digest, size = await asyncio.to_thread(_sha256, path)
-        return Recording(path, digest, size, audio=self._recorded_audio)
+        return Recording(path, digest, size, audio=self._recorded_audio, agent_voice=self._recorded_agent)
 
     async def close(self) -> Recording | None:
         recording = await self.stop_recording()

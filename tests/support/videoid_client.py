@@ -29,6 +29,7 @@ from tests.support.webcam import Performer, SyntheticCamera, SyntheticMicrophone
 from videoid.webrtc import level_dbfs
 
 PHONE = "+38640123456"
+AGENT_PITCH = 880.0  # Hz: the agent's synthetic voice; the person's is 440 Hz
 
 
 def advanced_person(
@@ -217,8 +218,8 @@ async def identify(
 class LiveViewer:
     """The agent's browser watching a session live: an aiortc peer connection that receives video
     and sound (what ``templates/static/agent_live.js`` offers), keeping a few of the frames it gets
-    and the loudest sound; with ``microphone``, it sends the agent's voice (a tone) on the audio
-    section, as the page does when the agent has a microphone."""
+    and the loudest sound; with ``microphone``, it sends the agent's voice (an 880 Hz tone, an
+    octave above the person's) on the audio section, as the page does when the agent has one."""
 
     def __init__(
         self, *, keep_every: int = 5, keep: int = 24, sound: bool = True, microphone: bool = False
@@ -227,7 +228,7 @@ class LiveViewer:
         self.pc.addTransceiver("video", direction="recvonly")
         self.microphone: SyntheticMicrophone | None = None
         if sound and microphone:
-            self.microphone = SyntheticMicrophone(amplitude=0.2)
+            self.microphone = SyntheticMicrophone(amplitude=0.2, frequency=AGENT_PITCH)
             self.pc.addTrack(self.microphone)  # sendrecv: it hears the person and talks
         elif sound:
             self.pc.addTransceiver("audio", direction="recvonly")

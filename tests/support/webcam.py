@@ -200,12 +200,13 @@ class Led(Performer):
 
 
 class SyntheticMicrophone(AudioStreamTrack):
-    """A person speaking into the microphone: a 440 Hz tone at -23 dBFS, paced in real time like
-    aiortc's silent ``AudioStreamTrack`` (20 ms frames)."""
+    """A person speaking into the microphone: a 440 Hz tone at -23 dBFS (or what ``frequency`` and
+    ``amplitude`` say), paced in real time like aiortc's silent ``AudioStreamTrack`` (20 ms frames)."""
 
-    def __init__(self, *, amplitude: float = 0.1) -> None:
+    def __init__(self, *, amplitude: float = 0.1, frequency: float = 440.0) -> None:
         super().__init__()
         self.amplitude = amplitude
+        self.frequency = frequency
         self.sent = 0
         self._samples = 0
 
@@ -214,11 +215,24 @@ class SyntheticMicrophone(AudioStreamTrack):
         n, rate = paced.samples, paced.sample_rate
         t = (np.arange(n) + self._samples) / rate
         self._samples += n
-        tone = (self.amplitude * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16).reshape(1, -1)
+        tone = (
+            (self.amplitude * 32767 * np.sin(2 * np.pi * self.frequency * t)).astype(np.int16).reshape(1, -1)
+        )
         frame = av.AudioFrame.from_ndarray(tone, format="s16", layout="mono")
         frame.sample_rate, frame.pts, frame.time_base = rate, paced.pts, paced.time_base
         self.sent += 1
         return frame
+
+
+def pitch_amplitude(frame: av.AudioFrame, hz: float) -> float:
+    """The amplitude (full scale 1.0) of the ``hz`` component of a frame's first channel."""
+    samples = frame.to_ndarray()
+    channel = samples[0] if frame.format.is_planar else samples.reshape(-1)[:: len(frame.layout.channels)]
+    x = channel.astype(np.float64)
+    if frame.format.name.startswith("s16"):
+        x /= 32768.0
+    n = np.arange(x.size)
+    return float(2 * abs(np.dot(x, np.exp(-2j * np.pi * hz * n / frame.sample_rate))) / max(x.size, 1))
 
 
 class SyntheticCamera(VideoStreamTrack):

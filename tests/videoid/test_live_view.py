@@ -33,6 +33,7 @@ from tests.support.agents import make_agents
 from tests.support.flows import form_value
 from tests.support.server import ServedApp
 from tests.support.videoid_client import (
+    AGENT_PITCH,
     Hearing,
     LiveViewer,
     advanced_person,
@@ -43,7 +44,7 @@ from tests.support.videoid_client import (
     start_session,
     watch_once,
 )
-from tests.support.webcam import HEIGHT, WIDTH, Led
+from tests.support.webcam import HEIGHT, WIDTH, Led, pitch_amplitude
 from videoid import evidence, faces, policy, records
 from videoid.live_view import check_watch_offer
 from videoid.policy import Mode, TenantPolicy
@@ -212,6 +213,7 @@ async def test_the_agent_watches_the_person_live_while_the_checks_run(
             assert len(viewers) == 1
             await eventually(_async(hearing.hears_voice), "the person hears the agent")
             assert hearing.loudest > -30, hearing.loudest
+            await asyncio.sleep(2.0)  # the agent talks for two seconds
             await eventually(
                 lambda: _json_says_sound(agent, status_url, "agent_talking", True), "the status says so"
             )
@@ -268,12 +270,23 @@ async def test_the_agent_watches_the_person_live_while_the_checks_run(
         assert sorted(stream.type for stream in container.streams) == ["audio", "video"]
         sound = container.streams.audio[0]
         assert sound.codec_context.name == "aac"
-        loudest = max(level_dbfs(frame) for frame in container.decode(sound))
+        frames = list(container.decode(sound))
+    loudest = max(level_dbfs(frame) for frame in frames)
     assert loudest > -30, loudest  # the tone the client's microphone sent, not silence
+    # the conversation: the person's voice (440 Hz) throughout, the agent's (880 Hz) mixed in
+    # while the second viewer talked, and only then
+    person_said = [pitch_amplitude(frame, 440.0) for frame in frames]
+    agent_said = [pitch_amplitude(frame, AGENT_PITCH) for frame in frames]
+    assert max(person_said) > 0.05 and max(agent_said) > 0.1, (max(person_said), max(agent_said))
+    talking = sum(a > 0.1 for a in agent_said) * frames[0].samples / frames[0].sample_rate
+    # seconds with the agent's voice in the recording, of the two and more they talked: what the
+    # agent's connection delivered late, in a burst, beyond Voice.MAX_LATENCY is dropped
+    assert 1.0 < talking < 30, talking
     report = served.run(
         served.state.db.read(lambda conn: evidence.report_of(conn, secret=secret, session_id=session_id))
     )
     assert report is not None and report["recording"]["audio"] is True
+    assert report["recording"]["agent_voice"] is True
     events = trail(served, session_id)
     kinds = [e["event_type"] for e in events]
     assigned = [e for e in events if e["event_type"] == "videoid.review_assigned"]

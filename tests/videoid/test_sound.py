@@ -12,9 +12,11 @@ import av
 import numpy as np
 import pytest
 from aiortc import MediaStreamTrack
+from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
-from videoid.webrtc import VOICE_RECENT, Sound, Voice, level_dbfs, own_copy
+from tests.support.webcam import pitch_amplitude
+from videoid.webrtc import VOICE_RECENT, Conversation, Sound, Voice, level_dbfs, own_copy
 
 
 def tone(amplitude: float, *, layout: str = "mono", fmt: str = "s16") -> av.AudioFrame:
@@ -61,24 +63,32 @@ def test_a_viewer_gets_its_own_frames_whose_time_the_recorder_cannot_move() -> N
 
 class Microphone(MediaStreamTrack):
     """The agent's microphone as the viewer's connection delivers it: ``count`` frames of a tone
-    (in the decoder's 48 kHz stereo or, to be resampled, 16 kHz mono), then the track ends."""
+    (in the decoder's 48 kHz stereo or, to be resampled, 16 kHz mono), one every 20 ms of the
+    clock, then the track ends."""
 
     kind = "audio"
 
-    def __init__(self, count: int, *, rate: int = 48000, layout: str = "stereo") -> None:
+    def __init__(
+        self, count: int, *, rate: int = 48000, layout: str = "stereo", pitch: float = 440.0
+    ) -> None:
         super().__init__()
-        self.count, self.rate, self.layout = count, rate, layout
+        self.count, self.rate, self.layout, self.pitch = count, rate, layout, pitch
         self.sent = 0
+        self._start: float | None = None
 
     async def recv(self) -> av.AudioFrame:
         if self.sent >= self.count:
             raise MediaStreamError
-        await asyncio.sleep(0.02)
+        if self._start is None:
+            self._start = time.monotonic()
+        await asyncio.sleep(max(0.0, self._start + (self.sent + 1) * 0.02 - time.monotonic()))
         n = self.rate // 50
-        wave = (0.2 * 32767 * np.sin(2 * np.pi * 440 * np.arange(n) / self.rate)).astype(np.int16)
+        wave = (
+            0.2 * 32767 * np.sin(2 * np.pi * self.pitch * (np.arange(n) + self.sent * n) / self.rate)
+        ).astype(np.int16)
         channels = 2 if self.layout == "stereo" else 1
         frame = av.AudioFrame.from_ndarray(
-            np.tile(wave, channels).reshape(1, -1), format="s16", layout=self.layout
+            np.repeat(wave, channels).reshape(1, -1), format="s16", layout=self.layout
         )
         frame.sample_rate, frame.pts, frame.time_base = self.rate, self.sent * n, Fraction(1, self.rate)
         self.sent += 1
@@ -135,3 +145,43 @@ async def test_another_rate_is_resampled_and_a_backlog_is_dropped_not_played_lat
         voice.stop()
     with pytest.raises(MediaStreamError):
         await voice.recv()
+
+
+async def test_a_backlog_that_stays_drains_so_the_delay_comes_down_again() -> None:
+    voice = Voice()
+    try:
+        microphone = Microphone(400)
+        voice.attach(microphone)
+        await asyncio.sleep(0.25)  # a stall on the person's side: the agent's sound piles up
+        assert voice._fifo.samples >= 8 * Voice.SAMPLES
+        for _ in range(120):  # 2.4 s of reading at the pace the sound arrives
+            await voice.recv()
+        assert voice._fifo.samples <= 5 * Voice.SAMPLES, voice._fifo.samples  # about 100 ms at most
+    finally:
+        voice.stop()
+
+
+async def test_the_recording_mixes_the_agents_voice_into_the_persons_sound() -> None:
+    person = Microphone(30, layout="mono")  # 440 Hz, as a relay of the person's track gives it
+    agent = Voice()
+    agent.attach(Microphone(1000, pitch=880.0))
+    relay = MediaRelay()  # as on the server: the person's connection and the recording share it
+    mixed = Conversation(person, relay.subscribe(agent))
+    reader = asyncio.ensure_future(_drain(relay.subscribe(agent, buffered=False)))
+    try:
+        frames = [await mixed.recv() for _ in range(30)]
+    finally:
+        reader.cancel()
+        mixed.stop()
+        agent.stop()
+    assert [f.pts for f in frames] == [960 * i for i in range(30)]
+    assert all((f.format.name, f.layout.name, f.sample_rate) == ("s16", "stereo", 48000) for f in frames)
+    # after the first frames (the agent's sound starts 20 ms late) both voices are in every frame
+    # the person's 0.2 upmixed to stereo at -3 dB
+    assert all(0.12 < pitch_amplitude(f, 440.0) < 0.16 for f in frames)
+    assert all(0.18 < pitch_amplitude(f, 880.0) < 0.22 for f in frames[5:])
+
+
+async def _drain(track: MediaStreamTrack) -> None:
+    while True:
+        await track.recv()
