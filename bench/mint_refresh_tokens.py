@@ -38,7 +38,7 @@ async def mint(client_id: str, count: int, out: Path) -> None:
         )
         values: list[str] = []
         for start in range(0, count, CHUNK):
-            batch = [secrets.new_secret() for _ in range(min(CHUNK, count - start))]
+            batch = [secrets.new_token() for _ in range(min(CHUNK, count - start))]
             values.extend(batch)
 
             def unit(tx: Tx, batch: list[str] = batch) -> None:
@@ -47,7 +47,7 @@ async def mint(client_id: str, count: int, out: Path) -> None:
                     tx.defer_insert(
                         tables.tokens,
                         {
-                            "digest": secrets.digest(value),
+                            "digest": secrets.token_key(value),
                             "kind": "refresh",
                             "grant_id": str(uuid.uuid4()),
                             "client_id": client_id,

@@ -13,17 +13,19 @@ import os
 import time
 
 _MS = (1 << 48) - 1
-_RAND_A = (1 << 12) - 1
-_RAND_B = (1 << 62) - 1
+
+
+def uuid7_hex() -> str:
+    """A version 7 UUID as 32 lower-case hex digits: 48 bits of Unix time in milliseconds, then 74
+    random bits (RFC 9562 §5.7)."""
+    raw = bytearray(os.urandom(16))
+    raw[:6] = (time.time_ns() // 1_000_000 & _MS).to_bytes(6, "big")
+    raw[6] = 0x70 | raw[6] & 0x0F  # version 7
+    raw[8] = 0x80 | raw[8] & 0x3F  # variant 0b10
+    return raw.hex()
 
 
 def uuid7() -> str:
-    """A version 7 UUID in its usual text form: 48 bits of Unix time in milliseconds, then 74
-    random bits (RFC 9562 §5.7)."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (
-        (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 62 & _RAND_A) << 64 | 0b10 << 62 | rand & _RAND_B
-    )
-    h = f"{value:032x}"
+    """A version 7 UUID in its usual text form (:func:`uuid7_hex` with its hyphens)."""
+    h = uuid7_hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

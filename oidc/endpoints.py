@@ -83,7 +83,7 @@ class Endpoints:
                 if person is not None and wants_groups(c.scope):
                     names = tuple(groups.names_of(conn, person.id))
             elif token:  # refresh, revocation, introspection: the eID's status and name suffice
-                t, person = store.load_token_and_eid(conn, secrets.digest(token))
+                t, person = store.load_token_and_eid(conn, secrets.token_key(token))
             seen = bool(jti and client_id and store.assertion_seen(conn, client_id, jti))
             return _Loaded(c, t, person, seen, names)
 
@@ -367,7 +367,7 @@ class Endpoints:
             )
 
         def load(conn: Connection) -> tuple[TokenRecord | None, eids.EID | None, list[str]]:
-            record = store.load_token(conn, secrets.digest(access_token))
+            record = store.load_token(conn, secrets.token_key(access_token))
             person = None
             if record is not None and record.eid_id:
                 try:

@@ -109,7 +109,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
 
     def authenticate_refresh_token(self, refresh_token: str) -> TokenRecord | None:
         record = current.get().token
-        if record is None or record.kind != "refresh" or not secrets.matches(refresh_token, record.digest):
+        if record is None or record.kind != "refresh":
+            return None
+        if not secrets.token_matches(refresh_token, record.digest):
             return None
         if record.is_revoked() or record.is_expired():
             return None

@@ -30,7 +30,7 @@ from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 
 from idp import secrets
 from idp.ids import uuid7
-from idp.secrets import new_secret
+from idp.secrets import new_token
 from idp.settings import Settings
 from oidc import signals
 from oidc.context import current
@@ -106,7 +106,7 @@ class RevocationEndpoint(_TokenParameter, _RevocationEndpoint):  # type: ignore[
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> TokenRecord | None:
         record = current.get().token
-        if record is None or not secrets.matches(token_string, record.digest):
+        if record is None or not secrets.token_matches(token_string, record.digest):
             return None
         return record
 
@@ -124,7 +124,7 @@ class IntrospectionEndpoint(_TokenParameter, _IntrospectionEndpoint):  # type: i
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> TokenRecord | None:
         record = current.get().token
-        if record is None or not secrets.matches(token_string, record.digest):
+        if record is None or not secrets.token_matches(token_string, record.digest):
             return None
         return record
 
@@ -184,7 +184,7 @@ class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
 
         self.register_token_generator(
             "default",
-            BearerTokenGenerator(lambda *a, **k: new_secret(), lambda *a, **k: new_secret(), expires_in),
+            BearerTokenGenerator(lambda *a, **k: new_token(), lambda *a, **k: new_token(), expires_in),
         )
         self.register_grant(AuthorizationCodeGrant, [PKCE(required=True), OpenIDCode(provider)])
         self.register_grant(RefreshTokenGrant)
@@ -266,7 +266,7 @@ class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
         ctx.issued.append(
             {
                 **base,
-                "digest": secrets.digest(token["access_token"]),
+                "digest": secrets.token_key(token["access_token"]),
                 "kind": "access",
                 "expires_at": now + int(token.get("expires_in") or self.provider.settings.access_token_ttl),
             }
@@ -275,7 +275,7 @@ class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
             ctx.issued.append(
                 {
                     **base,
-                    "digest": secrets.digest(token["refresh_token"]),
+                    "digest": secrets.token_key(token["refresh_token"]),
                     "kind": "refresh",
                     "expires_at": now + self.provider.settings.refresh_token_ttl,
                 }

@@ -64,7 +64,7 @@ def authenticate(conn: Connection, bearer: str | None, *, now: float) -> Princip
         raise AdminAuthError(401, "invalid_token", "an access token is required (Authorization: Bearer …)")
     if len(bearer) > 512:
         raise AdminAuthError(401, "invalid_token", "the access token is unknown, expired or revoked")
-    row = conn.execute(_TOKEN.where(tables.tokens.c.digest == secrets.digest(bearer))).first()
+    row = conn.execute(_TOKEN.where(tables.tokens.c.digest == secrets.token_key(bearer))).first()
     if (
         row is None
         or row.kind != "access"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -198,23 +199,38 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
 
 
 @functools.cache
-def _sqlite_insert_plan(table: Table) -> tuple[str, tuple[str, ...], frozenset[str], frozenset[str]]:
+def _sqlite_insert_plan(
+    table: Table,
+) -> tuple[str, Callable[[Mapping[str, Any]], tuple[Any, ...]], tuple[tuple[int, Callable[[Any], Any]], ...]]:
+    """The INSERT of every column, a getter of a row's values in column order, and the columns
+    whose values the driver cannot take as they are (JSON as text, booleans as 0 or 1)."""
     names = tuple(c.name for c in table.c)
     sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
-    json_cols = frozenset(c.name for c in table.c if isinstance(c.type, JSON))
-    bool_cols = frozenset(c.name for c in table.c if isinstance(c.type, Boolean))
-    return sql, names, json_cols, bool_cols
+    getter = operator.itemgetter(*names)
+    values: Callable[[Mapping[str, Any]], tuple[Any, ...]] = (
+        getter if len(names) > 1 else lambda row: (getter(row),)
+    )
+    fixes: list[tuple[int, Callable[[Any], Any]]] = []
+    for index, column in enumerate(table.c):
+        if isinstance(column.type, JSON):
+            fixes.append((index, json.dumps))
+        elif isinstance(column.type, Boolean):
+            fixes.append((index, int))
+    return sql, values, tuple(fixes)
 
 
 def _sqlite_executemany(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Append-only rows straight to the driver: SQLAlchemy's per-row parameter processing is the
     writer thread's largest cost on the token endpoint, and these rows need none of it."""
-    sql, names, json_cols, bool_cols = _sqlite_insert_plan(table)
-    params = [
-        tuple(
-            json.dumps(r[n]) if n in json_cols and r[n] is not None else int(r[n]) if n in bool_cols else r[n]
-            for n in names
-        )
-        for r in rows
-    ]
+    sql, values, fixes = _sqlite_insert_plan(table)
+    if not fixes:
+        on_driver(conn, sql, [values(r) for r in rows], many=True)
+        return
+    params = []
+    for row in rows:
+        value = list(values(row))
+        for index, fix in fixes:
+            if value[index] is not None:
+                value[index] = fix(value[index])
+        params.append(value)
     on_driver(conn, sql, params, many=True)

@@ -127,7 +127,7 @@ def _session_and_token(scim: Scim, eid_id: str, username: str) -> tuple[str, str
             client_ip=None,
             method="email_link",
         )
-        digest = secrets.digest(secrets.new_secret())
+        digest = secrets.token_key(secrets.new_token())
         tx.conn.execute(  # type: ignore[attr-defined]
             tables.tokens.insert().values(
                 digest=digest,
