@@ -174,33 +174,34 @@ class OwnFrames(MediaStreamTrack):
 
 class Voice(MediaStreamTrack):
     """What the person hears: the agent's microphone while one talks (:meth:`attach`), silence
-    otherwise, in 20 ms frames of 48 kHz stereo on the track's own clock, so that an agent who
-    comes, goes or falls silent never stalls nor rushes what the person's browser plays. A reader
-    that comes late (a busy event loop) gets the frames it missed at once, as the agent's sound
-    kept arriving meanwhile; only after :attr:`RESYNC` seconds does the clock skip ahead.
+    otherwise, in 20 ms frames of 48 kHz stereo with timestamps that run on without a gap.
 
-    The agent's sound waits in a FIFO of at most :attr:`MAX_LATENCY` seconds: what the agent's
-    connection delivers in a burst is played in order, and a backlog beyond that (the agent's clock
-    running fast, a long stall) is dropped from the oldest end rather than heard ever later. As both
-    ends then run at the same rate a backlog would stay, and with it the delay; one that stays above
-    :attr:`TARGET_LATENCY` loses a 20 ms frame every :attr:`DRAIN_EVERY` frames until it is gone."""
+    While an agent's microphone is attached its sound sets the pace: a frame goes out as soon as
+    20 ms of it has arrived, so what a busy moment holds up arrives late but whole, and the person's
+    browser's jitter buffer evens it out (a track on its own clock would send silence for the late
+    frames instead, and then have a backlog to drop). When none arrives for :attr:`GAP` seconds
+    past its time (a stalled connection, a microphone that sends nothing while muted), silence
+    goes out on the track's clock, which also paces the silence when no agent talks; a reader that
+    comes late to silence skips ahead rather than sending a burst of it.
+
+    What waits is capped at :attr:`MAX_LATENCY` seconds: a longer backlog is dropped from the
+    oldest end rather than heard ever later."""
 
     kind = "audio"
     RATE = 48_000
     SAMPLES = 960  # 20 ms, Opus's usual frame
     MAX_LATENCY = 0.2
-    TARGET_LATENCY = 0.06  # a backlog above this, kept for DRAIN_EVERY frames, loses a frame
-    DRAIN_EVERY = 10
-    RESYNC = 1.0  # seconds behind its clock after which the track skips ahead rather than catch up
+    GAP = 0.06
 
     def __init__(self) -> None:
         super().__init__()
         self._fifo = AudioFifo()
+        self._arrived = asyncio.Event()
+        self._stopped = asyncio.Event()  # wakes a reader at once: a relay's reading task then ends
         self._source: MediaStreamTrack | None = None
         self._feeder: asyncio.Task[None] | None = None
         self._start: float | None = None
         self._pts = 0
-        self._behind = 0
         self.relayed = 0  # frames of the agent's sound handed on
 
     @property
@@ -222,6 +223,7 @@ class Voice(MediaStreamTrack):
         if feeder is not None:
             feeder.cancel()
         self._fifo = AudioFifo()
+        self._arrived.set()  # a reader waiting for the agent goes on with silence
 
     async def _feed(self, source: MediaStreamTrack) -> None:
         resampler = AudioResampler(format="s16", layout="stereo", rate=self.RATE)
@@ -237,8 +239,22 @@ class Voice(MediaStreamTrack):
                     fifo.write(out)
                 if fifo.samples > limit:
                     fifo.read(fifo.samples - limit)
+                self._arrived.set()
         if self._source is source:  # the agent's connection ended its track
             self.detach()
+
+    async def _agent_frame(self, deadline: float) -> AudioFrame | None:
+        """20 ms of the agent's sound once it has arrived, or None at ``deadline``."""
+        while self._source is not None and self._fifo.samples < self.SAMPLES:
+            wait = deadline - time.monotonic()
+            if wait <= 0:
+                return None
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), wait)
+            except TimeoutError:
+                return None
+        return self._fifo.read(self.SAMPLES) if self._fifo.samples >= self.SAMPLES else None
 
     async def recv(self) -> Frame:
         if self.readyState != "live":
@@ -246,27 +262,25 @@ class Voice(MediaStreamTrack):
         now = time.monotonic()
         if self._start is None:
             self._start = now
+        due = self._start + self._pts / self.RATE
+        frame = await self._agent_frame(max(due, now) + self.GAP) if self._source is not None else None
+        now = time.monotonic()
+        if self.readyState != "live":
+            raise MediaStreamError
+        if frame is not None:
+            self.relayed += 1
+            self._start = now - self._pts / self.RATE  # the agent's sound set this frame's time
         else:
-            due = self._start + self._pts / self.RATE
             if due > now:
-                await asyncio.sleep(due - now)
-            elif now - due > self.RESYNC:  # the sender stalled (a long-blocked loop): no burst to catch up
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopped.wait(), due - now)
+                if self.readyState != "live":
+                    raise MediaStreamError
+            elif now - due > self.GAP:  # late: no burst of silence to catch up
                 self._start = now - self._pts / self.RATE
-        fifo = self._fifo
-        if fifo.samples - self.SAMPLES > self.TARGET_LATENCY * self.RATE:
-            self._behind += 1
-            if self._behind >= self.DRAIN_EVERY:  # a backlog that stays: one frame less to catch up
-                fifo.read(self.SAMPLES)
-                self._behind = 0
-        else:
-            self._behind = 0
-        frame = fifo.read(self.SAMPLES) if fifo.samples >= self.SAMPLES else None
-        if frame is None:
             frame = AudioFrame(format="s16", layout="stereo", samples=self.SAMPLES)
             for plane in frame.planes:
                 plane.update(bytes(plane.buffer_size))
-        else:
-            self.relayed += 1
         frame.sample_rate = self.RATE
         frame.pts, frame.time_base = self._pts, fractions.Fraction(1, self.RATE)
         self._pts += self.SAMPLES
@@ -275,6 +289,8 @@ class Voice(MediaStreamTrack):
     def stop(self) -> None:
         super().stop()
         self.detach()
+        self._stopped.set()
+        self._arrived.set()
 
 
 def _stereo_samples(frames: list[AudioFrame]) -> np.ndarray:

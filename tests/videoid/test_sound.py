@@ -147,16 +147,22 @@ async def test_another_rate_is_resampled_and_a_backlog_is_dropped_not_played_lat
         await voice.recv()
 
 
-async def test_a_backlog_that_stays_drains_so_the_delay_comes_down_again() -> None:
+async def test_what_waited_goes_out_at_once_and_then_at_the_pace_it_arrives() -> None:
     voice = Voice()
     try:
         microphone = Microphone(400)
         voice.attach(microphone)
         await asyncio.sleep(0.25)  # a stall on the person's side: the agent's sound piles up
         assert voice._fifo.samples >= 8 * Voice.SAMPLES
-        for _ in range(120):  # 2.4 s of reading at the pace the sound arrives
+        started = time.monotonic()
+        for _ in range(10):  # what waited goes out at once, none of it lost
+            frame = await voice.recv()
+            assert level_dbfs(frame) > -20  # type: ignore[arg-type]
+        assert time.monotonic() - started < 0.1
+        for _ in range(50):  # then one frame as each arrives
             await voice.recv()
-        assert voice._fifo.samples <= 5 * Voice.SAMPLES, voice._fifo.samples  # about 100 ms at most
+        assert voice._fifo.samples < 2 * Voice.SAMPLES, voice._fifo.samples
+        assert voice.relayed == 60
     finally:
         voice.stop()
 
@@ -176,10 +182,13 @@ async def test_the_recording_mixes_the_agents_voice_into_the_persons_sound() -> 
         agent.stop()
     assert [f.pts for f in frames] == [960 * i for i in range(30)]
     assert all((f.format.name, f.layout.name, f.sample_rate) == ("s16", "stereo", 48000) for f in frames)
-    # after the first frames (the agent's sound starts 20 ms late) both voices are in every frame
-    # the person's 0.2 upmixed to stereo at -3 dB
+    # the person's 0.2 in every frame, upmixed to stereo at -3 dB
     assert all(0.12 < pitch_amplitude(f, 440.0) < 0.16 for f in frames)
-    assert all(0.18 < pitch_amplitude(f, 880.0) < 0.22 for f in frames[5:])
+    # the agent's 0.2 in the frames after the first few (the agent's sound starts 20 ms late);
+    # a frame of the person's that comes before the agent's of the same moment (a busy loop) has
+    # less of it or none, and those samples go into the next frame
+    agent = [pitch_amplitude(f, 880.0) for f in frames[5:]]
+    assert sum(0.18 < a < 0.22 for a in agent) >= 0.8 * len(agent) and max(agent) < 0.22, agent
 
 
 async def _drain(track: MediaStreamTrack) -> None:
