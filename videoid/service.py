@@ -389,7 +389,7 @@ class VideoIdService:
 
     def sound(self, session_id: str) -> dict[str, bool] | None:
         """Whether the person's microphone reaches this process, whether they speak now (a voice
-        within the last :data:`videoid.webrtc.VOICE_RECENT` seconds), whether they can hear an
+        within the last :data:`videoid.sound.VOICE_RECENT` seconds), whether they can hear an
         agent (``hears_agent``: their page accepted sound) and whether an agent's microphone
         reaches them now (``agent_talking``); None without video."""
         live = self.live.get(session_id)

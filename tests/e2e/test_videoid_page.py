@@ -188,7 +188,7 @@ def test_where_an_agent_leads_the_person_hears_them(
 ) -> None:
     """An agent-led session: the page says an agent will speak, takes the sound the server sends
     back, and plays the agent's voice once one talks (an aiortc tone put on the session's
-    :class:`~videoid.webrtc.Voice` on the server, as an agent's live view does)."""
+    :class:`~videoid.sound.Voice` on the server, as an agent's live view does)."""
     served = served_videoid
     camera = with_fake_devices(browser, camera_file)
     try:

@@ -26,7 +26,7 @@ from levels_of_assurance.policy import Factor, Method
 from tests.support.flows import form_value
 from tests.support.server import ServedApp
 from tests.support.webcam import Performer, SyntheticCamera, SyntheticMicrophone
-from videoid.webrtc import level_dbfs
+from videoid.sound import level_dbfs
 
 PHONE = "+38640123456"
 AGENT_PITCH = 880.0  # Hz: the agent's synthetic voice; the person's is 440 Hz

@@ -49,7 +49,8 @@ from videoid import evidence, faces, policy, records
 from videoid.live_view import check_watch_offer
 from videoid.policy import Mode, TenantPolicy
 from videoid.records import Session, Status
-from videoid.webrtc import SignallingError, level_dbfs
+from videoid.sound import level_dbfs
+from videoid.webrtc import SignallingError
 
 
 @dataclasses.dataclass

@@ -1,5 +1,5 @@
 """What the server knows of the person's microphone (the level of a frame, whether they speak), the
-frames a viewer gets, and what the person hears of the agent (:class:`videoid.webrtc.Voice`)."""
+frames a viewer gets, and what the person hears of the agent (:class:`videoid.sound.Voice`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
 from tests.support.webcam import pitch_amplitude
-from videoid.webrtc import VOICE_RECENT, Conversation, Sound, Voice, level_dbfs, own_copy
+from videoid.media import own_copy
+from videoid.sound import VOICE_RECENT, Conversation, Sound, Voice, level_dbfs
 
 
 def tone(amplitude: float, *, layout: str = "mono", fmt: str = "s16") -> av.AudioFrame:

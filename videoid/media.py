@@ -1,0 +1,53 @@
+"""Frames handed from one consumer of a received track to another, each with its own copy.
+
+:class:`aiortc.contrib.media.MediaRelay` gives every consumer the same frame object, and an
+encoder rebases a frame's time in place (PyAV): the recorder encodes on the event loop while a
+viewer's encoder runs in a thread, so a consumer that encodes gets copies (:class:`OwnFrames`).
+"""
+
+from __future__ import annotations
+
+from aiortc import MediaStreamTrack
+from av import AudioFrame, VideoFrame
+from av.frame import Frame
+
+
+def own_copy(frame: Frame) -> Frame:
+    """A new frame with the pixels or samples and the time of ``frame``."""
+    if isinstance(frame, VideoFrame):
+        if frame.format.name != "yuv420p":
+            return frame.reformat(format="yuv420p")  # a new frame already
+        copy: Frame = VideoFrame.from_ndarray(frame.to_ndarray(), format="yuv420p")
+    elif isinstance(frame, AudioFrame):
+        audio = AudioFrame.from_ndarray(
+            frame.to_ndarray(), format=frame.format.name, layout=frame.layout.name
+        )
+        audio.sample_rate = frame.sample_rate
+        copy = audio
+    else:
+        raise TypeError(f"not a video or audio frame: {type(frame).__name__}")
+    copy.pts, copy.time_base = frame.pts, frame.time_base
+    return copy
+
+
+class OwnFrames(MediaStreamTrack):
+    """A relay consumer that hands on copies. The relay gives every consumer the same frame object,
+    and an encoder rebases a frame's time in place (PyAV): the recorder encodes on the event loop
+    while a viewer's encoder runs in a thread, so on a shared frame each can see the other's
+    rebased timestamp (the likely cause of a CI run in which libvpx refused a frame of the agent's
+    view: ``avcodec_send_frame()``, invalid data)."""
+
+    def __init__(self, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self.kind = source.kind
+        self._source = source
+
+    async def recv(self) -> Frame:
+        frame = await self._source.recv()
+        if not isinstance(frame, Frame):
+            raise TypeError("a relay hands on decoded frames")
+        return own_copy(frame)
+
+    def stop(self) -> None:
+        super().stop()
+        self._source.stop()
