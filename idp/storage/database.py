@@ -44,6 +44,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from idp.cpus import name_os_thread
 from idp.storage import tables
 from idp.storage.prepared import Prepared, insert_rows
 
@@ -242,7 +243,9 @@ class _SqliteWriter:
         self._conn: Connection | None = None
         self._read_conn: Connection | None = None
         self._pump_task: asyncio.Task[None] | None = None
-        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="idp-sqlite-commit")
+        self._committer = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="idp-sqlite-commit", initializer=name_os_thread
+        )
 
     def _connection(self) -> Connection:
         if self._conn is None:
@@ -408,6 +411,7 @@ class _Checkpointer:
         self._wake.set()
 
     def _run(self) -> None:
+        name_os_thread()
         with self._engine.connect() as conn:
             while not self._stop.is_set():
                 self._wake.wait()

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from redis.asyncio import Redis
 
 from idp import retention
 from idp.clients import ClientRegistry
+from idp.cpus import name_os_thread, usable_cpus
 from idp.delivery.mail import Mailer, build_mailer
 from idp.delivery.sms import build_sms_sender, build_verify_service
 from idp.lockout import Policy, Throttle
@@ -103,7 +103,9 @@ class AppState:
                 ),
             ),
             phones=phones,
-            cpu=ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="idp-cpu"),
+            cpu=ThreadPoolExecutor(
+                max_workers=usable_cpus(), thread_name_prefix="idp-cpu", initializer=name_os_thread
+            ),
             videoid=VideoIdService(
                 db=db,
                 secret=settings.secret_key,
@@ -111,7 +113,9 @@ class AppState:
                 var_dir=settings.var_dir,
                 ice_servers=settings.videoid_ice_servers,
                 executor=ThreadPoolExecutor(
-                    max_workers=(os.cpu_count() or 1) + 1, thread_name_prefix="idp-videoid"
+                    max_workers=usable_cpus() + 1,
+                    thread_name_prefix="idp-videoid",
+                    initializer=name_os_thread,
                 ),
             ),
             redis=redis,
