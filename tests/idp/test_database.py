@@ -15,7 +15,7 @@ from sqlalchemy import Connection, event, select
 
 from idp import audit, tenants
 from idp.storage import migrate, tables
-from idp.storage.database import Database, Tx
+from idp.storage.database import Database, Tx, _Checkpointer
 
 
 class BoomError(Exception):
@@ -259,3 +259,63 @@ async def test_sqlite_reads_share_the_idle_writer_connection_and_writes_still_lo
     begins = [s for s in used[0] if s.startswith("BEGIN")]
     write, read = "BEGIN IMMEDIATE", "BEGIN DEFERRED"
     assert begins == [write, read, read, write, read]
+
+
+async def test_the_sqlite_wal_starts_over_under_a_steady_write_load(
+    tmp_path: Path, sqlite_template: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under commits that never pause, no passive checkpoint ever finds the WAL fully copied when
+    a write begins, so SQLite would append to it for as long as the load lasts. Once it holds
+    RESTART_FRAMES frames the writer holds one batch back for a checkpoint, and the WAL starts
+    over: its file stays a few times that size, however much was written."""
+    monkeypatch.setattr(_Checkpointer, "RESTART_FRAMES", 64)
+    monkeypatch.setattr(_Checkpointer, "EVERY", 0.01)
+    path = tmp_path / "idp.db"
+    path.write_bytes(sqlite_template.read_bytes())
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    wal = Path(f"{path}-wal")
+    page = 4096 + 24  # a WAL frame: its header and one page
+    written = 0
+    deadline = asyncio.get_running_loop().time() + 2.0
+
+    def unit(tx: Tx) -> None:
+        tenants.create(tx, slug=f"t-{_uid()}", name="Acme " + "x" * 190)
+
+    async def writer() -> None:
+        nonlocal written
+        while asyncio.get_running_loop().time() < deadline:
+            await db.write(unit)
+            written += 1
+
+    try:
+        await asyncio.gather(*(writer() for _ in range(16)))
+        largest = wal.stat().st_size
+    finally:
+        await db.close()
+    bound = 16 * 64 * page  # room for a checkpointer thread that a busy machine holds up
+    # each commit writes at least the tenant's page and the audit head's: without starting over
+    # the WAL would have outgrown the bound twice (46 MB here, and 0.7 to 1.3 MB with it)
+    assert written * 2 * page > 2 * bound, written
+    assert largest < bound, (largest, written)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM tenants WHERE name LIKE 'Acme x%'").fetchone()[0] == written
+
+
+async def test_a_writer_that_gives_up_on_a_checkpoint_does_not_stop_the_checkpointer(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    path = tmp_path / "idp.db"
+    path.write_bytes(sqlite_template.read_bytes())
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    try:
+        await db.write(lambda tx: tenants.create(tx, slug=f"t-{_uid()}", name="Acme"))
+        assert db.sync_engine is not None
+        checkpointer = _Checkpointer(db.sync_engine)
+        try:
+            for _ in range(20):  # cancelled before and while the checkpointer takes them up
+                checkpointer.catch_up().cancel()
+            assert await asyncio.wait_for(asyncio.wrap_future(checkpointer.catch_up()), 5) is True
+        finally:
+            checkpointer.stop()
+    finally:
+        await db.close()
