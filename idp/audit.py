@@ -81,36 +81,37 @@ def chain_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
 
 _SEALED = "aes256gcm:"
 _KEYS = tables.audit_subject_keys.c
-# keys never change while their eID exists; an erased eID has no further events to encrypt
-_KEY_CACHE: dict[str, bytes] = {}
-_KEY_CACHE_MAX = 50_000
+# keys never change while their eID exists; an erased eID has no further events to encrypt.
+# The cipher itself is kept: building one (its key schedule) cost as much as the encryption.
+_CIPHER_CACHE: dict[str, AESGCM] = {}
+_CIPHER_CACHE_MAX = 50_000
 
 
-def _subject_key(tx: Tx, eid_id: str) -> bytes | None:
-    key = _KEY_CACHE.get(eid_id)
-    if key is not None:
-        return key
+def _subject_cipher(tx: Tx, eid_id: str) -> AESGCM | None:
+    cipher = _CIPHER_CACHE.get(eid_id)
+    if cipher is not None:
+        return cipher
     key = tx.conn.execute(select(_KEYS.key).where(_KEYS.eid_id == eid_id)).scalar()
     if key is None:
         if tx.conn.execute(select(tables.eids.c.id).where(tables.eids.c.id == eid_id)).first() is None:
             return None  # no such eID (any more): nothing personal may be written for it
         key = os.urandom(32)
         tx.conn.execute(tables.audit_subject_keys.insert().values(eid_id=eid_id, key=key, created_at=tx.now))
-        return key  # cached only once read back committed: this transaction may still roll back
-    if len(_KEY_CACHE) >= _KEY_CACHE_MAX:
-        _KEY_CACHE.clear()
-    _KEY_CACHE[eid_id] = bytes(key)
-    return bytes(key)
+        return AESGCM(key)  # cached only once read back committed: this transaction may still roll back
+    if len(_CIPHER_CACHE) >= _CIPHER_CACHE_MAX:
+        _CIPHER_CACHE.clear()
+    cipher = _CIPHER_CACHE[eid_id] = AESGCM(bytes(key))
+    return cipher
 
 
 def _seal_username(tx: Tx, eid_id: str | None, username: str | None) -> str | None:
     if username is None or eid_id is None:
         return username
-    key = _subject_key(tx, eid_id)
-    if key is None:
+    cipher = _subject_cipher(tx, eid_id)
+    if cipher is None:
         return None
     nonce = os.urandom(12)
-    sealed = AESGCM(key).encrypt(nonce, username.encode(), eid_id.encode())
+    sealed = cipher.encrypt(nonce, username.encode(), eid_id.encode())
     return _SEALED + base64.b64encode(nonce + sealed).decode()
 
 

@@ -3,6 +3,7 @@ errors as SQLAlchemy's own execution."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from idp import clients, tenants
 from idp.storage import tables
 from idp.storage.database import Database, Tx
-from idp.storage.prepared import Prepared
+from idp.storage.prepared import Prepared, _json_text
 
 _C = tables.clients.c
 _R = tables.auth_requests.c
@@ -126,3 +127,21 @@ async def test_a_constraint_violation_is_sqlalchemys_integrity_error(db: Databas
 def test_only_plain_parameters_can_be_prepared() -> None:
     with pytest.raises(ValueError, match="only plain parameters"):
         Prepared(select(tables.clients).where(_C.client_id.in_(bindparam("ids", expanding=True))))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        ["email"],
+        ["openid", "email", "phone"],
+        [],
+        [{"nested": 1}],  # not hashable: encoded, never cached
+        ["a", 1],
+        list("abcdefghij"),
+        {"k": [1]},
+        "s",
+    ],
+)
+def test_json_column_text_is_the_json_of_the_value(value: Any) -> None:
+    assert _json_text(value) == json.dumps(value)
+    assert _json_text(value) == json.dumps(value)  # again, from the cache where it applies
