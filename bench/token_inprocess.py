@@ -12,7 +12,11 @@ callgrind with ``--callgrind``, which switches instrumentation on for the measur
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=/dev/null \\
         .venv/bin/python bench/token_inprocess.py --callgrind --requests 800 --rounds 1
 
-and divide callgrind's "Collected" instructions by the requests printed. Uvicorn's own work
+and divide callgrind's "Collected" instructions by the requests printed. ``--without PART``
+prices one part of the work by leaving it out (measurement only: the tokens are still issued, but
+the audit trail, say, is then not written): ``audit`` (the whole event), ``audit-chain`` (its
+hash), ``audit-insert`` (its row), ``audit-seal`` (the username's encryption), ``metrics`` (the
+Prometheus middleware). Run it under callgrind with and without, and subtract. Uvicorn's own work
 (HTTP parsing, socket writes) is not in either figure. ``--cprofile FILE`` writes a cProfile of
 the measured rounds (not the start-up) to FILE, for ``python -m pstats FILE``; the profiler
 roughly doubles the CPU per token, so read its shares, not its times.
@@ -49,7 +53,58 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (default 16)")
     parser.add_argument("--callgrind", action="store_true", help="toggle callgrind around the rounds")
     parser.add_argument("--cprofile", metavar="FILE", help="write a cProfile of the measured rounds to FILE")
+    parser.add_argument(
+        "--without", choices=sorted(WITHOUT), action="append", default=[], help="leave PART out, to price it"
+    )
     return parser.parse_args()
+
+
+def _without_audit() -> None:
+    from idp import audit
+
+    audit.record = lambda tx, event: ""
+
+
+def _without_audit_chain() -> None:
+    from idp import audit
+
+    audit.chain_hash = lambda prev_hash, row: "0" * 64
+
+
+def _without_audit_insert() -> None:
+    from idp.storage import database, tables
+
+    keep = database.Tx.defer_insert
+
+    def defer_insert(self: database.Tx, table: object, row: dict[str, object]) -> None:
+        if table is not tables.audit_events:
+            keep(self, table, row)  # type: ignore[arg-type]
+
+    database.Tx.defer_insert = defer_insert  # type: ignore[method-assign]
+
+
+def _without_audit_seal() -> None:
+    from idp import audit
+
+    audit._seal_username = lambda tx, eid_id, username: username
+
+
+def _without_metrics() -> None:
+    from idp.web import metrics
+
+    async def through(self: metrics.MetricsMiddleware, scope: object, receive: object, send: object) -> None:
+        await self.app(scope, receive, send)  # type: ignore[arg-type]
+
+    metrics.MetricsMiddleware.__call__ = through  # type: ignore[method-assign]
+
+
+WITHOUT = {
+    "audit": _without_audit,
+    "audit-chain": _without_audit_chain,
+    "audit-insert": _without_audit_insert,
+    "audit-seal": _without_audit_seal,
+    "metrics": _without_metrics,
+}
 
 
 def callgrind(on: bool) -> None:
@@ -147,6 +202,9 @@ async def drive(
 
 def main() -> int:
     args = parse_args()
+    for part in args.without:
+        WITHOUT[part]()
+        print(f"without {part} (measurement only)")
     work = Path(tempfile.mkdtemp(prefix="token-inprocess-"))
     try:
         minted = (WARMUP + args.requests * args.rounds) if args.grant == "refresh_token" else 0
