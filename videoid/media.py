@@ -7,6 +7,8 @@ viewer's encoder runs in a thread, so a consumer that encodes gets copies (:clas
 
 from __future__ import annotations
 
+import asyncio
+
 from aiortc import MediaStreamTrack
 from av import AudioFrame, VideoFrame
 from av.frame import Frame
@@ -47,6 +49,57 @@ class OwnFrames(MediaStreamTrack):
         if not isinstance(frame, Frame):
             raise TypeError("a relay hands on decoded frames")
         return own_copy(frame)
+
+    def stop(self) -> None:
+        super().stop()
+        self._source.stop()
+
+
+class VideoFirst:
+    """The order in which the recorder's tracks begin. aiortc's recorder writes the file's
+    header with the first frame any track hands it, and sizes the video stream from the video's
+    first frame: sound that comes first (the agent's voice is there at once; the person's
+    microphone often before the first picture is decoded) leaves the video stream unsized, and
+    the file then holds sound only. :meth:`video` announces the first picture; :meth:`sound`
+    holds the sound back until then (its frames wait in the relay, none is lost)."""
+
+    def __init__(self) -> None:
+        self._seen = asyncio.Event()
+
+    def video(self, source: MediaStreamTrack) -> MediaStreamTrack:
+        return _Announcing(source, self._seen)
+
+    def sound(self, source: MediaStreamTrack) -> MediaStreamTrack:
+        return _Waiting(source, self._seen)
+
+
+class _Announcing(MediaStreamTrack):
+    def __init__(self, source: MediaStreamTrack, seen: asyncio.Event) -> None:
+        super().__init__()
+        self.kind = source.kind
+        self._source, self._seen = source, seen
+
+    async def recv(self) -> Frame:
+        frame = await self._source.recv()
+        self._seen.set()  # the recorder sizes the stream and encodes it before it awaits again
+        return frame  # type: ignore[return-value]
+
+    def stop(self) -> None:
+        super().stop()
+        self._source.stop()
+
+
+class _Waiting(MediaStreamTrack):
+    def __init__(self, source: MediaStreamTrack, seen: asyncio.Event) -> None:
+        super().__init__()
+        self.kind = source.kind
+        self._source, self._seen = source, seen
+
+    async def recv(self) -> Frame:
+        if not self._seen.is_set():
+            await self._seen.wait()
+            await asyncio.sleep(0)  # the video's recorder task runs on to its encoder first
+        return await self._source.recv()  # type: ignore[return-value]
 
     def stop(self) -> None:
         super().stop()

@@ -24,7 +24,7 @@ In an agent-led session the person also hears the agent: the answer sends them a
 :class:`videoid.sound.Voice` on the audio section their page offered, silence until an agent
 watching live talks into their microphone (:meth:`Receiver.talk`, from :mod:`videoid.live_view`).
 The recording then keeps the conversation: the person's sound with the agent's voice mixed in
-(:class:`videoid.sound.Conversation`).
+(:class:`videoid.sound.Conversation`); from a person without a microphone, the agent's voice alone.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from idp.errors import VideoIdError
 from videoid.faces import Image
-from videoid.media import OwnFrames
+from videoid.media import OwnFrames, VideoFirst
 from videoid.sound import Conversation, Sound, Voice
 
 log = logging.getLogger("videoid.webrtc")
@@ -93,7 +93,7 @@ class Recording:
     sha256: str
     size: int
     audio: bool  # the person's microphone is in it
-    agent_voice: bool = False  # and the agent's voice, mixed in (agent-led sessions)
+    agent_voice: bool = False  # the agent's voice (agent-led sessions): mixed in, or alone without the first
 
 
 class Receiver:
@@ -124,6 +124,7 @@ class Receiver:
         self._recorded_audio = False
         self._recorded_agent = False
         self._conversation: Conversation | None = None
+        self._voice_copy: MediaStreamTrack | None = None
         self._answered = False
         self.frames = 0
         self.sound = Sound()
@@ -180,16 +181,23 @@ class Receiver:
             return
         self._record_to.parent.mkdir(parents=True, exist_ok=True)
         self._recorder = MediaRecorder(str(self._record_to), format="mp4")
-        self._recorder.addTrack(self._relay.subscribe(self._track))
+        order = VideoFirst()
+        self._recorder.addTrack(order.video(self._relay.subscribe(self._track)))
         if self._audio is not None:
             person = self._relay.subscribe(self._audio)
             if self.voice is not None:  # the conversation: what each of them said
                 self._conversation = Conversation(person, self._relay.subscribe(self.voice))
-                self._recorder.addTrack(self._conversation)
+                self._recorder.addTrack(order.sound(self._conversation))
                 self._recorded_agent = True
             else:
-                self._recorder.addTrack(person)
+                self._recorder.addTrack(order.sound(person))
             self._recorded_audio = True
+        elif self.voice is not None:
+            # no microphone, but the person hears the agent: the recording keeps what the agent
+            # said, on the voice's own clock (silence while the agent does not talk)
+            self._voice_copy = self._relay.subscribe(self.voice)
+            self._recorder.addTrack(order.sound(self._voice_copy))
+            self._recorded_agent = True
         self._recording = asyncio.ensure_future(self._recorder.start())
 
     @property
@@ -267,6 +275,9 @@ class Receiver:
             conversation, self._conversation = self._conversation, None
             if conversation is not None:  # the recorder does not stop the tracks it read
                 await conversation.close()
+            voice_copy, self._voice_copy = self._voice_copy, None
+            if voice_copy is not None:
+                voice_copy.stop()
         if not path.exists():
             return None
         digest, size = await asyncio.to_thread(_sha256, path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 
@@ -84,6 +85,12 @@ def _jpeg(path: Path) -> bytes:
     return evidence.jpeg(image)
 
 
+def _with_recording(found: dict[str, Any], recording: dict[str, Any] | None) -> dict[str, Any]:
+    if recording:
+        found["recording"] = {**found["recording"], **recording}
+    return found
+
+
 def reviewed_session(
     served: ServedApp,
     person: eids.EID,
@@ -91,8 +98,10 @@ def reviewed_session(
     mode: Mode = Mode.REVIEWED,
     second_agent: bool = False,
     agent_group: str = policy.AGENT_GROUP,
+    recording: dict[str, Any] | None = None,
 ) -> Session:
-    """A session of ``person`` that finished its automated checks and waits for an agent."""
+    """A session of ``person`` that finished its automated checks and waits for an agent;
+    ``recording`` adds to what its report says of the recording."""
     secret = served.settings.secret_key
     tenant_policy = TenantPolicy(mode=mode, second_agent_for_rejection=second_agent, agent_group=agent_group)
     face, front = _jpeg(FACE), _jpeg(DOCUMENT_FRONT)
@@ -122,7 +131,9 @@ def reviewed_session(
             (
                 evidence.Kind.REPORT,
                 "application/json",
-                evidence.report_bytes(report(session.id, given=given, family=family)),
+                evidence.report_bytes(
+                    _with_recording(report(session.id, given=given, family=family), recording)
+                ),
             ),
         ):
             evidence.store(

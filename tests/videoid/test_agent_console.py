@@ -250,6 +250,29 @@ def test_an_agent_gives_a_session_back_and_an_abandoned_assignment_lapses(
     ]
 
 
+@pytest.mark.parametrize(
+    ("recording", "says"),
+    [
+        ({"audio": True}, None),
+        ({"audio": False}, "The recording has no sound"),
+        ({"audio": False, "agent_voice": True}, "The recording has the agent's voice only"),
+    ],
+)
+def test_the_review_page_says_what_the_recording_lets_the_agent_hear(
+    served: ServedApp, people: dict[str, eids.EID], recording: dict[str, Any], says: str | None
+) -> None:
+    session = reviewed_session(served, people["person"], recording=recording)
+    agent = browser(served, people["agent"])
+    assert agent.take_next().headers["location"] == f"/agent/sessions/{session.id}"
+    page = agent.get(f"/agent/sessions/{session.id}").text
+    if says is None:
+        assert 'id="no-sound"' not in page
+    else:
+        assert 'id="no-sound"' in page and says in page, page
+    decided = agent.decide(session.id, decision="approve", **CHECKED)
+    assert decided.headers["location"] == "/agent?notice=approved"
+
+
 def test_release_needs_the_csrf_token_and_a_session_id(
     served: ServedApp, people: dict[str, eids.EID]
 ) -> None:
