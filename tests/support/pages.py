@@ -552,6 +552,14 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
             "document": {**_AGENT_REPORT_DOCUMENT, "problems": ["document_expired"]},
         },
     ),
+    (  # an agent-led session of a person without a microphone: the agent's voice alone
+        "agent_session.html",
+        {
+            **_AGENT_SESSION,
+            "mode": "agent_led",
+            "report": {"recording": {"audio": False, "agent_voice": True}},
+        },
+    ),
     *(
         ("agent_session.html", {**_AGENT_SESSION, "error": e})
         for e in (
