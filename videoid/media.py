@@ -32,27 +32,31 @@ def own_copy(frame: Frame) -> Frame:
     return copy
 
 
-class OwnFrames(MediaStreamTrack):
-    """A relay consumer that hands on copies. The relay gives every consumer the same frame object,
-    and an encoder rebases a frame's time in place (PyAV): the recorder encodes on the event loop
-    while a viewer's encoder runs in a thread, so on a shared frame each can see the other's
-    rebased timestamp (the likely cause of a CI run in which libvpx refused a frame of the agent's
-    view: ``avcodec_send_frame()``, invalid data)."""
+class _Wrapper(MediaStreamTrack):
+    """A track that hands on another's frames; stopping it stops the other."""
 
     def __init__(self, source: MediaStreamTrack) -> None:
         super().__init__()
         self.kind = source.kind
         self._source = source
 
+    def stop(self) -> None:
+        super().stop()
+        self._source.stop()
+
+
+class OwnFrames(_Wrapper):
+    """A relay consumer that hands on copies. The relay gives every consumer the same frame object,
+    and an encoder rebases a frame's time in place (PyAV): the recorder encodes on the event loop
+    while a viewer's encoder runs in a thread, so on a shared frame each can see the other's
+    rebased timestamp (the likely cause of a CI run in which libvpx refused a frame of the agent's
+    view: ``avcodec_send_frame()``, invalid data)."""
+
     async def recv(self) -> Frame:
         frame = await self._source.recv()
         if not isinstance(frame, Frame):
             raise TypeError("a relay hands on decoded frames")
         return own_copy(frame)
-
-    def stop(self) -> None:
-        super().stop()
-        self._source.stop()
 
 
 class VideoFirst:
@@ -73,34 +77,24 @@ class VideoFirst:
         return _Waiting(source, self._seen)
 
 
-class _Announcing(MediaStreamTrack):
+class _Announcing(_Wrapper):
     def __init__(self, source: MediaStreamTrack, seen: asyncio.Event) -> None:
-        super().__init__()
-        self.kind = source.kind
-        self._source, self._seen = source, seen
+        super().__init__(source)
+        self._seen = seen
 
     async def recv(self) -> Frame:
         frame = await self._source.recv()
         self._seen.set()  # the recorder sizes the stream and encodes it before it awaits again
         return frame  # type: ignore[return-value]
 
-    def stop(self) -> None:
-        super().stop()
-        self._source.stop()
 
-
-class _Waiting(MediaStreamTrack):
+class _Waiting(_Wrapper):
     def __init__(self, source: MediaStreamTrack, seen: asyncio.Event) -> None:
-        super().__init__()
-        self.kind = source.kind
-        self._source, self._seen = source, seen
+        super().__init__(source)
+        self._seen = seen
 
     async def recv(self) -> Frame:
         if not self._seen.is_set():
             await self._seen.wait()
             await asyncio.sleep(0)  # the video's recorder task runs on to its encoder first
         return await self._source.recv()  # type: ignore[return-value]
-
-    def stop(self) -> None:
-        super().stop()
-        self._source.stop()
