@@ -8,6 +8,7 @@ viewer's encoder runs in a thread, so a consumer that encodes gets copies (:clas
 from __future__ import annotations
 
 import asyncio
+from fractions import Fraction
 
 from aiortc import MediaStreamTrack
 from av import AudioFrame, VideoFrame
@@ -59,22 +60,50 @@ class OwnFrames(_Wrapper):
         return own_copy(frame)
 
 
+class Monotonic(_Wrapper):
+    """Hands on only the frames whose time is later than that of the last one handed on.
+
+    A muxer takes no packet at or before the time of the one before. aiortc's recorder encodes
+    every frame it is handed, and one frame with the timestamp of the frame before it (a WebRTC
+    receiver can hand on two for one capture time) made the H.264 encoder emit a repeated
+    decoding time: the file could then not be finished when the session ended, and the whole
+    recording was lost (seen in a browser test; aiortc issue 546 shows the same). A frame left
+    out would have been shown at the same instant as the one before it."""
+
+    def __init__(self, source: MediaStreamTrack) -> None:
+        super().__init__(source)
+        self._last: Fraction | None = None
+        self.left_out = 0
+
+    async def recv(self) -> Frame:
+        while True:
+            frame = await self._source.recv()
+            if not isinstance(frame, Frame) or frame.pts is None or frame.time_base is None:
+                return frame  # type: ignore[return-value]  # nothing to order by: the encoder stamps it
+            at = frame.pts * frame.time_base
+            if self._last is None or at > self._last:
+                self._last = at
+                return frame
+            self.left_out += 1
+
+
 class VideoFirst:
     """The order in which the recorder's tracks begin. aiortc's recorder writes the file's
     header with the first frame any track hands it, and sizes the video stream from the video's
     first frame: sound that comes first (the agent's voice is there at once; the person's
     microphone often before the first picture is decoded) leaves the video stream unsized, and
     the file then holds sound only. :meth:`video` announces the first picture; :meth:`sound`
-    holds the sound back until then (its frames wait in the relay, none is lost)."""
+    holds the sound back until then (its frames wait in the relay, none is lost). Both hand on
+    their frames in strictly increasing time (:class:`Monotonic`), as the file needs them."""
 
     def __init__(self) -> None:
         self._seen = asyncio.Event()
 
     def video(self, source: MediaStreamTrack) -> MediaStreamTrack:
-        return _Announcing(source, self._seen)
+        return _Announcing(Monotonic(source), self._seen)
 
     def sound(self, source: MediaStreamTrack) -> MediaStreamTrack:
-        return _Waiting(source, self._seen)
+        return _Waiting(Monotonic(source), self._seen)
 
 
 class _Announcing(_Wrapper):

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from fractions import Fraction
 from pathlib import Path
 
 import av
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
+import numpy as np
+import pytest
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+    VideoStreamTrack,
+)
+from aiortc.contrib.media import MediaRecorder
+from aiortc.mediastreams import MediaStreamError
+from av import VideoFrame
 
 from tests.support.videoid_client import AGENT_PITCH
 from tests.support.webcam import SyntheticMicrophone, pitch_amplitude
+from videoid.media import Monotonic, VideoFirst
 from videoid.sound import level_dbfs
 from videoid.webrtc import Receiver
 
@@ -55,3 +69,58 @@ async def test_without_a_microphone_the_recording_keeps_what_the_agent_said(tmp_
     # most of the two seconds, and silence around them
     assert 1.0 < talking < 3.0, talking
     assert min(level_dbfs(frame) for frame in frames) < -60
+
+
+class _Stamped(MediaStreamTrack):
+    """Video frames with the given timestamps (90 kHz), then the end of the track."""
+
+    kind = "video"
+
+    def __init__(self, stamps: list[int]) -> None:
+        super().__init__()
+        self._stamps = list(stamps)
+
+    async def recv(self) -> VideoFrame:
+        if not self._stamps:
+            self.stop()
+            raise MediaStreamError
+        frame = VideoFrame.from_ndarray(
+            np.full((120, 160, 3), len(self._stamps) * 7 % 256, np.uint8), format="bgr24"
+        )
+        frame.pts, frame.time_base = self._stamps.pop(0), Fraction(1, 90_000)
+        await asyncio.sleep(0.002)
+        return frame
+
+
+async def test_frames_reach_the_recorder_in_strictly_increasing_time() -> None:
+    source = _Stamped([0, 3000, 3000, 6000, 4500, 9000, 9000, 12000])
+    ordered = Monotonic(source)
+    seen = []
+    with contextlib.suppress(MediaStreamError):
+        while True:
+            seen.append((await ordered.recv()).pts)
+    assert seen == [0, 3000, 6000, 9000, 12000]
+    assert ordered.left_out == 3
+
+
+async def test_a_repeated_timestamp_does_not_cost_the_recording(tmp_path: Path) -> None:
+    """One frame with its predecessor's time: aiortc's recorder alone cannot finish the file
+    (the encoder repeats a decoding time, the muxer refuses it); through the order the recorder's
+    tracks are given in, the file is finished with every other frame."""
+    stamps = [i * 3000 for i in range(20)]
+    stamps.insert(10, stamps[9])
+
+    async def record(path: Path, *, ordered: bool) -> None:
+        source = _Stamped(stamps)
+        recorder = MediaRecorder(str(path), format="mp4")
+        recorder.addTrack(VideoFirst().video(source) if ordered else source)
+        await recorder.start()
+        await _until(lambda: source.readyState == "ended", "the frames are all handed on")
+        await asyncio.sleep(0.1)  # the recorder encodes the last one
+        await recorder.stop()
+
+    with pytest.raises(av.error.ArgumentError):  # the cause, shown without the fix
+        await record(tmp_path / "bare.mp4", ordered=False)
+    await record(tmp_path / "rec.mp4", ordered=True)
+    with av.open(str(tmp_path / "rec.mp4")) as container:
+        assert len(list(container.decode(video=0))) == 20
