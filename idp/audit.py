@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -64,9 +65,22 @@ class AuditEvent:
     client_ip: str | None = None
 
 
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+
+
 def _iso(ts: float) -> str:
-    # 2026-11-22T07:44:26.123456Z; isoformat's +00:00 becomes Z (faster than strftime, same text)
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+    """2026-11-22T07:44:26.123456Z: the text of ``datetime.fromtimestamp(ts, UTC)`` to the
+    microsecond (rounded half to even, as it rounds), with Z for +00:00. The date and time of day
+    are formatted once per second: isoformat cost as much as the rest of the event's fields."""
+    second = math.floor(ts)
+    micros = round((ts - second) * 1e6)  # exact: ts - second is the fraction, with no rounding
+    if micros == 1_000_000:
+        second, micros = second + 1, 0
+    global _second
+    known = _second  # one read: another thread may replace it meanwhile
+    if known[0] != second:
+        known = _second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{known[1]}.{micros:06d}Z"
 
 
 # built once: json.dumps with options builds an encoder per call, a third of the hash's cost

@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import unquote
 
 from authlib.oauth2.base import invalid_error_characters
 from authlib.oauth2.rfc6749 import AuthorizationServer as _AuthorizationServer
@@ -302,8 +303,6 @@ def client_id_of(request: OAuth2Request) -> str | None:
             decoded = base64.b64decode(auth[6:].strip(), validate=True).decode()
         except (ValueError, UnicodeDecodeError):
             return None
-        from urllib.parse import unquote
-
         return unquote(decoded.split(":", 1)[0])
     form = request.form
     assertion = form.get("client_assertion")

@@ -25,6 +25,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -179,7 +180,19 @@ class Database:
             await self._async_engine.dispose()
 
 
+def _bind_without_lookups() -> None:
+    """sqlite3 binds int, float and str as they are, but sends each None and bytes parameter
+    through its adapter registry, where a miss costs two failed attribute lookups (``__adapt__``,
+    ``__conform__``), each formatting an AttributeError, before the value is bound unchanged. A
+    token request binds a dozen NULLs. Registering the identity for those two types makes that one
+    dictionary hit; what is bound does not change (None as NULL, bytes as a BLOB)."""
+    none: Callable[[None], None] = {}.get  # type: ignore[assignment]  # an empty dict's get: C, None for None
+    sqlite3.register_adapter(type(None), none)
+    sqlite3.register_adapter(bytes, bytes)  # bytes(b) is b for an exact bytes object
+
+
 def _sqlite_engine(path: str, *, echo: bool, synchronous: str) -> Engine:
+    _bind_without_lookups()
     if synchronous not in ("NORMAL", "FULL", "EXTRA"):
         raise ValueError(f"sqlite synchronous must be NORMAL, FULL or EXTRA, got {synchronous!r}")
     if path and path != ":memory:":

@@ -115,6 +115,15 @@ def tune_gc() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
+class IdpApp(Starlette):
+    """The IdP's app, holding its :class:`AppState` as a plain attribute for the handlers
+    (:func:`idp.web.browser.state`): ``app.state.idp`` reaches Starlette's ``State.__getattr__``
+    only after a failed attribute lookup, whose AttributeError is built and thrown away, three
+    times per token request. ``app.state.idp`` names the same object."""
+
+    idp: AppState
+
+
 def create_app(settings: Settings, *, sms_http_client: Any = None) -> Starlette:
     """The ASGI app. ``sms_http_client`` replaces the Twilio SDK's HTTP client (tests use a fake)."""
     settings = ensure_secret_key(settings)
@@ -130,7 +139,7 @@ def create_app(settings: Settings, *, sms_http_client: Any = None) -> Starlette:
             await st.stop()
 
     static_dir = Path(templates.__file__).with_name("static")
-    app = Starlette(
+    app = IdpApp(
         routes=[
             *oidc_routes.routes,
             *authorize_routes.routes,
@@ -161,7 +170,7 @@ def create_app(settings: Settings, *, sms_http_client: Any = None) -> Starlette:
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )
-    app.state.idp = st
+    app.idp = app.state.idp = st
     app.state.pages = st.pages
     app.state.metrics = st.metrics
     # inside the metrics middleware (added later, so it wraps this one)

@@ -21,7 +21,7 @@ BROWSER_COOKIE_MAX_AGE = 400 * 24 * 3600
 
 
 def state(request: Request) -> AppState:
-    return request.app.state.idp  # type: ignore[no-any-return]
+    return request.app.idp  # type: ignore[no-any-return]  # idp.web.app.IdpApp
 
 
 def client_ip(request: Request) -> str | None:

@@ -283,3 +283,26 @@ async def test_event_records_every_design_field(db: Database) -> None:
     exported = await db.read(lambda conn: audit.export_transaction(conn, "txn-42"))
     assert exported[-1]["id"] == event_id
     await db.read(audit.verify)
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [
+        0.0,
+        1_796_588_712.0,
+        1_796_588_712.2019,
+        1_796_588_712.9999995,  # rounds up into the next second
+        1_796_588_712.9999994,
+        1_796_588_712.0000005,  # half a microsecond: rounded half to even, as datetime does
+        1_796_588_712.0000015,
+        1_798_761_599.999_999_9,  # the last instant of a year
+        4_102_444_800.5,
+    ],
+)
+def test_event_time_is_the_text_of_its_utc_datetime(ts: float) -> None:
+    expected = datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    assert audit._iso(ts) == expected
+    assert audit._iso(ts + 1.25) == datetime.fromtimestamp(ts + 1.25, UTC).isoformat(
+        timespec="microseconds"
+    ).replace("+00:00", "Z")  # another second after it: the cached day and time move on
+    assert audit._iso(ts) == expected

@@ -4,6 +4,7 @@ errors as SQLAlchemy's own execution."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from typing import Any
 
@@ -145,3 +146,20 @@ def test_only_plain_parameters_can_be_prepared() -> None:
 def test_json_column_text_is_the_json_of_the_value(value: Any) -> None:
     assert _json_text(value) == json.dumps(value)
     assert _json_text(value) == json.dumps(value)  # again, from the cache where it applies
+
+
+async def test_none_and_bytes_parameters_bind_as_null_and_blob(db: Database) -> None:
+    """The identity adapters the SQLite engine registers (no attribute lookups per parameter)
+    bind the values as the driver would without them."""
+    if not db.is_sqlite:
+        pytest.skip("the adapters are sqlite3's")
+    blob = b"\x00\xff"
+
+    def unit(tx: Tx) -> list[Any]:
+        driver = tx.conn.connection.driver_connection
+        assert driver is not None
+        sql = "SELECT ?, typeof(?), ?, typeof(?), ?, typeof(?)"
+        return list(driver.execute(sql, (None, None, blob, blob, "x", "x")).fetchall())
+
+    assert await db.write(unit) == [(None, "null", blob, "blob", "x", "text")]
+    assert {(type(None), sqlite3.PrepareProtocol), (bytes, sqlite3.PrepareProtocol)} <= set(sqlite3.adapters)
