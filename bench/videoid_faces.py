@@ -4,7 +4,10 @@
 
 Prints the distances seen, the threshold the false-accept-first rule picks (and the equal-error
 threshold for comparison), the FAR/FRR of both and of the threshold in the code
-(``videoid.faces.MATCH_THRESHOLD``) on the calibration set and on the held-out people.
+(``videoid.faces.MATCH_THRESHOLD``) on the calibration set and on the held-out people; then
+the same for the liveness continuity check (``videoid.liveness.Policy``): distances from the mean
+of a person's descriptors (the session's face template) to their other descriptors and to
+everyone else's.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from videoid import calibration, faces
+from videoid import calibration, faces, liveness
 
 DEFAULT_TESTDATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "testdata"
 HELD_OUT = ("obama", "biden", "kit_harington", "rose_leslie")
@@ -31,11 +34,13 @@ def _rates(label: str, pairs: calibration.PairDistances, threshold: float) -> st
 
 
 def _spread(label: str, pairs: calibration.PairDistances) -> str:
-    g, i = sorted(pairs.genuine), sorted(pairs.impostor)
-    return (
-        f"  {label:<10} genuine {len(g):4d} pairs {g[0]:.3f}-{g[-1]:.3f} (median {g[len(g) // 2]:.3f}); "
-        f"impostor {len(i):4d} pairs {i[0]:.3f}-{i[-1]:.3f} (median {i[len(i) // 2]:.3f})"
-    )
+    def part(kind: str, values: tuple[float, ...]) -> str:
+        v = sorted(values)
+        if not v:
+            return f"{kind} none"
+        return f"{kind} {len(v):4d} pairs {v[0]:.3f}-{v[-1]:.3f} (median {v[len(v) // 2]:.3f})"
+
+    return f"  {label:<10} {part('genuine', pairs.genuine)}; {part('impostor', pairs.impostor)}"
 
 
 def main() -> None:
@@ -74,6 +79,14 @@ def main() -> None:
         print(f"{name}:")
         print(_rates("johns (calibration)", cal, threshold))
         print(_rates("obama/biden/kit/rose (held out)", held, threshold))
+    # the liveness continuity check compares frames with the mean of the session's descriptors
+    policy = liveness.Policy()
+    size = policy.template_descriptors
+    print(f"liveness face template (mean of {size}), at identity_threshold {policy.identity_threshold}:")
+    for label, people in (("johns (calibration)", johns), ("obama/biden/kit/rose (held out)", others)):
+        pairs = calibration.template_distances(people, size)
+        print(_spread("template", pairs) + f"  [{label}]")
+        print(_rates(label, pairs, policy.identity_threshold))
     if abs(chosen - faces.MATCH_THRESHOLD) > 1e-9:
         print(f"NOTE: MATCH_THRESHOLD {faces.MATCH_THRESHOLD} differs from the calibrated {chosen:.2f}")
 

@@ -81,6 +81,23 @@ def pair_distances(groups: Mapping[str, Sequence[Embedding]]) -> PairDistances:
     return PairDistances(tuple(genuine), tuple(impostor))
 
 
+def template_distances(groups: Mapping[str, Sequence[Embedding]], size: int) -> PairDistances:
+    """Distances from the mean of every ``size`` descriptors of a person (a liveness session's
+    face template, :mod:`videoid.liveness`): to that person's other descriptors (genuine) and to
+    every other person's (impostor)."""
+    if size < 1:
+        raise ValueError(f"a template needs at least one descriptor, got {size}")
+    genuine: list[float] = []
+    impostor: list[float] = []
+    for name, samples in groups.items():
+        others = [e for other, group in groups.items() if other != name for e in group]
+        for chosen in itertools.combinations(range(len(samples)), size):
+            template = np.mean([samples[i] for i in chosen], axis=0)
+            genuine += [float(np.linalg.norm(template - e)) for i, e in enumerate(samples) if i not in chosen]
+            impostor += [float(np.linalg.norm(template - e)) for e in others]
+    return PairDistances(tuple(genuine), tuple(impostor))
+
+
 def error_rates(pairs: PairDistances, threshold: float) -> ErrorRates:
     """FAR and FRR of ``distance <= threshold`` as the match rule."""
     return ErrorRates(

@@ -236,7 +236,10 @@ class FramePipeline:
 
     @property
     def stills(self) -> list[Still]:
-        return list(self.analyser.stills)
+        """The best stills of the face, from the liveness anchor on (the face before it may have
+        been another's)."""
+        anchor = self.liveness.anchored_at
+        return [s for s in self.analyser.stills if anchor is None or s.t >= anchor]
 
     async def run(self) -> Decision:
         loop = asyncio.get_running_loop()

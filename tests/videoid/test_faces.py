@@ -13,6 +13,7 @@ from idp.errors import FaceError, IdPError
 from tests.videoid.testdata import FACES
 from videoid import calibration, faces
 from videoid.faces import Embedding
+from videoid.liveness import Policy
 
 
 def test_genuine_pairs_of_each_named_person_match(named_people: dict[str, list[Embedding]]) -> None:
@@ -47,6 +48,30 @@ def test_the_threshold_in_the_code_is_the_calibrated_one(johns: dict[str, list[E
     assert rates.frr < 0.01
     # the false-accept-first choice is stricter than the equal-error point, never looser
     assert faces.MATCH_THRESHOLD < calibration.equal_error_threshold(pairs)
+
+
+def test_the_liveness_template_separates_people_at_the_identity_threshold(
+    johns: dict[str, list[Embedding]],
+) -> None:
+    """The liveness continuity check compares a frame with the mean of the session's first
+    descriptors: on the calibration set, no other person comes within its threshold of such a
+    template, and none of the person's own photos lies beyond it."""
+    policy = Policy()
+    pairs = calibration.template_distances(johns, policy.template_descriptors)
+    assert len(pairs.genuine) == 5 * 165 * 8 and len(pairs.impostor) == 5 * 165 * 44
+    rates = calibration.error_rates(pairs, policy.identity_threshold)
+    assert (rates.false_accepts, rates.false_rejects) == (0, 0)
+    # the template is no closer to another person than the margin the match threshold keeps
+    assert min(pairs.impostor) > policy.identity_threshold + 0.03
+
+
+def test_a_template_is_the_mean_of_its_descriptors() -> None:
+    groups = {"a": [np.zeros(2), np.array([2.0, 0.0])], "b": [np.array([1.0, 3.0])]}
+    pairs = calibration.template_distances(groups, 2)  # type: ignore[arg-type]
+    assert pairs.genuine == ()  # a's two descriptors are both in the template
+    assert pairs.impostor == pytest.approx((3.0,))  # b from a's mean (1, 0)
+    with pytest.raises(ValueError, match="at least one"):
+        calibration.template_distances(groups, 0)  # type: ignore[arg-type]
 
 
 def test_error_rates_and_thresholds_on_known_distances() -> None:

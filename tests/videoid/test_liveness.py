@@ -63,9 +63,12 @@ def feed(session: LivenessSession, observations: Iterable[Observation]) -> Decis
 
 
 def frontal(clock: Clock, seconds: float = 0.5, *, first_embedding: bool = False) -> list[Observation]:
+    """Frontal frames; with ``first_embedding`` the first of them carry the descriptors that
+    form the face template."""
     obs = [live(t) for t in clock.frames(seconds)]
     if first_embedding:
-        obs[0] = live(obs[0].t, embedding=same_person())
+        for i in range(Policy().template_descriptors):
+            obs[i] = live(obs[i].t, embedding=same_person())
     return obs
 
 
@@ -230,6 +233,56 @@ def test_one_smeared_descriptor_is_set_aside_and_checked_again() -> None:
     decision = feed(session, turn(clock, +1))
     assert session.current is None and decision.verdict is Verdict.IN_PROGRESS  # still unconfirmed
     decision = feed(session, [live(t, embedding=same_person()) for t in clock.frames(DT)])
+    assert decision.verdict is Verdict.PASSED, decision
+
+
+def test_a_poor_first_frame_does_not_fail_the_person() -> None:
+    """The session's first descriptor far from the person's next ones (the stream's first
+    frames, a blurred one): it is left out of the template instead of failing the session."""
+    clock = Clock()
+    session = LivenessSession([Challenge.TURN_LEFT], started_at=0.0)
+    poor = PERSON + RNG.normal(0, 0.07, 128)  # about 0.8 from the person's other frames
+    assert np.linalg.norm(poor - PERSON) > 0.6
+    observations = frontal(clock)
+    observations[0] = live(observations[0].t, embedding=poor)
+    for i in range(1, 1 + Policy().template_descriptors):
+        observations[i] = live(observations[i].t, embedding=same_person())
+    decision = feed(session, observations + turn(clock, +1) + closing(clock))
+    assert decision.verdict is Verdict.PASSED, decision
+    assert decision.restarts == 0
+    assert session.anchored_at == observations[1].t
+
+
+def test_the_template_waits_for_descriptors_that_agree() -> None:
+    """Until the template's descriptors agree, the session asks for one on every good frame and
+    cannot pass."""
+    clock = Clock()
+    session = LivenessSession([Challenge.BLINK], started_at=0.0)
+    assert session.wants_embedding and session.anchored_at is None
+    feed(session, [live(t, embedding=same_person()) for t in clock.frames(2 * DT)])
+    assert session.wants_embedding and session.anchored_at is None
+    decision = feed(session, blink(clock))
+    assert decision.verdict is Verdict.IN_PROGRESS and session.current is None
+    decision = feed(session, closing(clock))  # the template's third descriptor
+    assert decision.verdict is Verdict.IN_PROGRESS and session.anchored_at is not None
+    decision = feed(session, closing(clock))  # and the closing one, compared with it
+    assert decision.verdict is Verdict.PASSED, decision
+
+
+def test_another_face_while_the_template_forms_starts_it_again() -> None:
+    """A face that gives way to another before the template formed: the template is the new
+    face's, the anchor moves to it, and a step done before it is done again."""
+    clock = Clock()
+    session = LivenessSession([Challenge.TURN_LEFT, Challenge.BLINK], started_at=0.0)
+    observations = [live(t, embedding=OTHER) for t in clock.frames(DT)] + frontal(clock) + turn(clock, +1)
+    feed(session, observations)
+    assert session.current is Challenge.BLINK  # done before the template formed
+    after = [live(t, embedding=same_person()) for t in clock.frames(Policy().template_descriptors * DT)]
+    decision = feed(session, after)
+    assert session.anchored_at == after[0].t
+    assert decision.restarts == 1 and decision.passed == ()
+    assert session.current is Challenge.TURN_LEFT
+    decision = feed(session, frontal(clock) + turn(clock, +1) + blink(clock) + closing(clock))
     assert decision.verdict is Verdict.PASSED, decision
 
 
