@@ -86,5 +86,6 @@ async def test_two_refreshes_of_one_token_in_one_commit_leave_nothing_alive(db: 
     winner = 1 if outcomes[0] is Outcome.OK else 2
     assert set(states) == {"old", f"access-{winner}", f"refresh-{winner}"}  # the loser issued nothing
     assert all(revoked is not None for revoked in states.values()), states
-    assert [d["revoked"] for d in reused] == [3]
+    # the database may hold other tests' events (PostgreSQL): this grant's only
+    assert [d["revoked"] for d in reused if d["grant_id"] == grant] == [3]
     await db.read(audit.verify)
