@@ -236,10 +236,15 @@ class FramePipeline:
 
     @property
     def stills(self) -> list[Still]:
-        """The best stills of the face, from the liveness anchor on (the face before it may have
-        been another's)."""
+        """The best stills of the face, from the liveness anchor on."""
+        return list(self.analyser.stills)
+
+    def _drop_stills_before_anchor(self) -> None:
+        """Stills from before the liveness anchor may show another face; dropped as soon as the
+        anchor is known or moves, they also leave their places to the frames after it."""
         anchor = self.liveness.anchored_at
-        return [s for s in self.analyser.stills if anchor is None or s.t >= anchor]
+        if anchor is not None and any(s.t < anchor for s in self.analyser.stills):
+            self.analyser.stills = [s for s in self.analyser.stills if s.t >= anchor]
 
     async def run(self) -> Decision:
         loop = asyncio.get_running_loop()
@@ -258,5 +263,6 @@ class FramePipeline:
             self.stats.analysis_seconds += analysis.seconds
             self.stats.per_frame.append(analysis.seconds)
             self.liveness.observe(analysis.observation)
+            self._drop_stills_before_anchor()
         self.stats.decided_at = time.perf_counter()
         return self.liveness.decision

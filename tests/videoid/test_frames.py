@@ -121,17 +121,18 @@ def test_a_photo_filmed_by_a_camera_fails(clip: list[np.ndarray], face_models: f
     assert decision.motion < policy.static_motion
 
 
+def framed(path: str) -> np.ndarray:
+    """A photo of the shared set on a 640x480 frame."""
+    photo = faces.read_image(FACES / path)
+    scale = 400 / photo.shape[0]
+    photo = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)[:, :560]
+    canvas = np.full((480, 640, 3), 40, dtype=np.uint8)
+    canvas[40 : 40 + photo.shape[0], 40 : 40 + photo.shape[1]] = photo
+    return canvas
+
+
 def test_another_face_taking_over_fails(face_models: faces.FaceModels) -> None:
     rng = np.random.default_rng(5)
-
-    def framed(path: str) -> np.ndarray:
-        photo = faces.read_image(FACES / path)
-        scale = 400 / photo.shape[0]
-        photo = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)[:, :560]
-        canvas = np.full((480, 640, 3), 40, dtype=np.uint8)
-        canvas[40 : 40 + photo.shape[0], 40 : 40 + photo.shape[1]] = photo
-        return canvas
-
     first, second = framed("obama/1.jpg"), framed("biden/2.jpg")
     frames = [noisy(first, rng) for _ in range(10)] + [noisy(second, rng) for _ in range(10)]
     decision, analyser = run(frames, (Challenge.BLINK,))
@@ -140,6 +141,26 @@ def test_another_face_taking_over_fails(face_models: faces.FaceModels) -> None:
     # the first face's template (three frames), then the new face as soon as it appeared, and
     # once more to confirm it
     assert analyser.embeddings == Policy().template_descriptors + 2
+
+
+async def test_stills_from_before_the_anchor_are_dropped(face_models: faces.FaceModels) -> None:
+    """One face for two frames, then another for good: the template forms on the second, and
+    the first face's still, from before the anchor, is gone from what the document match sees."""
+    rng = np.random.default_rng(7)
+    frames = [noisy(framed("obama/1.jpg"), rng) for _ in range(2)]
+    frames += [noisy(framed("biden/2.jpg"), rng) for _ in range(6)]
+    session = LivenessSession((Challenge.BLINK,), started_at=0.0, policy=Policy(frozen_window=100))
+    pipeline = FramePipeline(session)
+    worker = asyncio.create_task(pipeline.run())
+    for i, frame in enumerate(frames):  # one frame a moment (STILL_GAP), each analysed in turn
+        pipeline.push(frame, i * 0.6)
+        while pipeline.stats.analysed <= i:
+            await asyncio.sleep(0.01)
+    pipeline.close()
+    decision = await worker
+    assert decision.verdict is Verdict.IN_PROGRESS, decision  # no blink from photos; nothing failed
+    assert session.anchored_at == pytest.approx(1.2)
+    assert pipeline.stills and all(s.t >= 1.2 for s in pipeline.stills)
 
 
 def test_a_mirrored_frame_turns_the_other_way(clip: list[np.ndarray], face_models: faces.FaceModels) -> None:
