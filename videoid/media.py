@@ -8,6 +8,7 @@ viewer's encoder runs in a thread, so a consumer that encodes gets copies (:clas
 from __future__ import annotations
 
 import asyncio
+import math
 from fractions import Fraction
 
 from aiortc import MediaStreamTrack
@@ -60,19 +61,26 @@ class OwnFrames(_Wrapper):
         return own_copy(frame)
 
 
+#: aiortc's recorder encodes video at this time base (``add_stream(..., rate=30)``).
+RECORDER_VIDEO_TICK = Fraction(1, 30)
+
+
 class Monotonic(_Wrapper):
-    """Hands on only the frames whose time is later than that of the last one handed on.
+    """Hands on only the frames whose time is later than that of the last one handed on, in
+    whole ``tick``s when one is given (the time base the encoder rounds the frame's time to).
 
     A muxer takes no packet at or before the time of the one before. aiortc's recorder encodes
-    every frame it is handed, and one frame with the timestamp of the frame before it (a WebRTC
-    receiver can hand on two for one capture time) made the H.264 encoder emit a repeated
-    decoding time: the file could then not be finished when the session ended, and the whole
-    recording was lost (seen in a browser test; aiortc issue 546 shows the same). A frame left
-    out would have been shown at the same instant as the one before it."""
+    every frame it is handed, and one frame with the time of the frame before it made the H.264
+    encoder emit a repeated decoding time: the file could then not be finished when the session
+    ended, and the whole recording was lost (seen in a browser test; aiortc issue 546 shows the
+    same). Two frames can also differ on the RTP clock (1/90000 s) and still fall on one tick of
+    the recorder's 1/30 s. A frame left out would have been shown at the same instant as the one
+    before it."""
 
-    def __init__(self, source: MediaStreamTrack) -> None:
+    def __init__(self, source: MediaStreamTrack, *, tick: Fraction | None = None) -> None:
         super().__init__(source)
-        self._last: Fraction | None = None
+        self._tick = tick
+        self._last: Fraction | int | None = None
         self.left_out = 0
 
     async def recv(self) -> Frame:
@@ -80,7 +88,9 @@ class Monotonic(_Wrapper):
             frame = await self._source.recv()
             if not isinstance(frame, Frame) or frame.pts is None or frame.time_base is None:
                 return frame  # type: ignore[return-value]  # nothing to order by: the encoder stamps it
-            at = frame.pts * frame.time_base
+            at: Fraction | int = frame.pts * frame.time_base
+            if self._tick is not None:  # rounded to the nearest tick, halves up, as FFmpeg rescales
+                at = math.floor(at / self._tick + Fraction(1, 2))
             if self._last is None or at > self._last:
                 self._last = at
                 return frame
@@ -100,7 +110,7 @@ class VideoFirst:
         self._seen = asyncio.Event()
 
     def video(self, source: MediaStreamTrack) -> MediaStreamTrack:
-        return _Announcing(Monotonic(source), self._seen)
+        return _Announcing(Monotonic(source, tick=RECORDER_VIDEO_TICK), self._seen)
 
     def sound(self, source: MediaStreamTrack) -> MediaStreamTrack:
         return _Waiting(Monotonic(source), self._seen)

@@ -103,11 +103,23 @@ async def test_frames_reach_the_recorder_in_strictly_increasing_time() -> None:
     assert ordered.left_out == 3
 
 
+async def test_frames_on_one_tick_of_the_recorder_count_as_one() -> None:
+    """Distinct on the RTP clock, but 6.7 ms apart: both would be encoded at one 1/30 s tick."""
+    ordered = Monotonic(_Stamped([0, 3000, 3600, 6000, 7400, 9000]), tick=Fraction(1, 30))
+    seen = []
+    with contextlib.suppress(MediaStreamError):
+        while True:
+            seen.append((await ordered.recv()).pts)
+    assert seen == [0, 3000, 6000, 9000]
+
+
 async def test_a_repeated_timestamp_does_not_cost_the_recording(tmp_path: Path) -> None:
-    """One frame with its predecessor's time: aiortc's recorder alone cannot finish the file
-    (the encoder repeats a decoding time, the muxer refuses it); through the order the recorder's
-    tracks are given in, the file is finished with every other frame."""
+    """One frame with its predecessor's time, one on its predecessor's tick: aiortc's recorder
+    alone cannot finish the file (the encoder repeats a decoding time, the muxer refuses it);
+    through the order the recorder's tracks are given in, the file is finished with every other
+    frame."""
     stamps = [i * 3000 for i in range(20)]
+    stamps.insert(15, stamps[14] + 600)  # 6.7 ms later: the same tick of the recorder's 1/30 s
     stamps.insert(10, stamps[9])
 
     async def record(path: Path, *, ordered: bool) -> None:
