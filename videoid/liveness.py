@@ -171,7 +171,6 @@ class LivenessSession:
         self._outlier = False  # the last descriptor was far from the template
         self._identity_distance: float | None = None
         self._embedding_wanted = True
-        self._done_at: float | None = None
         self._absent_since: float | None = None
         self._last_digest: bytes | None = None
         self._identical = 0
@@ -271,7 +270,6 @@ class LivenessSession:
         self._step_started = t
         self._reset_step()
         if self.current is None:
-            self._done_at = t
             self._embedding_wanted = True  # the closing check: still the same person
 
     def _track_turn(self, t: float, yaw: float) -> None:

@@ -15,7 +15,8 @@ from sqlalchemy import Connection, event, select
 
 from idp import audit, tenants
 from idp.storage import migrate, tables
-from idp.storage.database import Database, Tx, _Checkpointer
+from idp.storage.checkpoint import Checkpointer
+from idp.storage.database import Database, Tx
 
 
 class BoomError(Exception):
@@ -268,8 +269,8 @@ async def test_the_sqlite_wal_starts_over_under_a_steady_write_load(
     a write begins, so SQLite would append to it for as long as the load lasts. Once it holds
     RESTART_FRAMES frames the writer holds one batch back for a checkpoint, and the WAL starts
     over: its file stays a few times that size, however much was written."""
-    monkeypatch.setattr(_Checkpointer, "RESTART_FRAMES", 64)
-    monkeypatch.setattr(_Checkpointer, "EVERY", 0.01)
+    monkeypatch.setattr(Checkpointer, "RESTART_FRAMES", 64)
+    monkeypatch.setattr(Checkpointer, "EVERY", 0.01)
     path = tmp_path / "idp.db"
     path.write_bytes(sqlite_template.read_bytes())
     db = Database(f"sqlite+aiosqlite:///{path}")
@@ -310,7 +311,7 @@ async def test_a_writer_that_gives_up_on_a_checkpoint_does_not_stop_the_checkpoi
     try:
         await db.write(lambda tx: tenants.create(tx, slug=f"t-{_uid()}", name="Acme"))
         assert db.sync_engine is not None
-        checkpointer = _Checkpointer(db.sync_engine)
+        checkpointer = Checkpointer(db.sync_engine)
         try:
             for _ in range(20):  # cancelled before and while the checkpointer takes them up
                 checkpointer.catch_up().cancel()
