@@ -84,7 +84,7 @@ class Capture:
     failure: str | None = None
     captured_at: float | None = None  # perf_counter when the last capture step ended
     ocr_reads: int = 0
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds each step took, by step
 
 
 class _WatchedAnalyser(FrameAnalyser):
@@ -143,6 +143,7 @@ class LiveSession:
         self.started = clock()
         self.warmup = warmup
         self._first_frame: float | None = None
+        self._step_since = self.started
 
     # -- input ------------------------------------------------------------------------------------
 
@@ -197,6 +198,10 @@ class LiveSession:
         }
 
     async def _enter(self, step: Step, *, passed_step: str | None = None, **details: Any) -> None:
+        now = self._clock()
+        if passed_step is not None:
+            self.capture.timings[passed_step] = now - self._step_since
+        self._step_since = now
         if passed_step is not None and self._on_step is not None:
             await self._on_step(passed_step, True, details)
         self._step = step
