@@ -157,18 +157,38 @@ def _portrait(path: Path, width: int, height: int) -> Image.Image:
     return photo.resize((width, height), Image.Resampling.LANCZOS)
 
 
+ADVANCE_PER_EM = 0.723  # OCR-B's advance width, in em
+
+
+def _mrz_grid(
+    lines: tuple[str, ...], *, width: int, height: int, mm: float
+) -> tuple[float, float, float, float]:
+    """Where the MRZ goes: left, top, pitch and line spacing in pixels (Doc 9303 Part 3 §4.3)."""
+    pitch = PITCH_MM * mm
+    spacing = 4.2 * mm if len(lines) == 3 else 5.5 * mm
+    return (width - pitch * len(lines[0])) / 2, height - 3.5 * mm - spacing * len(lines), pitch, spacing
+
+
 def _mrz(
     draw: ImageDraw.ImageDraw, lines: tuple[str, ...], ocrb: Path, *, width: int, height: int, mm: float
 ) -> None:
     """The MRZ at Doc 9303's pitch (2.54 mm) and line spacing (Part 3 §4.3), above the bottom edge."""
-    pitch = PITCH_MM * mm
-    advance_per_em = 0.723  # OCR-B's advance width, in em
-    font = ImageFont.truetype(str(ocrb), round(pitch / advance_per_em))
-    spacing = 4.2 * mm if len(lines) == 3 else 5.5 * mm
-    left = (width - pitch * len(lines[0])) / 2
-    top = height - 3.5 * mm - spacing * len(lines)
+    left, top, pitch, spacing = _mrz_grid(lines, width=width, height=height, mm=mm)
+    font = ImageFont.truetype(str(ocrb), round(pitch / ADVANCE_PER_EM))
     for row, line in enumerate(lines):
         for col, char in enumerate(line):
             draw.text(
                 (round(left + col * pitch), round(top + row * spacing)), char, font=font, fill=(15, 15, 15)
             )
+
+
+def fleck(document: SyntheticDocument, *, line: int, column: int, px_per_mm: float = 8.0) -> np.ndarray:
+    """The document's image with a dark fleck (dirt on the laminate, 6 px across) on the right
+    half of one MRZ character: enough for OCR to read another letter there."""
+    height, width = document.image.shape[:2]
+    left, top, pitch, spacing = _mrz_grid(document.lines, width=width, height=height, mm=px_per_mm)
+    em = pitch / ADVANCE_PER_EM
+    centre = (round(left + (column + 0.7) * pitch), round(top + line * spacing + 0.45 * em))
+    flecked = document.image.copy()
+    cv2.circle(flecked, centre, 3, (15, 15, 15), -1)
+    return flecked

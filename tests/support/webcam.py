@@ -104,6 +104,13 @@ def document_frame(document: np.ndarray, *, tilt: float = 0.0) -> np.ndarray:
     return canvas
 
 
+def held_still(document: np.ndarray, *, seed: int) -> np.ndarray:
+    """One frame of ``document`` held still in front of the camera, with the sensor's noise."""
+    frame = document_frame(document).astype(np.float64)
+    noise = np.random.default_rng(seed).normal(0, 2, frame.shape)
+    return np.clip(frame + noise, 0, 255).astype(np.uint8)
+
+
 def card_sides(card: np.ndarray, holder: Holder) -> tuple[np.ndarray, np.ndarray]:
     """The front of an identity card (photo and printed data, no MRZ) and its back (the MRZ, no
     photo), from a synthetic card that has both on one side."""

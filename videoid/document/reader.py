@@ -123,8 +123,11 @@ def read_mrz_from(image: Image) -> tuple[MRZ, tuple[str, ...]]:
     return best[1], best[2]
 
 
-def read_document(image: Image, *, today: date) -> DocumentReading:
-    """Read the MRZ and cut out the portrait (Doc 9303); raises a :class:`DocumentError` subclass."""
+def read_document(image: Image, *, today: date, portrait: bool = True) -> DocumentReading:
+    """Read the MRZ and cut out the portrait (Doc 9303); raises a :class:`DocumentError` subclass.
+
+    ``portrait=False`` skips the portrait (about 0.1 s of face detection), for a caller that has it.
+    """
     image = _validate(image)
     mrz, lines = read_mrz_from(image)
     expiry = mrz.expiry()
@@ -133,7 +136,7 @@ def read_document(image: Image, *, today: date) -> DocumentReading:
         birth_date=mrz.birth(today=today),
         expiry_date=expiry,
         expired=expiry is not None and expiry < today,
-        portrait=find_portrait(image),
+        portrait=find_portrait(image) if portrait else None,
         ocr_lines=lines,
     )
 
