@@ -16,6 +16,7 @@ from idp import eids, proofing
 from idp.storage.database import Tx
 from levels_of_assurance.ladder import Level, acr_for
 from videoid.decision import Checks, Outcome, names_match
+from videoid.document.consensus import Combined, combine
 from videoid.document.reader import DocumentReading, check_document
 from videoid.faces import MATCH_THRESHOLD
 from videoid.policy import TenantPolicy
@@ -29,8 +30,14 @@ def _iso(d: date | None) -> str | None:
     return None if d is None else d.isoformat()
 
 
-def document_report(reading: DocumentReading, *, today: date, policy: TenantPolicy) -> dict[str, Any]:
+def document_report(
+    reading: DocumentReading, *, today: date, policy: TenantPolicy, consensus: Combined | None = None
+) -> dict[str, Any]:
+    """The document part of the report, with how many reads the MRZ was voted over (``consensus``;
+    the one reading alone without it) and which fields without a check digit they did not confirm."""
     mrz = reading.mrz
+    consensus = consensus or combine([reading])
+    assert consensus is not None
     problems = check_document(
         reading,
         today=today,
@@ -53,6 +60,9 @@ def document_report(reading: DocumentReading, *, today: date, policy: TenantPoli
         "valid": mrz.valid,
         "problems": [str(p.code) for p in problems],
         "portrait": reading.portrait is not None,
+        "reads": consensus.reads,
+        "names_confirmed": consensus.names_confirmed,
+        "unconfirmed_fields": list(consensus.unconfirmed),
     }
 
 
@@ -66,7 +76,7 @@ def checks_of(
     expired: bool | None = None
     matches = False
     if capture.reading is not None:
-        document = document_report(capture.reading, today=today, policy=policy)
+        document = document_report(capture.reading, today=today, policy=policy, consensus=capture.consensus)
         problems = set(document["problems"])
         accepted = not problems & {"document_type_not_accepted", "issuing_country_not_accepted"}
         expired_known = capture.reading.expiry_date is not None

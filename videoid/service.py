@@ -295,6 +295,7 @@ class VideoIdService:
                 "liveness_motion": (report["liveness"] or {}).get("motion"),
                 "tilt_change": report["tilt"]["change"],
                 "mrz_valid": checks.mrz_valid,
+                "names_confirmed": None if document is None else document["names_confirmed"],
             }
             reasons = [str(r) for r in result.reasons]
             if current.mode is not policy.Mode.AUTOMATED:

@@ -10,6 +10,13 @@ Steps, in order (each reported to the page through :meth:`LiveSession.status`):
    the portrait cut out. OCR costs 1.5-2.5 s, so it runs in a worker thread on the newest frame
    that shows a document outline, one read at a time: a few chosen frames, never every frame;
 4. ``document_back``: for identity cards (TD1), the side with the MRZ;
+
+   either way, the fields without a check digit (names, issuing state, nationality, sex) do not
+   rest on one read: once a read's check digits validate, further frames of the same side are
+   read, at most :data:`CONFIRM_READS` more, until every character of those fields is confirmed
+   by a vote over the reads (:mod:`videoid.document.consensus`). When the step's time or the
+   reads run out first, the vote stands and the step's event and the report say what was not
+   confirmed, for the agent who reviews it;
 5. ``tilt``: the document turned so that its outline changes perspective (:mod:`videoid.tilt`).
 
 Then the capture is over; the SMS code (the second channel) and the decision are handled by
@@ -24,13 +31,14 @@ import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
 from typing import Any
 
 from idp.errors import DocumentError, FaceError, MRZNotFoundError
 from videoid import faces, tilt
+from videoid.document.consensus import Combined, combine
 from videoid.document.mrz import MRZFormat
 from videoid.document.portrait import Portrait, find_portrait
 from videoid.document.reader import DocumentReading, read_document
@@ -51,6 +59,9 @@ STEP_TIMEOUT = 60.0  # seconds for each document step
 # and the first descriptor is the first identity reference. So the first second is not analysed.
 WARMUP = 1.0
 FRONT_RETRIES = 2  # reads of a photo page without an MRZ before it counts as a card's front
+# OCR reads after the first whose check digits validate, to confirm the fields without a check
+# digit: one when two reads agree (the usual case), two or three when a read has misread them
+CONFIRM_READS = 4
 
 
 class Step(StrEnum):
@@ -73,6 +84,7 @@ class Capture:
 
     liveness: Decision | None = None
     reading: DocumentReading | None = None  # the reading whose MRZ counts (front for TD3, back for TD1)
+    consensus: Combined | None = None  # how ``reading`` was combined from the reads of its side
     portrait: Portrait | None = None
     front_frame: Image | None = None
     back_frame: Image | None = None
@@ -139,6 +151,7 @@ class LiveSession:
         self._still_embeddings: list[tuple[Still, Embedding]] = []
         self._needs_back = False
         self._quad_seen = False
+        self._reads: list[tuple[DocumentReading, Image]] = []  # every MRZ read, with its frame
         self.received = 0
         self.started = clock()
         self.warmup = warmup
@@ -282,7 +295,6 @@ class LiveSession:
     async def _front(self) -> str | None:
         loop = asyncio.get_running_loop()
         deadline = self._clock() + self.step_timeout
-        best: DocumentReading | None = None
         portrait_only = 0
         while True:
             frame = await self._next_frame(deadline)
@@ -290,12 +302,10 @@ class LiveSession:
                 return "no document photo page was read in time"
             result = await loop.run_in_executor(self._executor, functools.partial(self._read_front, frame))
             reading, portrait = result.reading, result.portrait
+            if reading is not None:
+                self._reads.append((reading, frame))
             if reading is not None and reading.mrz.format is MRZFormat.TD1 and portrait is None:
                 self._needs_back = True  # the back came first: keep it, still ask for the photo side
-                if best is None or sum(c.valid for c in reading.mrz.checks) > sum(
-                    c.valid for c in best.mrz.checks
-                ):
-                    best, self.capture.back_frame = reading, frame
                 continue
             if portrait is None:
                 continue
@@ -305,12 +315,14 @@ class LiveSession:
                 portrait_only += 1
                 continue
             self.capture.portrait, self.capture.front_frame = portrait, frame
+            confirmation: dict[str, Any] = {}
             if reading is not None and reading.mrz.valid:
-                self.capture.reading = reading
                 self._needs_back = False
+                self._take(await self._confirm(deadline, reading.mrz.format))
+                confirmation = self._confirmation()
             else:
                 self._needs_back = True
-                self.capture.reading = best
+                self._take(self._combined(MRZFormat.TD1))  # a back seen first, if any
             await loop.run_in_executor(self._executor, self._match_face)
             await self._enter(
                 Step.DOCUMENT_BACK if self._needs_back else Step.TILT,
@@ -318,6 +330,7 @@ class LiveSession:
                 mrz=None if reading is None else str(reading.mrz.format),
                 portrait=True,
                 ocr_seconds=round(result.seconds, 2),
+                **confirmation,
             )
             return None
 
@@ -355,36 +368,83 @@ class LiveSession:
         self.capture.face_distance, self.capture.still = distance, still
 
     async def _back(self) -> str | None:
-        loop = asyncio.get_running_loop()
         deadline = self._clock() + self.step_timeout
-        best = self.capture.reading
-        while best is None or not best.mrz.valid:
-            frame = await self._next_frame(deadline)
-            if frame is None:
+        combined = self._combined()
+        while combined is None or not combined.reading.mrz.valid:
+            if not await self._read_next(deadline):
                 break
-            reading = await loop.run_in_executor(self._executor, functools.partial(self._read_back, frame))
-            if reading is None:
-                continue
-            if best is None or sum(c.valid for c in reading.mrz.checks) > sum(
-                c.valid for c in best.mrz.checks
-            ):
-                best, self.capture.back_frame = reading, frame
-        if best is None:
+            combined = self._combined()
+        if combined is None:
             return "the side of the document with the machine-readable zone was not read in time"
-        self.capture.reading = best
+        if combined.reading.mrz.valid:
+            combined = await self._confirm(deadline, combined.reading.mrz.format)
+        self._take(combined, back=True)
+        mrz = combined.reading.mrz
         await self._enter(
-            Step.TILT, passed_step=str(Step.DOCUMENT_BACK), mrz=str(best.mrz.format), valid=best.mrz.valid
+            Step.TILT,
+            passed_step=str(Step.DOCUMENT_BACK),
+            mrz=str(mrz.format),
+            valid=mrz.valid,
+            **self._confirmation(),
         )
         return None
 
-    def _read_back(self, frame: Image) -> DocumentReading | None:
+    async def _confirm(self, deadline: float, fmt: MRZFormat) -> Combined:
+        """Read further frames until the fields without a check digit are confirmed, within the
+        step's ``deadline`` and :data:`CONFIRM_READS` more OCR reads; the vote so far otherwise."""
+        budget = self.capture.ocr_reads + CONFIRM_READS
+        combined = self._combined(fmt)
+        assert combined is not None  # the caller has a read of this format
+        while not combined.confirmed and self.capture.ocr_reads < budget:
+            if not await self._read_next(deadline):
+                break
+            combined = self._combined(fmt) or combined
+        return combined
+
+    async def _read_next(self, deadline: float) -> bool:
+        """Read the MRZ on the next frame (kept in ``_reads`` when read); False when time is up."""
+        frame = await self._next_frame(deadline)
+        if frame is None:
+            return False
+        loop = asyncio.get_running_loop()
+        reading = await loop.run_in_executor(self._executor, functools.partial(self._read_mrz, frame))
+        if reading is not None:
+            self._reads.append((reading, frame))
+        return True
+
+    def _read_mrz(self, frame: Image) -> DocumentReading | None:
         if not self._document_in_view(frame):
             return None
         self.capture.ocr_reads += 1
-        try:
-            return read_document(frame, today=self.today)
+        try:  # the portrait is the front's, found already (a card's back has none)
+            return read_document(frame, today=self.today, portrait=False)
         except DocumentError:
             return None
+
+    def _combined(self, fmt: MRZFormat | None = None) -> Combined | None:
+        """The reads so far (of ``fmt`` only, when given) combined; None without any."""
+        chosen = [i for i, (r, _) in enumerate(self._reads) if fmt is None or r.mrz.format is fmt]
+        combined = combine([self._reads[i][0] for i in chosen])
+        if combined is not None:
+            combined = replace(combined, anchor=chosen[combined.anchor])
+        return combined
+
+    def _take(self, combined: Combined | None, *, back: bool = False) -> None:
+        self.capture.reading = None if combined is None else combined.reading
+        self.capture.consensus = combined
+        if back and combined is not None:
+            self.capture.back_frame = self._reads[combined.anchor][1]
+
+    def _confirmation(self) -> dict[str, Any]:
+        """What the step's event says about the reads behind the MRZ."""
+        combined = self.capture.consensus
+        if combined is None:
+            return {}
+        return {
+            "reads": combined.reads,
+            "names_confirmed": combined.names_confirmed,
+            "unconfirmed_fields": list(combined.unconfirmed),
+        }
 
     async def _tilt_step(self) -> None:
         loop = asyncio.get_running_loop()

@@ -123,6 +123,9 @@ async def test_a_live_person_with_their_passport_is_proofed(
     )
     assert report is not None
     assert report["document"]["valid"] and report["document"]["surname"] == "NOVAK"
+    # the names (no check digit covers them) were confirmed by at least two reads, not taken from one
+    assert report["document"]["names_confirmed"] and report["document"]["reads"] >= 2, report["document"]
+    assert report["document"]["unconfirmed_fields"] == []
     assert report["liveness"]["passed"] == ["turn_right", "turn_left"]
     assert report["recording"]["sha256"] == by_kind[evidence.Kind.RECORDING].sha256
     # an automated session declines the sound the client offered: nobody would listen to it
