@@ -37,6 +37,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
 
     from idp.storage import migrate
     from idp.web.app import create_app
+    from idp.web.serving import http_protocol
 
     migrate.require_current(settings.database_url)
     host = args.host or settings.host
@@ -53,7 +54,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         proxy_headers=settings.trust_proxy_headers,
         server_header=False,
         loop="auto",
-        http="auto",
+        http=http_protocol(),
     )
 
 

@@ -28,6 +28,7 @@ from idp.delivery.mail import read_outbox
 from idp.settings import Settings, load_settings
 from idp.storage.database import Tx
 from idp.web.app import create_app
+from idp.web.serving import http_protocol
 from idp.web.state import AppState
 
 T = TypeVar("T")
@@ -174,6 +175,7 @@ def serve(
         ssl_certfile=str(tls[0]),
         ssl_keyfile=str(tls[1]),
         lifespan="on",
+        http=http_protocol(),
     )
     server = uvicorn.Server(config)
     loop_box: dict[str, asyncio.AbstractEventLoop] = {}
