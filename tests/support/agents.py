@@ -64,6 +64,9 @@ def report(session_id: str, *, given: str, family: str) -> dict[str, object]:
             "valid": True,
             "problems": [],
             "portrait": True,
+            "reads": 2,
+            "names_confirmed": True,
+            "unconfirmed_fields": [],
         },
         "face": {"distance": 0.4123, "threshold": 0.55, "portrait": True},
         "tilt": {"change": 0.3, "passed": True},
@@ -85,9 +88,13 @@ def _jpeg(path: Path) -> bytes:
     return evidence.jpeg(image)
 
 
-def _with_recording(found: dict[str, Any], recording: dict[str, Any] | None) -> dict[str, Any]:
+def _with(
+    found: dict[str, Any], recording: dict[str, Any] | None, document: dict[str, Any] | None
+) -> dict[str, Any]:
     if recording:
         found["recording"] = {**found["recording"], **recording}
+    if document:
+        found["document"] = {**found["document"], **document}
     return found
 
 
@@ -99,9 +106,10 @@ def reviewed_session(
     second_agent: bool = False,
     agent_group: str = policy.AGENT_GROUP,
     recording: dict[str, Any] | None = None,
+    document: dict[str, Any] | None = None,
 ) -> Session:
     """A session of ``person`` that finished its automated checks and waits for an agent;
-    ``recording`` adds to what its report says of the recording."""
+    ``recording`` and ``document`` add to what its report says of the recording and the document."""
     secret = served.settings.secret_key
     tenant_policy = TenantPolicy(mode=mode, second_agent_for_rejection=second_agent, agent_group=agent_group)
     face, front = _jpeg(FACE), _jpeg(DOCUMENT_FRONT)
@@ -132,7 +140,7 @@ def reviewed_session(
                 evidence.Kind.REPORT,
                 "application/json",
                 evidence.report_bytes(
-                    _with_recording(report(session.id, given=given, family=family), recording)
+                    _with(report(session.id, given=given, family=family), recording, document)
                 ),
             ),
         ):

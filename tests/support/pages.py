@@ -123,6 +123,9 @@ _AGENT_REPORT_DOCUMENT: dict[str, object] = {
     "expired": True,
     "checks": [{"name": "document_number", "valid": True}, {"name": "composite", "valid": False}],
     "problems": [],
+    "reads": 2,
+    "names_confirmed": True,
+    "unconfirmed_fields": [],
 }
 _AGENT_SESSION: dict[str, object] = {
     "session_id": "s" * 32,
@@ -550,6 +553,13 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
             "earlier_rejection": True,
             "automated": {"approved": False, "reasons": ["x"]},
             "document": {**_AGENT_REPORT_DOCUMENT, "problems": ["document_expired"]},
+        },
+    ),
+    (  # the reads of the document never agreed on the names
+        "agent_session.html",
+        {
+            **_AGENT_SESSION,
+            "document": {**_AGENT_REPORT_DOCUMENT, "names_confirmed": False, "unconfirmed_fields": ["names"]},
         },
     ),
     (  # an agent-led session of a person without a microphone: the agent's voice alone

@@ -273,6 +273,29 @@ def test_the_review_page_says_what_the_recording_lets_the_agent_hear(
     assert decided.headers["location"] == "/agent?notice=approved"
 
 
+@pytest.mark.parametrize(
+    ("document", "says"),
+    [
+        ({}, "confirmed by several reads"),
+        (
+            {"reads": 3, "names_confirmed": False, "unconfirmed_fields": ["names"]},
+            "not confirmed by the reads: compare them with the document</span> <code>names</code>",
+        ),
+    ],
+)
+def test_the_review_page_says_whether_the_reads_confirmed_the_names(
+    served: ServedApp, people: dict[str, eids.EID], document: dict[str, Any], says: str
+) -> None:
+    session = reviewed_session(served, people["person"], document=document)
+    agent = browser(served, people["agent"])
+    assert agent.take_next().headers["location"] == f"/agent/sessions/{session.id}"
+    page = agent.get(f"/agent/sessions/{session.id}").text
+    shown = re.search(r'<dd id="unchecked-fields">(.*?)</dd>', page)
+    assert shown is not None and says in shown.group(1), page
+    decided = agent.decide(session.id, decision="approve", **CHECKED)
+    assert decided.headers["location"] == "/agent?notice=approved"
+
+
 def test_release_needs_the_csrf_token_and_a_session_id(
     served: ServedApp, people: dict[str, eids.EID]
 ) -> None:
