@@ -10,9 +10,10 @@ takes CPU from the server: the figures are a lower bound for a server with cores
 
 For each N it prints, per session: frames analysed per second during the face and liveness steps
 (the live path: WebRTC decode, BGR conversion, queue of one, tracking and landmarks, liveness),
-frames received, OCR reads, the seconds the document steps took (front and back), the decision,
-and two times: from the end of the capture (the last tilt frame) to the decision, and from the
-code's submission to the decision.
+frames received, OCR reads (every attempt), the reads of the MRZ that voted on the names and
+whether they confirmed them (:mod:`videoid.document.consensus`), the seconds the document steps
+took (front and back), the decision, and two times: from the end of the capture (the last tilt
+frame) to the decision, and from the code's submission to the decision.
 Targets: >= 15 fps per session at 640x480 and a decision within 2 s of the last capture.
 """
 
@@ -70,6 +71,8 @@ async def one_session(served: ServedApp, directory: Path, index: int) -> dict[st
         "analysis_ms": 1000 * statistics.median(stats.per_frame) if stats.per_frame else 0.0,
         "received": capture.received,
         "ocr_reads": result.ocr_reads if result else 0,
+        "voted": result.consensus.reads if result and result.consensus else 0,
+        "names": "yes" if result and result.consensus and result.consensus.names_confirmed else "no",
         "document_seconds": sum(result.timings.get(step, 0.0) for step in ("document_front", "document_back"))
         if result
         else 0.0,
@@ -105,7 +108,7 @@ def main() -> None:
             print(f"{cores} cores; server and clients on this machine; 640x480 at 30 fps per client")
             print(
                 f"{'N':>2} {'decision':>9} {'fps live':>9} {'ms/frame':>9} {'received':>9} {'OCR':>4} "
-                f"{'document':>9} {'capture->decision':>18} {'code->decision':>15}"
+                f"{'voted':>5} {'names':>5} {'document':>9} {'capture->decision':>18} {'code->decision':>15}"
             )
             for count in counts:
                 for _ in range(args.runs):
@@ -113,7 +116,8 @@ def main() -> None:
                         c2d, k2d = r["capture_to_decision"], r["code_to_decision"]
                         print(
                             f"{count:>2} {r['decision']!s:>9} {r['fps_live']:>9.1f} {r['analysis_ms']:>9.1f} "
-                            f"{r['received']:>9} {r['ocr_reads']:>4} {r['document_seconds']:>7.1f} s "
+                            f"{r['received']:>9} {r['ocr_reads']:>4} {r['voted']:>5} {r['names']:>5} "
+                            f"{r['document_seconds']:>7.1f} s "
                             f"{'-' if c2d is None else f'{c2d:.2f} s':>18} "
                             f"{'-' if k2d is None else f'{k2d:.3f} s':>15}"
                         )
