@@ -152,6 +152,7 @@ class LiveSession:
         self._needs_back = False
         self._quad_seen = False
         self._reads: list[tuple[DocumentReading, Image]] = []  # every MRZ read, with its frame
+        self._confirming = False  # a valid read is in; further reads confirm its unchecked fields
         self.received = 0
         self.started = clock()
         self.warmup = warmup
@@ -205,6 +206,7 @@ class LiveSession:
             "faces_in_frame": last.faces_in_frame if last is not None else 0,
             "document_seen": self._quad_seen,
             "needs_back": self._needs_back,
+            "confirming_document": self._confirming,
             "tilt": round(min(1.0, self._tilt.change / self._tilt.min_change), 2),
             "frames": {"received": self.received, "analysed": analysed, "fps": round(analysed / elapsed, 1)},
             "failure": self.capture.failure,
@@ -395,10 +397,14 @@ class LiveSession:
         budget = self.capture.ocr_reads + CONFIRM_READS
         combined = self._combined(fmt)
         assert combined is not None  # the caller has a read of this format
-        while not combined.confirmed and self.capture.ocr_reads < budget:
-            if not await self._read_next(deadline):
-                break
-            combined = self._combined(fmt) or combined
+        self._confirming = True  # the page asks the person to hold the document a moment longer
+        try:
+            while not combined.confirmed and self.capture.ocr_reads < budget:
+                if not await self._read_next(deadline):
+                    break
+                combined = self._combined(fmt) or combined
+        finally:
+            self._confirming = False
         return combined
 
     async def _read_next(self, deadline: float) -> bool:

@@ -126,6 +126,7 @@
     if ((step === "face" || step === "liveness") && !status.face) hint = t("hint-no-face");
     else if (status.faces_in_frame > 1) hint = t("hint-several-faces");
     else if ((step === "document_front" || step === "document_back" || step === "tilt") && !status.document_seen) hint = t("hint-no-document");
+    else if ((step === "document_front" || step === "document_back") && status.confirming_document) hint = t("hint-confirming-document");
     showHint(hint);
     setCheck("check-face", !!status.face, status.face ? t("ok") : t("not-yet"));
     var line = $("agent-line");

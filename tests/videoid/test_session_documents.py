@@ -231,3 +231,28 @@ async def test_the_front_page_is_read_again_until_a_real_misread_is_outvoted(
     assert (details["reads"], details["names_confirmed"], details["unconfirmed_fields"]) == (3, True, [])
     first = session._reads[0][0].mrz
     assert first.valid and first.given_names != "ANA"  # the fleck did make the first read wrong
+
+
+async def test_the_page_is_told_while_further_reads_confirm_the_document(
+    monkeypatch: pytest.MonkeyPatch, card_back: np.ndarray
+) -> None:
+    """The person holds the document a few seconds longer than one read takes: the status the page
+    polls says so while the confirming reads run, and not before or after."""
+    session, clock, _steps = live([card_back])
+    seen: list[bool] = []
+    reads = iter([None, with_given_name(CARD, "B"), CARD, CARD])
+
+    def read_document(frame: np.ndarray, *, today: date, portrait: bool = True) -> DocumentReading:
+        seen.append(session.status()["confirming_document"])
+        clock.now += READ_SECONDS
+        lines = next(reads)
+        if lines is None:
+            raise MRZNotFoundError("no machine-readable zone")
+        return reading(lines)
+
+    monkeypatch.setattr(session_module, "read_document", read_document)
+    assert session.status()["confirming_document"] is False
+    assert await session._back() is None
+    # no MRZ yet, then the first valid read: not confirming; the two reads after it: confirming
+    assert seen == [False, False, True, True]
+    assert session.status()["confirming_document"] is False
