@@ -19,16 +19,7 @@ ANA = Holder(surname="NOVAK", given_names="ANA", portrait=None)
 
 
 def reading(lines: tuple[str, ...]) -> DocumentReading:
-    mrz = parse(lines)
-    expiry = mrz.expiry()
-    return DocumentReading(
-        mrz=mrz,
-        birth_date=mrz.birth(today=TODAY),
-        expiry_date=expiry,
-        expired=expiry is not None and expiry < TODAY,
-        portrait=None,
-        ocr_lines=lines,
-    )
+    return DocumentReading.of(parse(lines), lines, today=TODAY)
 
 
 def misread(lines: tuple[str, ...], line: int, position: int, char: str) -> tuple[str, ...]:

@@ -40,9 +40,7 @@ def with_given_name(lines: tuple[str, ...], letter: str) -> tuple[str, ...]:
 
 
 def reading(lines: tuple[str, ...]) -> DocumentReading:
-    mrz = parse(lines)
-    expiry = mrz.expiry()
-    return DocumentReading(mrz, mrz.birth(today=TODAY), expiry, False, None, lines)
+    return DocumentReading.of(parse(lines), lines, today=TODAY)
 
 
 class Clock:

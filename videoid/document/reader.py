@@ -42,6 +42,21 @@ class DocumentReading:
     portrait: Portrait | None
     ocr_lines: tuple[str, ...]  # the recognised text before correction
 
+    @classmethod
+    def of(
+        cls, mrz: MRZ, lines: tuple[str, ...], *, today: date, portrait: Portrait | None = None
+    ) -> DocumentReading:
+        """The reading of ``mrz`` (recognised as ``lines``): its dates, and expired as of ``today``."""
+        expiry = mrz.expiry()
+        return cls(
+            mrz=mrz,
+            birth_date=mrz.birth(today=today),
+            expiry_date=expiry,
+            expired=expiry is not None and expiry < today,
+            portrait=portrait,
+            ocr_lines=lines,
+        )
+
 
 class ProblemCode(StrEnum):
     CHECK_DIGIT_INVALID = "check_digit_invalid"
@@ -130,15 +145,7 @@ def read_document(image: Image, *, today: date, portrait: bool = True) -> Docume
     """
     image = _validate(image)
     mrz, lines = read_mrz_from(image)
-    expiry = mrz.expiry()
-    return DocumentReading(
-        mrz=mrz,
-        birth_date=mrz.birth(today=today),
-        expiry_date=expiry,
-        expired=expiry is not None and expiry < today,
-        portrait=find_portrait(image) if portrait else None,
-        ocr_lines=lines,
-    )
+    return DocumentReading.of(mrz, lines, today=today, portrait=find_portrait(image) if portrait else None)
 
 
 async def read_document_async(image: Image, *, today: date) -> DocumentReading:
