@@ -10,6 +10,22 @@ pool, another thread, so it is not in these figures; nor is HTTP parsing (uvicor
 ``login_factors.py`` includes. Prints per request the median and the 10th percentile, and their
 sums per login. SQLite by default (a fresh file); ``--database-url`` names a migrated PostgreSQL
 database instead (``postgresql+asyncpg://…``; the rows it adds stay there).
+
+The CPU times move with whatever else shares the core; for a count that does not, run it under
+callgrind with ``--callgrind``, which switches instrumentation on for the measured logins only
+(the client's work included, about half of it):
+
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=/dev/null \\
+        .venv/bin/python bench/login_profile.py --callgrind --logins 100
+
+and divide callgrind's "Collected" instructions by the logins. That figure holds every thread:
+argon2 on the CPU pool too (about 190M instructions a login). To count the app's work on the
+event loop thread alone, add ``--server-only`` here and ``--collect-atstart=no`` to valgrind: the
+loop thread then collects only while the app handles a request (the client's work left out);
+with ``--cprofile``, ``--server-only`` likewise profiles only the app's handling of requests.
+Under valgrind a minute passes every few dozen logins, and the signing keys' reload each minute
+(an RSA key check: some 380M instructions, once a minute when served) would land in the count as
+login work, as often as the machine is slow; ``--callgrind`` leaves that timer out.
 """
 
 from __future__ import annotations
@@ -18,8 +34,13 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import ctypes
+import mmap
+import os
+import platform
 import secrets
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,11 +60,44 @@ Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
 
 
+# valgrind.h's client request on amd64: the preamble valgrind recognises, then xchg rbx,rbx with
+# the request block's address in rax; the answer comes back in rdx (the default outside valgrind)
+_CLIENT_REQUEST = bytes.fromhex(
+    "4889f8"  # mov rax, rdi: the request block
+    "4889f2"  # mov rdx, rsi: the default answer
+    "48c1c70348c1c70d48c1c73d48c1c733"  # rol rdi, 3; rol rdi, 13; rol rdi, 61; rol rdi, 51
+    "4887db"  # xchg rbx, rbx
+    "4889d0"  # mov rax, rdx
+    "c3"  # ret
+)
+_TOGGLE_COLLECT = (ord("C") << 24 | ord("T") << 16) + 2  # callgrind.h's VG_USERREQ__TOGGLE_COLLECT
+
+
+def collect_toggle() -> Callable[[], None]:
+    """CALLGRIND_TOGGLE_COLLECT for the calling thread, without a compiler: the client request's
+    machine code in an executable page."""
+    if platform.machine() != "x86_64" or sys.platform != "linux":
+        raise SystemExit("--server-only needs Linux on x86-64")
+    page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    page.write(_CLIENT_REQUEST)
+    address = ctypes.addressof(ctypes.c_char.from_buffer(page))
+    request = ctypes.CFUNCTYPE(ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong)(address)
+    block = (ctypes.c_ulong * 6)(_TOGGLE_COLLECT)
+
+    def toggle() -> None:
+        request(ctypes.addressof(block), 0)
+
+    toggle.page = page  # type: ignore[attr-defined]  # keep the code alive
+    return toggle
+
+
 class Meter:
     """ASGI wrapper: CPU time of the loop thread and statements per request, in order."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.enter: list[Callable[[], None]] = []
+        self.leave: list[Callable[[], None]] = []
         self.statements = 0
         self.show = False
         self.samples: list[tuple[str, float, int]] = []
@@ -60,17 +114,46 @@ class Meter:
         if self.show:
             print(f"  {scope['method']} {scope['path']}")
         cpu, statements = time.thread_time(), self.statements
+        for enter in self.enter:
+            enter()
         await self.app(scope, receive, send)
+        for leave in self.leave:
+            leave()
         label = f"{scope['method']} {scope['path']}"
         self.samples.append((label, time.thread_time() - cpu, self.statements - statements))
 
 
+def keep_keys() -> None:
+    """Measurement only: no periodic reload of the signing keys (see the module docstring)."""
+    from idp.web.state import AppState
+
+    async def never(self: AppState, every: float = 60.0) -> None:
+        await asyncio.Event().wait()
+
+    AppState._refresh_periodically = never  # type: ignore[method-assign]
+
+
+def callgrind(on: bool) -> None:
+    argv = ["callgrind_control", "-i", "on" if on else "off", str(os.getpid())]
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+
+
 async def run(
-    url: str, var: Path, logins: int, warmup: int, *, show: bool = False, profiler: Any = None
+    url: str,
+    var: Path,
+    logins: int,
+    warmup: int,
+    *,
+    show: bool = False,
+    profiler: Any = None,
+    instrument: bool = False,
+    server_only: bool = False,
 ) -> list[list[tuple[str, float, int]]]:
     from idp.settings import load_settings
     from idp.web.app import create_app
 
+    if instrument:
+        keep_keys()
     secret_key = secrets.token_urlsafe(48)
     client_id, client_secret, people = await prepare(url, secret_key, logins + warmup)
     settings = load_settings(
@@ -102,8 +185,18 @@ async def run(
             )
         )
         for n, (email, app_secret) in enumerate(people.items()):
-            if profiler is not None and n == warmup:
-                profiler.enable()
+            if n == warmup:
+                if instrument:
+                    callgrind(True)
+                if server_only and instrument:
+                    toggle = collect_toggle()
+                    meter.enter.append(toggle)
+                    meter.leave.append(toggle)
+                if server_only and profiler is not None:
+                    meter.enter.append(profiler.enable)
+                    meter.leave.append(profiler.disable)
+                elif profiler is not None:
+                    profiler.enable()
             meter.samples = []
             meter.show = show and n == warmup
             await one_login(
@@ -111,6 +204,8 @@ async def run(
             )
             if n >= warmup:
                 per_login.append(meter.samples)
+        if instrument:
+            callgrind(False)
     if profiler is not None:
         profiler.disable()
     return per_login
@@ -147,13 +242,26 @@ def main() -> int:
     )
     parser.add_argument("--statements", action="store_true", help="print the SQL of one login, per request")
     parser.add_argument("--cprofile", metavar="FILE", help="also write a cProfile of the measured logins")
+    parser.add_argument("--callgrind", action="store_true", help="toggle callgrind around the logins")
+    parser.add_argument(
+        "--server-only", action="store_true", help="callgrind, cProfile: only the app's work on the loop"
+    )
     args = parser.parse_args()
     profiler = cProfile.Profile() if args.cprofile else None
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as work:
         var = Path(work)
         url = args.database_url or f"sqlite+aiosqlite:///{var / 'idp.db'}"
         per_login = asyncio.run(
-            run(url, var, args.logins, args.warmup, show=args.statements, profiler=profiler)
+            run(
+                url,
+                var,
+                args.logins,
+                args.warmup,
+                show=args.statements,
+                profiler=profiler,
+                instrument=args.callgrind,
+                server_only=args.server_only,
+            )
         )
     if profiler is not None:
         profiler.dump_stats(args.cprofile)
