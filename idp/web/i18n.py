@@ -17,6 +17,7 @@ Maintainers refresh the catalogues from the repository root with::
 
 from __future__ import annotations
 
+import functools
 import gettext as gettext_module
 import io
 import re
@@ -332,12 +333,19 @@ def brand_colors(primary_color: str | None) -> dict[str, str]:
     it reads as text (links, focus rings) on white at 4.5:1 or more.
     """
     color = primary_color if primary_color and _HEX_COLOR.match(primary_color) else DEFAULT_PRIMARY_COLOR
+    primary, on_primary, accent = _colors(color)
+    return {"primary": primary, "on_primary": on_primary, "accent": accent}
+
+
+@functools.lru_cache(maxsize=1024)
+def _colors(color: str) -> tuple[str, str, str]:
+    # a pure function of the colour, computed for every page otherwise: a few tenant colours
     rgb = _rgb(color)
     on_primary = "#ffffff" if _contrast(rgb, _WHITE) >= _contrast(rgb, _BLACK) else "#000000"
     accent = rgb
     while _contrast(accent, _WHITE) < 4.5:
         accent = (accent[0] * 85 // 100, accent[1] * 85 // 100, accent[2] * 85 // 100)
-    return {"primary": _hex(rgb), "on_primary": on_primary, "accent": _hex(accent)}
+    return _hex(rgb), on_primary, _hex(accent)
 
 
 def brand_style(primary_color: str | None) -> str:
