@@ -21,13 +21,15 @@ import functools
 import gettext as gettext_module
 import io
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from urllib.parse import urlsplit
 
 import jinja2
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from jinja2.nodes import EvalContext
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -441,6 +443,34 @@ def _environment(
     )
     environment.policies["ext.i18n.trimmed"] = True
     environment.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+    environment.globals["gettext"] = _page_gettext(translations)
     environment.globals["language_names"] = language_names()
     environment.filters["safe_url"] = _safe_url
     return environment
+
+
+_MAX_REMEMBERED = 4096
+
+
+def _page_gettext(translations: gettext_module.NullTranslations) -> Callable[..., str]:
+    """jinja2.ext's new-style ``gettext`` with the same results, remembering those of messages
+    without variables: a page asks for a dozen of them each time, and a catalogue does not change
+    while the process runs. (A bounded memory: templates may translate a variable's value.)"""
+    translate = translations.gettext
+    remembered: dict[tuple[str, bool], str] = {}
+
+    @jinja2.pass_eval_context
+    def gettext(eval_ctx: EvalContext, string: str, /, **variables: object) -> str:
+        if not variables:
+            key = (string, eval_ctx.autoescape)
+            found = remembered.get(key)
+            if found is not None:
+                return found
+        translated = translate(string)
+        # always a format string, as in jinja2.ext: "%%" is "%" and a Markup escapes the variables
+        result: str = (Markup(translated) if eval_ctx.autoescape else translated) % variables
+        if not variables and len(remembered) < _MAX_REMEMBERED:
+            remembered[key] = result
+        return result
+
+    return gettext

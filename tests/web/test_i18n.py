@@ -24,7 +24,7 @@ from idp.web.i18n import (
     safe_next,
     set_language,
 )
-from tests.support.pages import LANGUAGES, PAGES, TEMPLATES_DIR, all_pages, render
+from tests.support.pages import LANGUAGES, PAGES, TEMPLATES_DIR, VARIANTS, all_pages, render
 
 HOSTILE = '<script>alert("x")</script>'
 
@@ -500,3 +500,22 @@ def _contrast(first: str, second: str) -> float:
 
     lighter, darker = sorted((luminance(first), luminance(second)), reverse=True)
     return (lighter + 0.05) / (darker + 0.05)
+
+
+# --- the remembered translations -----------------------------------------------------------------
+
+
+def test_pages_translate_as_jinja2s_own_gettext(pages: Pages) -> None:
+    # Pages remembers the translations of messages without variables; every page and variant in
+    # every language renders as with jinja2.ext's gettext, the second time too (from memory)
+    jinja_pages = all_pages()
+    for environment, translations in zip(
+        jinja_pages._environments.values(), jinja_pages._translations.values(), strict=True
+    ):
+        environment.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+    contexts = [(name, {}) for name in PAGES] + list(VARIANTS)
+    for language in LANGUAGES:
+        for name, context in contexts:
+            expected = render(jinja_pages, name, language, **context)
+            assert render(pages, name, language, **context) == expected, (language, name)
+            assert render(pages, name, language, **context) == expected, (language, name)
