@@ -1,6 +1,6 @@
 """What a finished capture amounts to: the checks, the report kept as evidence, and an approval.
 
-:func:`checks_of` turns a capture (:class:`videoid.session.Capture`) into the decision's inputs;
+:func:`checks_of` turns a capture (:class:`videoid.capture.Capture`) into the decision's inputs;
 :func:`report` is the JSON kept (sealed) as the session's report; :func:`approve` marks the eID
 proofed and its name, birth date, nationality and document data verified by ``videoid``, with the
 session id as the evidence reference (used by the automated decision and by an agent's approval).
@@ -15,13 +15,13 @@ from typing import Any
 from idp import eids, proofing
 from idp.storage.database import Tx
 from levels_of_assurance.ladder import Level, acr_for
+from videoid.capture import Capture
 from videoid.decision import Checks, Outcome, names_match
 from videoid.document.consensus import Combined, combine
 from videoid.document.reader import DocumentReading, check_document
 from videoid.faces import MATCH_THRESHOLD
 from videoid.policy import TenantPolicy
 from videoid.records import Session
-from videoid.session import Capture
 
 METHOD = proofing.VIDEOID
 

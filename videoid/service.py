@@ -38,11 +38,12 @@ from otp.sms import Challenge as SMSChallenge
 from otp.sms import CodePurpose, PhoneVerifier
 from otp.totp import OTPError
 from videoid import decision, evidence, outcome, policy, records, review
+from videoid.capture import Capture, Step
 from videoid.live_view import NOT_LIVE, Viewers
 from videoid.liveness import Challenge, Policy, choose_challenges
 from videoid.policy import Mode
 from videoid.records import Session, Status
-from videoid.session import Capture, LiveSession, Step
+from videoid.session import LiveSession
 from videoid.webrtc import Receiver, Recording
 
 log = logging.getLogger("videoid")

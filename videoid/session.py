@@ -6,42 +6,28 @@ Steps, in order (each reported to the page through :meth:`LiveSession.status`):
 2. ``liveness``: the random challenges (:mod:`videoid.liveness`) through the frame pipeline
    (:class:`videoid.frames.FramePipeline`, a queue of one: frames are dropped rather than fall
    behind). A face that leaves the frame restarts the current challenge;
-3. ``document_front``: the photo page; the MRZ is read (TD3 passports have it on this page) and
-   the portrait cut out. OCR costs 1.5-2.5 s, so it runs in a worker thread on the newest frame
-   that shows a document outline, one read at a time: a few chosen frames, never every frame;
-4. ``document_back``: for identity cards (TD1), the side with the MRZ;
-
-   either way, the fields without a check digit (names, issuing state, nationality, sex) do not
-   rest on one read: once a read's check digits validate, further frames of the same side are
-   read, at most :data:`CONFIRM_READS` more, until every character of those fields is confirmed
-   by a vote over the reads (:mod:`videoid.document.consensus`). When the step's time or the
-   reads run out first, the vote stands and the step's event and the report say what was not
-   confirmed, for the agent who reviews it;
+3. ``document_front``: the photo page, its MRZ and portrait, and the live face compared with it;
+4. ``document_back``: for identity cards (TD1), the side with the MRZ. Both document steps, and
+   the further reads that confirm the fields no check digit covers, are
+   :mod:`videoid.document_steps`;
 5. ``tilt``: the document turned so that its outline changes perspective (:mod:`videoid.tilt`).
 
 Then the capture is over; the SMS code (the second channel) and the decision are handled by
-:mod:`videoid.service`. The live face is compared with the portrait as soon as the front is read,
-so that the decision needs no heavy work after the last capture.
+:mod:`videoid.service`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field, replace
 from datetime import date
-from enum import StrEnum
 from typing import Any
 
-from idp.errors import DocumentError, FaceError, MRZNotFoundError
 from videoid import faces, tilt
-from videoid.document.consensus import Combined, combine
-from videoid.document.mrz import MRZFormat
-from videoid.document.portrait import Portrait, find_portrait
-from videoid.document.reader import DocumentReading, read_document
+from videoid.capture import Capture, Step
+from videoid.document_steps import DocumentSteps, Passed
 from videoid.faces import Embedding, Image
 from videoid.frames import (
     FrameAnalyser,
@@ -51,52 +37,14 @@ from videoid.frames import (
     PipelineClosedError,
     Still,
 )
-from videoid.liveness import Challenge, Decision, LivenessSession, Policy, Verdict
+from videoid.liveness import Challenge, LivenessSession, Policy, Verdict
 
 STEP_TIMEOUT = 60.0  # seconds for each document step
 # A WebRTC stream starts at a low bitrate and its quality ramps up over the first second
 # (congestion control); descriptors taken from those frames drift from the person's later ones,
 # and the first descriptor is the first identity reference. So the first second is not analysed.
 WARMUP = 1.0
-FRONT_RETRIES = 2  # reads of a photo page without an MRZ before it counts as a card's front
-# OCR reads after the first whose check digits validate, to confirm the fields without a check
-# digit: one when two reads agree (the usual case), two or three when a read has misread them
-CONFIRM_READS = 4
-
-
-class Step(StrEnum):
-    FACE = "face"
-    LIVENESS = "liveness"
-    DOCUMENT_FRONT = "document_front"
-    DOCUMENT_BACK = "document_back"
-    TILT = "tilt"
-    CAPTURED = "captured"  # the camera's part is done
-    FAILED = "failed"
-    CLOSED = "closed"  # the connection went away before the end
-
-
 OnStep = Callable[[str, bool, dict[str, Any]], Awaitable[None]]
-
-
-@dataclass(slots=True)
-class Capture:
-    """What the camera part established."""
-
-    liveness: Decision | None = None
-    reading: DocumentReading | None = None  # the reading whose MRZ counts (front for TD3, back for TD1)
-    consensus: Combined | None = None  # how ``reading`` was combined from the reads of its side
-    portrait: Portrait | None = None
-    front_frame: Image | None = None
-    back_frame: Image | None = None
-    still: Still | None = None  # the live still closest to the portrait
-    face_distance: float | None = None
-    tilt_change: float = 0.0
-    tilt_passed: bool = False
-    failed: Step | None = None
-    failure: str | None = None
-    captured_at: float | None = None  # perf_counter when the last capture step ended
-    ocr_reads: int = 0
-    timings: dict[str, float] = field(default_factory=dict)  # seconds each step took, by step
 
 
 class _WatchedAnalyser(FrameAnalyser):
@@ -108,13 +56,6 @@ class _WatchedAnalyser(FrameAnalyser):
         result = FrameAnalyser.analyse(self, frame, t, want_embedding=want_embedding)
         self.last = result
         return result
-
-
-@dataclass(slots=True, frozen=True)
-class _FrontResult:
-    reading: DocumentReading | None
-    portrait: Portrait | None
-    seconds: float
 
 
 class LiveSession:
@@ -146,13 +87,16 @@ class LiveSession:
         )
         self.frames = LatestFrame()
         self.capture = Capture()
+        self.documents = DocumentSteps(
+            self.capture,
+            next_frame=self._next_frame,
+            today=today,
+            executor=executor,
+            clock=clock,
+            step_timeout=step_timeout,
+        )
         self._step = Step.FACE
         self._tilt = tilt.TiltCheck()
-        self._still_embeddings: list[tuple[Still, Embedding]] = []
-        self._needs_back = False
-        self._quad_seen = False
-        self._reads: list[tuple[DocumentReading, Image]] = []  # every MRZ read, with its frame
-        self._confirming = False  # a valid read is in; further reads confirm its unchecked fields
         self.received = 0
         self.started = clock()
         self.warmup = warmup
@@ -204,9 +148,9 @@ class LiveSession:
             "restarts": decision.restarts,
             "face": bool(last is not None and last.face is not None),
             "faces_in_frame": last.faces_in_frame if last is not None else 0,
-            "document_seen": self._quad_seen,
-            "needs_back": self._needs_back,
-            "confirming_document": self._confirming,
+            "document_seen": self.documents.quad_seen,
+            "needs_back": self.documents.needs_back,
+            "confirming_document": self.documents.confirming,
             "tilt": round(min(1.0, self._tilt.change / self._tilt.min_change), 2),
             "frames": {"received": self.received, "analysed": analysed, "fps": round(analysed / elapsed, 1)},
             "failure": self.capture.failure,
@@ -243,7 +187,7 @@ class LiveSession:
                 Step.LIVENESS, decision.message, reason=str(decision.reason), restarts=decision.restarts
             )
         loop = asyncio.get_running_loop()
-        self._still_embeddings = await loop.run_in_executor(self._executor, self._embed_stills)
+        self.documents.still_embeddings = await loop.run_in_executor(self._executor, self._embed_stills)
         await self._enter(
             Step.DOCUMENT_FRONT,
             passed_step=str(Step.LIVENESS),
@@ -254,11 +198,11 @@ class LiveSession:
             if decision.identity_distance is None
             else round(decision.identity_distance, 3),
         )
-        for step, reader in ((Step.DOCUMENT_FRONT, self._front), (Step.DOCUMENT_BACK, self._back)):
-            if step is Step.DOCUMENT_BACK and not self._needs_back:
+        for step in (Step.DOCUMENT_FRONT, Step.DOCUMENT_BACK):
+            if step is Step.DOCUMENT_BACK and not self.documents.needs_back:
                 continue
             try:
-                failed = await reader()
+                failed = await self._document_step(step)
             except PipelineClosedError:
                 self._step = Step.CLOSED
                 return self.capture
@@ -294,163 +238,16 @@ class LiveSession:
             return None
         return frame
 
-    async def _front(self) -> str | None:
-        loop = asyncio.get_running_loop()
-        deadline = self._clock() + self.step_timeout
-        portrait_only = 0
-        while True:
-            frame = await self._next_frame(deadline)
-            if frame is None:
-                return "no document photo page was read in time"
-            result = await loop.run_in_executor(self._executor, functools.partial(self._read_front, frame))
-            reading, portrait = result.reading, result.portrait
-            if reading is not None:
-                self._reads.append((reading, frame))
-            if reading is not None and reading.mrz.format is MRZFormat.TD1 and portrait is None:
-                self._needs_back = True  # the back came first: keep it, still ask for the photo side
-                continue
-            if portrait is None:
-                continue
-            if reading is None and portrait_only < FRONT_RETRIES:
-                # a passport's MRZ may just have been unreadable in this frame (blur, the bitrate
-                # still ramping up): read again before taking it for an identity card's front
-                portrait_only += 1
-                continue
-            self.capture.portrait, self.capture.front_frame = portrait, frame
-            confirmation: dict[str, Any] = {}
-            if reading is not None and reading.mrz.valid:
-                self._needs_back = False
-                self._take(await self._confirm(deadline, reading.mrz.format))
-                confirmation = self._confirmation()
-            else:
-                self._needs_back = True
-                self._take(self._combined(MRZFormat.TD1))  # a back seen first, if any
-            await loop.run_in_executor(self._executor, self._match_face)
-            await self._enter(
-                Step.DOCUMENT_BACK if self._needs_back else Step.TILT,
-                passed_step=str(Step.DOCUMENT_FRONT),
-                mrz=None if reading is None else str(reading.mrz.format),
-                portrait=True,
-                ocr_seconds=round(result.seconds, 2),
-                **confirmation,
-            )
-            return None
-
-    def _read_front(self, frame: Image) -> _FrontResult:
-        started = time.perf_counter()
-        if not self._document_in_view(frame):
-            return _FrontResult(None, None, time.perf_counter() - started)
-        self.capture.ocr_reads += 1
-        try:
-            reading = read_document(frame, today=self.today)
-        except MRZNotFoundError:
-            return _FrontResult(None, find_portrait(frame), time.perf_counter() - started)
-        except DocumentError:
-            return _FrontResult(None, None, time.perf_counter() - started)
-        return _FrontResult(reading, reading.portrait, time.perf_counter() - started)
-
-    def _document_in_view(self, frame: Image) -> bool:
-        quad = tilt.find_quad(faces.to_gray(frame))
-        self._quad_seen = quad is not None
-        return self._quad_seen
-
-    def _match_face(self) -> None:
-        portrait = self.capture.portrait
-        if portrait is None or not self._still_embeddings:
-            return
-        found = faces.detect_faces(portrait.image, upsample=1)
-        if not found:
-            return
-        try:
-            reference = faces.embed(portrait.image, found[0])
-        except FaceError:
-            return
-        distances = [(faces.distance(reference, e), s) for s, e in self._still_embeddings]
-        distance, still = min(distances, key=lambda d: d[0])
-        self.capture.face_distance, self.capture.still = distance, still
-
-    async def _back(self) -> str | None:
-        deadline = self._clock() + self.step_timeout
-        combined = self._combined()
-        while combined is None or not combined.reading.mrz.valid:
-            if not await self._read_next(deadline):
-                break
-            combined = self._combined()
-        if combined is None:
-            return "the side of the document with the machine-readable zone was not read in time"
-        if combined.reading.mrz.valid:
-            combined = await self._confirm(deadline, combined.reading.mrz.format)
-        self._take(combined, back=True)
-        mrz = combined.reading.mrz
-        await self._enter(
-            Step.TILT,
-            passed_step=str(Step.DOCUMENT_BACK),
-            mrz=str(mrz.format),
-            valid=mrz.valid,
-            **self._confirmation(),
-        )
+    async def _document_step(self, step: Step) -> str | None:
+        """The front or back of the document (:mod:`videoid.document_steps`): the message it failed
+        with, or None when it passed and the session went on to the next step."""
+        passed = await (self.documents.front() if step is Step.DOCUMENT_FRONT else self.documents.back())
+        if not isinstance(passed, Passed):
+            return passed
+        back_next = step is Step.DOCUMENT_FRONT and self.documents.needs_back
+        following = Step.DOCUMENT_BACK if back_next else Step.TILT
+        await self._enter(following, passed_step=str(step), **passed.details)
         return None
-
-    async def _confirm(self, deadline: float, fmt: MRZFormat) -> Combined:
-        """Read further frames until the fields without a check digit are confirmed, within the
-        step's ``deadline`` and :data:`CONFIRM_READS` more OCR reads; the vote so far otherwise."""
-        budget = self.capture.ocr_reads + CONFIRM_READS
-        combined = self._combined(fmt)
-        assert combined is not None  # the caller has a read of this format
-        self._confirming = True  # the page asks the person to hold the document a moment longer
-        try:
-            while not combined.confirmed and self.capture.ocr_reads < budget:
-                if not await self._read_next(deadline):
-                    break
-                combined = self._combined(fmt) or combined
-        finally:
-            self._confirming = False
-        return combined
-
-    async def _read_next(self, deadline: float) -> bool:
-        """Read the MRZ on the next frame (kept in ``_reads`` when read); False when time is up."""
-        frame = await self._next_frame(deadline)
-        if frame is None:
-            return False
-        loop = asyncio.get_running_loop()
-        reading = await loop.run_in_executor(self._executor, functools.partial(self._read_mrz, frame))
-        if reading is not None:
-            self._reads.append((reading, frame))
-        return True
-
-    def _read_mrz(self, frame: Image) -> DocumentReading | None:
-        if not self._document_in_view(frame):
-            return None
-        self.capture.ocr_reads += 1
-        try:  # the portrait is the front's, found already (a card's back has none)
-            return read_document(frame, today=self.today, portrait=False)
-        except DocumentError:
-            return None
-
-    def _combined(self, fmt: MRZFormat | None = None) -> Combined | None:
-        """The reads so far (of ``fmt`` only, when given) combined; None without any."""
-        chosen = [i for i, (r, _) in enumerate(self._reads) if fmt is None or r.mrz.format is fmt]
-        combined = combine([self._reads[i][0] for i in chosen])
-        if combined is not None:
-            combined = replace(combined, anchor=chosen[combined.anchor])
-        return combined
-
-    def _take(self, combined: Combined | None, *, back: bool = False) -> None:
-        self.capture.reading = None if combined is None else combined.reading
-        self.capture.consensus = combined
-        if back and combined is not None:
-            self.capture.back_frame = self._reads[combined.anchor][1]
-
-    def _confirmation(self) -> dict[str, Any]:
-        """What the step's event says about the reads behind the MRZ."""
-        combined = self.capture.consensus
-        if combined is None:
-            return {}
-        return {
-            "reads": combined.reads,
-            "names_confirmed": combined.names_confirmed,
-            "unconfirmed_fields": list(combined.unconfirmed),
-        }
 
     async def _tilt_step(self) -> None:
         loop = asyncio.get_running_loop()
@@ -459,10 +256,4 @@ class LiveSession:
             frame = await self._next_frame(deadline)
             if frame is None:
                 return
-            quad = await loop.run_in_executor(self._executor, self._quad_of, frame)
-            self._quad_seen = quad is not None
-            self._tilt.add(quad)
-
-    @staticmethod
-    def _quad_of(frame: Image) -> tilt.Quad | None:
-        return tilt.find_quad(faces.to_gray(frame))
+            self._tilt.add(await loop.run_in_executor(self._executor, self.documents.in_view, frame))

@@ -18,14 +18,16 @@ import pytest
 from idp.errors import MRZNotFoundError
 from tests.support.documents import Holder, compose, fleck, render
 from tests.support.webcam import held_still, portrait_file
-from videoid import session as session_module
+from videoid import document_steps
+from videoid.capture import Step
 from videoid.document.mrz import MRZFormat, parse
 from videoid.document.reader import DocumentReading
+from videoid.document_steps import CONFIRM_READS
 from videoid.frames import LatestFrame
 from videoid.liveness import Challenge
 from videoid.outcome import document_report
 from videoid.policy import TenantPolicy
-from videoid.session import CONFIRM_READS, LiveSession
+from videoid.session import LiveSession
 
 TODAY = date(2025, 6, 1)
 READ_SECONDS = 2.5
@@ -101,7 +103,7 @@ def scripted(
             raise MRZNotFoundError("no machine-readable zone")
         return reading(lines)
 
-    monkeypatch.setattr(session_module, "read_document", read_document)
+    monkeypatch.setattr(document_steps, "read_document", read_document)
     return asked
 
 
@@ -109,10 +111,12 @@ async def test_a_misread_name_with_every_check_digit_valid_is_not_taken_alone(
     monkeypatch: pytest.MonkeyPatch, card_back: np.ndarray
 ) -> None:
     session, clock, steps = live([card_back])
+    session.documents.needs_back = True  # as after the card's photo side
     asked = scripted(monkeypatch, clock, iter([with_given_name(CARD, "B"), CARD, CARD]))
-    assert await session._back() is None
+    assert await session._document_step(Step.DOCUMENT_BACK) is None
     capture = session.capture
     assert capture.ocr_reads == 3  # the first read was valid: two more outvoted its B
+    assert session.step is Step.TILT  # the card's back read: on to turning it
     assert capture.reading is not None and capture.reading.mrz.given_names == "ANA"
     assert capture.reading.mrz.lines == CARD and capture.back_frame is card_back
     assert asked == [False, False, False]  # the back has no portrait to look for
@@ -130,7 +134,7 @@ async def test_two_reads_that_agree_end_the_step(
 ) -> None:
     session, clock, steps = live([card_back])
     scripted(monkeypatch, clock, iter([CARD, CARD, with_given_name(CARD, "B")]))
-    assert await session._back() is None
+    assert await session._document_step(Step.DOCUMENT_BACK) is None
     assert session.capture.ocr_reads == 2
     assert steps[0][2]["names_confirmed"] is True
 
@@ -140,7 +144,8 @@ async def test_reads_that_disagree_until_the_timeout_end_with_the_vote_marked_un
 ) -> None:
     session, clock, steps = live([card_back], step_timeout=6.0)
     scripted(monkeypatch, clock, iter([with_given_name(CARD, c) for c in "BACDE"]))
-    assert await session._back() is None  # the step passes: the agent sees what was not confirmed
+    # the step passes: the agent sees what was not confirmed
+    assert await session._document_step(Step.DOCUMENT_BACK) is None
     capture = session.capture
     assert capture.ocr_reads == 3 and clock.now > 6.0  # three reads fit in the step's 6 s
     assert capture.reading is not None and capture.reading.mrz.valid
@@ -163,7 +168,7 @@ async def test_the_confirming_reads_are_bounded(
 ) -> None:
     session, clock, steps = live([card_back])
     scripted(monkeypatch, clock, iter([with_given_name(CARD, c) for c in "BACDEFGH"]))
-    assert await session._back() is None
+    assert await session._document_step(Step.DOCUMENT_BACK) is None
     assert session.capture.ocr_reads == 1 + CONFIRM_READS and clock.now < 60.0
     assert steps[0][2]["names_confirmed"] is False and steps[0][2]["reads"] == 1 + CONFIRM_READS
 
@@ -173,7 +178,7 @@ async def test_frames_without_an_mrz_count_against_the_bound(
 ) -> None:
     session, clock, steps = live([card_back])
     scripted(monkeypatch, clock, iter([CARD, *[None] * 10]))
-    assert await session._back() is None
+    assert await session._document_step(Step.DOCUMENT_BACK) is None
     assert session.capture.ocr_reads == 1 + CONFIRM_READS
     assert steps[0][2]["reads"] == 1 and steps[0][2]["unconfirmed_fields"] == [
         "document_code",
@@ -192,7 +197,7 @@ async def test_the_check_digit_fields_come_from_the_valid_read(
     assert not parse(birth_misread).valid
     session, clock, steps = live([card_back])
     scripted(monkeypatch, clock, iter([birth_misread, CARD, CARD]))
-    assert await session._back() is None
+    assert await session._document_step(Step.DOCUMENT_BACK) is None
     capture = session.capture
     assert capture.reading is not None and capture.reading.mrz.valid
     assert capture.reading.birth_date == date(1985, 3, 14)
@@ -217,9 +222,10 @@ async def test_the_front_page_is_read_again_until_a_real_misread_is_outvoted(
     passport_frames: list[np.ndarray],
 ) -> None:
     session, _clock, steps = live(passport_frames)
-    assert await session._front() is None
+    assert await session._document_step(Step.DOCUMENT_FRONT) is None
     capture = session.capture
     assert capture.front_frame is passport_frames[0] and capture.portrait is not None
+    assert session.step is Step.TILT  # a passport has no back to read
     assert capture.ocr_reads == 3
     assert capture.reading is not None and capture.reading.mrz.valid
     assert (capture.reading.mrz.surname, capture.reading.mrz.given_names) == ("NOVAK", "ANA")
@@ -227,7 +233,7 @@ async def test_the_front_page_is_read_again_until_a_real_misread_is_outvoted(
     name, passed, details = steps[0]
     assert (name, passed, details["mrz"], details["portrait"]) == ("document_front", True, "TD3", True)
     assert (details["reads"], details["names_confirmed"], details["unconfirmed_fields"]) == (3, True, [])
-    first = session._reads[0][0].mrz
+    first = session.documents.reads[0][0].mrz
     assert first.valid and first.given_names != "ANA"  # the fleck did make the first read wrong
 
 
@@ -248,9 +254,9 @@ async def test_the_page_is_told_while_further_reads_confirm_the_document(
             raise MRZNotFoundError("no machine-readable zone")
         return reading(lines)
 
-    monkeypatch.setattr(session_module, "read_document", read_document)
+    monkeypatch.setattr(document_steps, "read_document", read_document)
     assert session.status()["confirming_document"] is False
-    assert await session._back() is None
+    assert await session._document_step(Step.DOCUMENT_BACK) is None
     # no MRZ yet, then the first valid read: not confirming; the two reads after it: confirming
     assert seen == [False, False, True, True]
     assert session.status()["confirming_document"] is False
