@@ -5,6 +5,7 @@ machine), :mod:`videoid.webrtc` (aiortc: offer/answer, receiving, recording),
 :mod:`videoid.session` (the guided capture steps over the frames; :mod:`videoid.capture` what
 they establish, :mod:`videoid.document_steps` the document's), :mod:`videoid.tilt`,
 :mod:`videoid.decision` (the automated decision), :mod:`videoid.outcome` (report, approval),
+:mod:`videoid.closing` (the decision, evidence and outcome in one unit of work),
 :mod:`videoid.evidence` (sealed at rest, retention), :mod:`videoid.review` and :mod:`videoid.agents`
 (agent review's domain functions), :mod:`videoid.live_view` (the conducting agent's live view of
 an agent-led session), :mod:`videoid.policy` (the tenant's mode, documents, retention) and

@@ -3,7 +3,8 @@
 One :class:`VideoIdService` per process holds the live sessions (the WebRTC connection and the
 capture, :mod:`videoid.session`) in memory; a deployment with several instances routes a
 session's requests to one instance (sticky sessions). Everything durable goes through the
-database in units of work that write their audit event with it (:mod:`videoid.records`).
+database in units of work that write their audit event with it (:mod:`videoid.records`); the
+last of them decides and seals the evidence (:mod:`videoid.closing`).
 
 The recording: while consent holds the received video is recorded (aiortc ``MediaRecorder``,
 MP4 under ``var/videoid/``); when the capture ends it is hashed (the SHA-256 goes into the
@@ -37,7 +38,7 @@ from idp.storage.database import Database, Tx
 from otp.sms import Challenge as SMSChallenge
 from otp.sms import CodePurpose, PhoneVerifier
 from otp.totp import OTPError
-from videoid import decision, evidence, outcome, policy, records, review
+from videoid import closing, policy, records
 from videoid.capture import Capture, Step
 from videoid.live_view import NOT_LIVE, Viewers
 from videoid.liveness import Challenge, Policy, choose_challenges
@@ -47,7 +48,6 @@ from videoid.session import LiveSession
 from videoid.webrtc import Receiver, Recording
 
 log = logging.getLogger("videoid")
-MAX_RECORDING = 256 * 1024 * 1024
 
 
 def today_utc() -> date:
@@ -265,90 +265,24 @@ class VideoIdService:
         session, capture = live.session, live.result or live.capture.capture
         today = self.today()
         recording = await live.recording if live.recording is not None else None
-        recording_data = await asyncio.to_thread(_take_recording, recording)
+        recording_data = await asyncio.to_thread(closing.take_recording, recording)
 
         def unit(tx: Tx) -> Session:
-            current = records.get(tx.conn, session.id, lock=True)
-            tenant_policy = policy.load(tx.conn, current.tenant_id)
-            person = eids.get(tx.conn, current.eid_id)
-            checks, document = outcome.checks_of(
-                capture, person=person, today=today, policy=tenant_policy, sms_matched=sms_matched
-            )
-            result = decision.decide(checks)
-            kept = recording_data is not None and tenant_policy.keep_recording
-            rec = (
-                None
-                if recording is None
-                else {
-                    "sha256": recording.sha256,
-                    "bytes": recording.size,
-                    "kept": kept,
-                    "audio": recording.audio,
-                    "agent_voice": recording.agent_voice,
-                }
-            )
-            report = outcome.report(
-                current, capture, checks=checks, document=document, outcome=result, recording=rec
-            )
-            self._store_evidence(tx, current, capture, report, recording_data if kept else None)
-            scores = {
-                "face_distance": report["face"]["distance"],
-                "liveness_motion": (report["liveness"] or {}).get("motion"),
-                "tilt_change": report["tilt"]["change"],
-                "mrz_valid": checks.mrz_valid,
-                "names_confirmed": None if document is None else document["names_confirmed"],
-            }
-            reasons = [str(r) for r in result.reasons]
-            if current.mode is not policy.Mode.AUTOMATED:
-                return review.queue(tx, current.id, scores=scores, reasons=reasons)
-            if result.approved:
-                assert document is not None
-                outcome.approve(tx, current, document=document)
-            return records.transition(
+            return closing.conclude(
                 tx,
-                current.id,
-                Status.APPROVED if result.approved else Status.REJECTED,
-                event_type="videoid.decision",
-                success=result.approved,
-                values={
-                    "decision": "approved" if result.approved else "rejected",
-                    "reasons": reasons,
-                    "scores": scores,
-                },
-                decided_by="automated",
-                reasons=reasons,
+                session.id,
+                capture,
+                secret=self.secret,
+                today=today,
+                sms_matched=sms_matched,
+                recording=recording,
+                recording_data=recording_data,
             )
 
         live.session = await self.db.write(unit)
         live.decided_at = time.perf_counter()
         self.live.pop(session.id, None)  # decided: the database has it all
         return live.session
-
-    def _store_evidence(
-        self, tx: Tx, session: Session, capture: Capture, report: dict[str, Any], recording: bytes | None
-    ) -> None:
-        def put(kind: evidence.Kind, media_type: str, data: bytes) -> None:
-            evidence.store(
-                tx,
-                secret=self.secret,
-                session_id=session.id,
-                tenant_id=session.tenant_id,
-                eid_id=session.eid_id,
-                kind=kind,
-                media_type=media_type,
-                data=data,
-                expires_at=session.expires_at,
-            )
-
-        if capture.still is not None:
-            put(evidence.Kind.FACE, "image/jpeg", evidence.jpeg(capture.still.frame))
-        if capture.front_frame is not None:
-            put(evidence.Kind.DOCUMENT_FRONT, "image/jpeg", evidence.jpeg(capture.front_frame))
-        if capture.back_frame is not None:
-            put(evidence.Kind.DOCUMENT_BACK, "image/jpeg", evidence.jpeg(capture.back_frame))
-        if recording is not None:
-            put(evidence.Kind.RECORDING, "video/mp4", recording)
-        put(evidence.Kind.REPORT, "application/json", evidence.report_bytes(report))
 
     async def _abandon(self, live: Live, why: str) -> None:
         session = live.session
@@ -441,15 +375,3 @@ class VideoIdService:
             if live.task is not None:
                 live.task.cancel()
         self.live.clear()
-
-
-def _take_recording(recording: Recording | None) -> bytes | None:
-    """The recording's bytes (to seal) unless too large; the plaintext file is deleted."""
-    if recording is None:
-        return None
-    try:
-        if recording.size <= MAX_RECORDING:
-            return recording.path.read_bytes()
-        return None
-    finally:
-        recording.path.unlink(missing_ok=True)
