@@ -36,6 +36,7 @@ sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
 import httpx  # noqa: E402
+from harness.environment import interpreter  # noqa: E402
 from harness.processes import clean_env, free_port, http_ok, running, wait_until  # noqa: E402
 
 PASSWORD = "bench horse battery staple"
@@ -328,6 +329,7 @@ def main() -> int:
     rate = done / elapsed
     bound = 1000.0 / bound_ms
     cuts = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [0.0] * 99
+    print(f"server python: {interpreter(Path(sys.executable))}")
     print(
         f"argon2id verify (m=19 MiB, t=2, p=1) on the server's core: {bound_ms:.1f} ms"
         f" -> bound {bound:.1f} logins/s per core"

@@ -181,7 +181,7 @@ def print_environment(args: argparse.Namespace, bin_dir: Path) -> None:
         ("wrk", environment.first_line(["wrk", "-v"])),
     ]
     if "ours" in args.servers:
-        rows.append(("our python", environment.first_line([str(bin_dir / "python"), "--version"])))
+        rows.append(("our python", environment.interpreter(bin_dir / "python")))
         rows.append(("our commit", environment.commit(REPO_ROOT)))
     if "node" in args.servers:
         rows.append(("node", environment.first_line(["node", "--version"])))

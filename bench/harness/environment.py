@@ -21,6 +21,13 @@ def first_line(argv: list[str]) -> str:
     return text.splitlines()[0] if text else "unavailable"
 
 
+def interpreter(python: Path) -> str:
+    """``python``'s version and the interpreter its virtualenv was made from: a distribution's
+    build (PGO and LTO) runs the server 10-20% faster than a version manager's default one."""
+    version = first_line([str(python), "--version"])
+    return f"{version} ({python.resolve()})"
+
+
 def cpu_model() -> str:
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
