@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from idp import audit, eids, lockout, logins
 from idp.errors import ConflictError, DeliveryError, InvalidPhoneError, RateLimitedError
+from idp.storage.prepared import Prepared
 from idp.web import browser, code_check, login_state
 from idp.web.browser import client_ip, render, state
 from idp.web.i18n import SMS_LOGIN_CODE, sms_name
@@ -44,12 +45,23 @@ class Options:
         return [m for m, ok in (("totp", self.totp), ("sms", self.phone), ("recovery", self.recovery)) if ok]
 
 
+# whether the eID has an app and how many recovery codes it has left, in one statement
+_OPTIONS = Prepared(
+    select(
+        authenticator_app.HAS_APP.scalar_subquery().label("app"),
+        recovery_codes.REMAINING.scalar_subquery().label("recovery"),
+    )
+)
+
+
 def options(conn: Connection, person: eids.EID) -> Options:
     phone = person.attributes.get(eids.AttributeName.PHONE_NUMBER)
+    row = _OPTIONS.first(conn, {"e": person.id})
+    assert row is not None  # a SELECT without FROM has its one row
     return Options(
-        totp=authenticator_app.has_app(conn, person.id),
+        totp=row["app"] is not None,
         phone=phone.value if phone is not None and phone.verified_at is not None else None,
-        recovery=recovery_codes.remaining(conn, eid_id=person.id),
+        recovery=int(row["recovery"]),
     )
 
 

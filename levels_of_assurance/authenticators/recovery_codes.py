@@ -146,8 +146,10 @@ def remaining(conn: Connection, *, eid_id: str) -> int:
     return int(_REMAINING.scalar(conn, {"e": eid_id}))
 
 
-_REMAINING = Prepared(
+# how many of the eID ``e``'s codes are unused (idp.web.code_routes reads it with other options)
+REMAINING = (
     select(func.count())
     .select_from(tables.recovery_codes)
     .where((_R.eid_id == bindparam("e")) & _R.used_at.is_(None))
 )
+_REMAINING = Prepared(REMAINING)
