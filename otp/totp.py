@@ -2,8 +2,7 @@
 
 The parameters are the ones authenticator apps assume (Google Authenticator, FreeOTP, Aegis …):
 HMAC-SHA1, 6 digits, 30-second steps (RFC 6238 §4 and §5.2). The caller stores the secret and
-the time step returned by :func:`verify`; nothing here does I/O or reads the clock. The codes are
-pyotp's, computed here from the key decoded once per call (a login checks three steps).
+the time step returned by :func:`verify`; nothing here does I/O or reads the clock.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ _DIGESTS: dict[str, Callable[..., Any]] = {
     "SHA256": hashlib.sha256,
     "SHA512": hashlib.sha512,
 }
-_MIN_SECRET_BITS = 112  # pyotp's floor (NIST SP 800-63B-4 §3.1.4.1)
 
 OTPErrorCode = Literal["malformed", "invalid", "expired", "replayed", "exhausted", "not_enrolled"]
 
@@ -55,45 +53,17 @@ class OTPError(LoginError):
         self.attempts_left = attempts_left
 
 
-def _decode_secret(secret: str) -> tuple[str, bytes]:
-    """Upper-case base32 without spaces or padding, and the key it encodes; raises ValueError if
-    it is not base32."""
+def _normalise_secret(secret: str) -> str:
+    """Upper-case base32 without spaces or padding; raises ValueError if it is not base32."""
     cleaned = "".join(secret.split()).upper().rstrip("=")
     try:
-        key = base64.b32decode(cleaned + "=" * (-len(cleaned) % 8))
+        base64.b32decode(cleaned + "=" * (-len(cleaned) % 8))
     except binascii.Error as exc:
         message = f"expected base32 (A-Z, 2-7), got {len(cleaned)} characters that are not"
         raise ValueError(f"TOTP secret: {message}") from exc
     if not cleaned:
         raise ValueError("TOTP secret: expected base32, got an empty string")
-    return cleaned, key
-
-
-def _normalise_secret(secret: str) -> str:
-    """Upper-case base32 without spaces or padding; raises ValueError if it is not base32."""
-    return _decode_secret(secret)[0]
-
-
-def _long_enough(key: bytes) -> bytes:
-    """``key``, refused below pyotp's minimum length as pyotp refuses it."""
-    if len(key) * 8 < _MIN_SECRET_BITS:
-        raise ValueError(f"Secrets must be at least {_MIN_SECRET_BITS} bits after decoding")
-    return key
-
-
-def _digest(algorithm: str) -> Callable[..., Any]:
-    try:
-        return _DIGESTS[algorithm.upper()]
-    except KeyError:
-        raise ValueError(f"algorithm: expected one of {sorted(_DIGESTS)}, got {algorithm!r}") from None
-
-
-def _hotp(key: bytes, step: int, *, digits: int = DIGITS, digest: Callable[..., Any] = hashlib.sha1) -> str:
-    """The code of time step ``step`` (RFC 6238 §4.2: RFC 4226 §5.3 with the step as counter)."""
-    mac = hmac.new(key, step.to_bytes(8, "big"), digest).digest()
-    offset = mac[-1] & 0xF
-    code = int.from_bytes(mac[offset : offset + 4], "big") & 0x7FFFFFFF
-    return str(code % 10**digits).zfill(digits)  # 6 to 10 digits (checked by the callers)
+    return cleaned
 
 
 def _step(for_time: float) -> int:
@@ -101,6 +71,14 @@ def _step(for_time: float) -> int:
         raise ValueError(f"time: expected seconds since the Unix epoch ≥ 0, got {for_time}")
     # RFC 6238 §4.2: T = floor((Current Unix time - T0) / X), T0 = 0.
     return int(for_time) // PERIOD
+
+
+def _totp(secret: str, *, digits: int = DIGITS, algorithm: str = ALGORITHM) -> pyotp.TOTP:
+    try:
+        digest = _DIGESTS[algorithm.upper()]
+    except KeyError:
+        raise ValueError(f"algorithm: expected one of {sorted(_DIGESTS)}, got {algorithm!r}") from None
+    return pyotp.TOTP(_normalise_secret(secret), digits=digits, digest=digest, interval=PERIOD)
 
 
 def new_secret() -> str:
@@ -144,12 +122,7 @@ def provisioning_uri(*, secret: str, account_name: str, issuer_name: str) -> str
 
 def code_at(*, secret: str, for_time: float, digits: int = DIGITS, algorithm: str = ALGORITHM) -> str:
     """The code for the time step containing ``for_time`` (RFC 6238 §4.2, Appendix A)."""
-    digest = _digest(algorithm)
-    key = _decode_secret(secret)[1]
-    if not 6 <= digits <= 10:
-        raise ValueError("digits must be between 6 and 10")  # pyotp's limits and words
-    step = _step(for_time)
-    return _hotp(_long_enough(key), step, digits=digits, digest=digest)
+    return _totp(secret, digits=digits, algorithm=algorithm).generate_otp(_step(for_time))
 
 
 def verify(*, secret: str, code: str, now: float, last_used_step: int | None, window: int = 1) -> int:
@@ -167,14 +140,12 @@ def verify(*, secret: str, code: str, now: float, last_used_step: int | None, wi
     cleaned = "".join(code.split())
     if len(cleaned) != DIGITS or not (cleaned.isascii() and cleaned.isdigit()):
         raise OTPError("malformed", f"expected {DIGITS} digits, got {len(cleaned)} characters")
-    key = _decode_secret(secret)[1]
+    totp = _totp(secret)
     current = _step(now)
-    _long_enough(key)
-    submitted = cleaned.encode()
     matched = [
         step
         for step in range(max(0, current - window), current + window + 1)
-        if hmac.compare_digest(_hotp(key, step).encode(), submitted)
+        if hmac.compare_digest(totp.generate_otp(step).encode(), cleaned.encode())
     ]
     if not matched:
         raise OTPError("invalid", f"the code matches no time step within {current}±{window}")
