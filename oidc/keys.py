@@ -117,7 +117,13 @@ class KeyRing:
         return self.public.get(kid)
 
 
-def load(conn: Connection, *, secret: str, now: float) -> KeyRing:
+def load(
+    conn: Connection, *, secret: str, now: float, known: Mapping[str, SigningKey] | None = None
+) -> KeyRing:
+    """The keys in the database. A key among ``known`` (the ring loaded before) with the kid of an
+    active row is taken as it is: a kid names one key (its thumbprint), and importing an RSA key
+    again (cryptography checks it) cost about 50 ms on the event loop at every periodic reload."""
+    reuse = {str(key.kid): key for key in (known or {}).values()}
     k = tables.signing_keys.c
     rows = (
         conn.execute(
@@ -132,6 +138,10 @@ def load(conn: Connection, *, secret: str, now: float) -> KeyRing:
     for row in rows:
         ring.public[row["kid"]] = row["public_jwk"]
         if row["status"] == "active" and row["alg"] not in ring.signing:
+            same = reuse.get(row["kid"])
+            if same is not None and same.alg == row["alg"]:
+                ring.signing[row["alg"]] = same
+                continue
             pem = unseal(secret, row["private_key"], kid=row["kid"])
             cls = RSAKey if row["alg"] == "RS256" else ECKey
             ring.signing[row["alg"]] = cls.import_key(

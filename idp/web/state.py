@@ -132,8 +132,8 @@ class AppState:
         task.add_done_callback(tasks.discard)
 
     async def reload_keys(self) -> None:
-        secret, now = self.settings.secret_key, time.time()
-        ring = await self.db.read(lambda conn: keys.load(conn, secret=secret, now=now))
+        secret, now, known = self.settings.secret_key, time.time(), self.provider.keyring.signing
+        ring = await self.db.read(lambda conn: keys.load(conn, secret=secret, now=now, known=known))
         if not ring.signing:
             await self.db.write(lambda tx: keys.ensure_keys(tx, secret=secret))
             ring = await self.db.read(lambda conn: keys.load(conn, secret=secret, now=now))

@@ -141,6 +141,34 @@ async def test_rotation_keeps_old_public_keys_until_not_after(db: Database) -> N
     assert ring.fingerprint != later.fingerprint
 
 
+async def test_a_reload_keeps_the_keys_it_has_and_imports_the_new_ones(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reloaded every minute: a key already in memory is not unsealed and imported again (an RSA
+    import cost about 50 ms on the event loop); a rotated-in key is, and a retired one is dropped."""
+    await db.write(lambda tx: keys.ensure_keys(tx, secret=SECRET))
+    now = time.time()
+    first = await db.read(lambda conn: keys.load(conn, secret=SECRET, now=now))
+    unsealed: list[str] = []
+    real_unseal = keys.unseal
+
+    def counting(secret: str, sealed: bytes, *, kid: str) -> bytes:
+        unsealed.append(kid)
+        return real_unseal(secret, sealed, kid=kid)
+
+    monkeypatch.setattr(keys, "unseal", counting)
+    again = await db.read(lambda conn: keys.load(conn, secret=SECRET, now=now, known=first.signing))
+    assert unsealed == []
+    assert all(again.signing[alg] is first.signing[alg] for alg in ("RS256", "ES256"))
+    assert again.jwks_json == first.jwks_json
+
+    await db.write(lambda tx: keys.rotate(tx, secret=SECRET, keep_for=600))
+    after = await db.read(_active)
+    rotated = await db.read(lambda conn: keys.load(conn, secret=SECRET, now=now, known=again.signing))
+    assert sorted(unsealed) == sorted(after.values())  # the new keys only
+    assert {alg: str(rotated.key_for(alg).kid) for alg in ("RS256", "ES256")} == after
+
+
 def _json(raw: bytes) -> dict[str, Any]:
     import json
 
