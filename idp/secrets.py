@@ -17,6 +17,7 @@ copied to another row does not open.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -74,10 +75,17 @@ def _sealing_key(secret: str | bytes, purpose: bytes) -> bytes:
     return HKDF(algorithm=SHA256(), length=32, salt=b"eid-idp", info=purpose).derive(material)
 
 
+@functools.lru_cache(maxsize=64)
+def _cipher(secret: str | bytes, purpose: bytes) -> AESGCM:
+    """The cipher of ``purpose``'s derived key: HKDF and the key schedule once per process, not on
+    every TOTP check or sealed value (a pure function of the instance secret and the purpose)."""
+    return AESGCM(_sealing_key(secret, purpose))
+
+
 def seal(secret: str | bytes, plaintext: bytes, *, purpose: bytes, associated_data: bytes) -> bytes:
     """``v1 || nonce || AES-256-GCM(plaintext)`` under the key derived for ``purpose``."""
     nonce = os.urandom(_NONCE_BYTES)
-    body = AESGCM(_sealing_key(secret, purpose)).encrypt(nonce, plaintext, associated_data)
+    body = _cipher(secret, purpose).encrypt(nonce, plaintext, associated_data)
     return _SEAL_VERSION + nonce + body
 
 
@@ -88,4 +96,4 @@ def unseal(secret: str | bytes, sealed: bytes, *, purpose: bytes, associated_dat
         raise ValueError("unknown sealing format (expected v1)")
     start = len(_SEAL_VERSION)
     nonce, body = sealed[start : start + _NONCE_BYTES], sealed[start + _NONCE_BYTES :]
-    return AESGCM(_sealing_key(secret, purpose)).decrypt(nonce, body, associated_data)
+    return _cipher(secret, purpose).decrypt(nonce, body, associated_data)
