@@ -9,9 +9,16 @@ the code exchanged at /token (a server that answers the code with a redirect to
 to one core; this client, on the other. Each login uses its own eID (a TOTP time step is
 accepted once per eID).
 
-The bound is one over the time of one argon2id verification at the configured parameters,
-measured on the server's core just before the run: no login can be faster than its password
-check. The ratio logins/s ÷ bound says how much the rest of the flow costs (target ≥ 0.85).
+The bound is one over the time of one argon2id verification at the configured parameters: no
+login can be faster than its password check. The ratio logins/s ÷ bound says how much the rest
+of the flow costs (target ≥ 0.85). The verification is timed twice:
+
+- inside the server during the measured run: the CPU time of its argon2 thread pool (which runs
+  nothing else in this flow) per login. Same process, same core, same minutes as the logins, so
+  this is the bound the ratio is taken against;
+- alone, in a separate process on the server's core, just before and just after the run. This
+  machine's speed drifts by 10-20% within minutes, so a bound taken before the run alone once
+  made the ratio 0.91 when the in-server figure said 0.72; the two are printed side by side.
 """
 
 from __future__ import annotations
@@ -290,7 +297,7 @@ def main() -> int:
         say(f"preparing {users} eIDs with a password and an authenticator app")
         client_id, client_secret, people = asyncio.run(prepare(url, secret_key, users))
         emails = list(people)
-        bound_ms, argon2_cpu_ms = argon2_verify_ms(args.server_cpu)
+        alone_before = argon2_verify_ms(args.server_cpu)
         idp = str(Path(sys.executable).with_name("idp"))
         argv = [
             *pin(args.server_cpu),
@@ -325,14 +332,22 @@ def main() -> int:
             done, elapsed, latencies, requests = asyncio.run(measured)
             cpu_used = cpu_seconds(server) - cpu_before
             threads_after = cpu_by_thread(server)
+        alone_after = argon2_verify_ms(args.server_cpu)
     by_thread = {name: used - threads_before.get(name, 0.0) for name, used in threads_after.items()}
+    if not done:
+        say("no login completed in the measured time")
+        return 1
     rate = done / elapsed
-    bound = 1000.0 / bound_ms
+    in_server_ms = by_thread.get("idp-cpu", 0.0) / done * 1000
     cuts = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [0.0] * 99
     print(f"server python: {interpreter(Path(sys.executable))}")
     print(
-        f"argon2id verify (m=19 MiB, t=2, p=1) on the server's core: {bound_ms:.1f} ms"
-        f" -> bound {bound:.1f} logins/s per core"
+        "argon2id verify (m=19 MiB, t=2, p=1) alone on the server's core, before and after the run: "
+        f"{alone_before[0]:.1f} and {alone_after[0]:.1f} ms"
+    )
+    print(
+        f"argon2id verify inside the server during the run: {in_server_ms:.1f} ms CPU per login"
+        f" -> bound {1000 / in_server_ms:.1f} logins/s per core"
     )
     print(
         f"password + TOTP logins, whole flow ({requests} requests each), server on one core: "
@@ -340,21 +355,24 @@ def main() -> int:
         f"({done} in {elapsed:.1f} s, concurrency {args.concurrency}; "
         f"p50 {cuts[49] * 1000:.0f} ms, p95 {cuts[94] * 1000:.0f} ms)"
     )
-    print(f"ratio to the bound: {rate / bound:.2f} (target >= 0.85)")
-    per_login = cpu_used / done * 1000 if done else float("nan")
+    alone_ms = (alone_before[0] + alone_after[0]) / 2
     print(
-        f"server CPU per login: {per_login:.1f} ms, of which argon2 {argon2_cpu_ms:.1f} ms CPU -> "
-        f"{1000 / per_login:.1f} logins/s per core of CPU, ratio {argon2_cpu_ms / per_login:.2f} "
-        "(the same ratio measured in CPU time: holds when other programs share the core)"
+        f"ratio to the bound: {rate * in_server_ms / 1000:.2f} (target >= 0.85); "
+        f"against the verify timed alone (mean of before and after): {rate * alone_ms / 1000:.2f}"
     )
-    if done:
-        # threads that ended during the run are in the total only
-        shares = sorted(by_thread.items(), key=lambda item: -item[1])
-        print(
-            "server CPU per login by thread: "
-            + ", ".join(f"{name} {used / done * 1000:.1f} ms" for name, used in shares if used > 0)
-            + " (idp-cpu: argon2 and the other CPU work)"
-        )
+    per_login = cpu_used / done * 1000
+    print(
+        f"server CPU per login: {per_login:.1f} ms, of which argon2 {in_server_ms:.1f} ms, the rest "
+        f"{per_login - in_server_ms:.1f} ms -> ratio in CPU time {in_server_ms / per_login:.2f} "
+        "(holds when other programs share the core)"
+    )
+    # threads that ended during the run are in the total only
+    shares = sorted(by_thread.items(), key=lambda item: -item[1])
+    print(
+        "server CPU per login by thread: "
+        + ", ".join(f"{name} {used / done * 1000:.1f} ms" for name, used in shares if used > 0)
+        + " (idp-cpu: argon2 and the other CPU work)"
+    )
     return 0
 
 
