@@ -21,8 +21,9 @@ from idp.errors import DeliveryError, InvalidPhoneError, LoginError, NotFoundErr
 from idp.web import browser
 from idp.web.account_login import SignedIn, fresh, fresh_form
 from idp.web.account_routes import change_page
+from idp.web.branding import sms_name
 from idp.web.browser import client_ip, state
-from idp.web.i18n import SMS_PHONE_CODE, sms_name
+from idp.web.i18n import SMS_PHONE_CODE
 from idp.web.login_state import opaque_id
 from levels_of_assurance.authenticators import passkey
 from otp import authenticator_app

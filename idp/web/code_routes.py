@@ -20,8 +20,9 @@ from idp import audit, eids, lockout, logins
 from idp.errors import ConflictError, DeliveryError, InvalidPhoneError, RateLimitedError
 from idp.storage.prepared import Prepared
 from idp.web import browser, code_check, login_state
+from idp.web.branding import sms_name
 from idp.web.browser import client_ip, render, state
-from idp.web.i18n import SMS_LOGIN_CODE, sms_name
+from idp.web.i18n import SMS_LOGIN_CODE
 from idp.web.login_state import again, current, mask_email, no_request
 from levels_of_assurance.authenticators import recovery_codes
 from levels_of_assurance.policy import Factor

@@ -17,29 +17,26 @@ Maintainers refresh the catalogues from the repository root with::
 
 from __future__ import annotations
 
-import functools
 import gettext as gettext_module
 import io
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from importlib import resources
-from urllib.parse import urlsplit
 
 import jinja2
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from jinja2.nodes import EvalContext
-from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp.language_tags import babel_locale, language_tag
+from idp.web.branding import brand_colors, brand_style, clean_branding
+from idp.web.page_gettext import page_gettext
+from idp.web.safe_urls import safe_next, safe_url
 
 LANGUAGE_COOKIE = "idp_lang"
 LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 3600
 SOURCE_LANGUAGE = "en"
-PRODUCT_NAME = "eID"
-DEFAULT_PRIMARY_COLOR = "#1d4ed8"
 
 
 def N_(message: str) -> str:  # noqa: N802 - the gettext convention that pybabel extract knows
@@ -176,9 +173,6 @@ _PAGE_DEFAULTS: dict[str, dict[str, object]] = {
 
 _LANGUAGE_TAG = re.compile(r"^(?:[a-z]{1,8}(?:-[a-z0-9]{1,8})*|\*)$")
 _QVALUE = re.compile(r"^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$")
-_HEX_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")
-_WHITE = (255, 255, 255)
-_BLACK = (0, 0, 0)
 _MAX_ACCEPT_LANGUAGE = 1024
 _MAX_LANGUAGE_RANGES = 32
 
@@ -243,7 +237,8 @@ class Pages:
         """Render template ``name`` in ``language`` (the default one if unsupported).
 
         The common keys ``languages``, ``csrf_token``, ``current_path`` and ``branding`` are filled in
-        when missing; ``branding`` is cleaned (a bad colour or logo URL is dropped).
+        when missing; ``branding`` is cleaned (:mod:`idp.web.branding`: a bad colour or logo URL is
+        dropped).
         """
         language = self.supported(language) or self.default_language
         values: dict[str, object] = {**_PAGE_DEFAULTS.get(name, {}), **context}
@@ -283,114 +278,6 @@ async def set_language(request: Request) -> Response:
             samesite="lax",
         )
     return response
-
-
-def safe_next(value: str | None) -> str:
-    """Return ``value`` if it is a path on this site (``/…``, not ``//…``), else ``/``."""
-    if not value or len(value) > 2048 or not value.startswith("/") or value.startswith("//"):
-        return "/"
-    # Browsers strip tabs and newlines and read "\" as "/", so "/\t/evil" or "/\evil" leave the site.
-    if "\\" in value or any(ord(char) < 0x21 or ord(char) == 0x7F for char in value):
-        return "/"
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc:
-        return "/"
-    return value
-
-
-def _text(value: object, limit: int) -> str | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = " ".join(value.split())
-    return text[:limit] if text.isprintable() else None
-
-
-def clean_branding(raw: object) -> dict[str, str | None]:
-    """Keep the tenant's ``name``, ``logo_url`` (http(s) or a site path), ``#rgb``/``#rrggbb``
-    colour, the paragraph its invitation mails carry (``invitation_text``) and the name its SMS
-    give (``sms_name``, short: it counts against one SMS)."""
-    source: Mapping[object, object] = raw if isinstance(raw, Mapping) else {}
-    name = source.get("name")
-    logo_url = source.get("logo_url")
-    color = source.get("primary_color")
-    return {
-        "name": name.strip() if isinstance(name, str) and name.strip() else PRODUCT_NAME,
-        "logo_url": logo_url if isinstance(logo_url, str) and _is_safe_url(logo_url) else None,
-        "primary_color": color.lower() if isinstance(color, str) and _HEX_COLOR.match(color) else None,
-        "invitation_text": _text(source.get("invitation_text"), 600),
-        "sms_name": _text(source.get("sms_name"), 20),
-    }
-
-
-def sms_name(branding: object, fallback: str) -> str:
-    """The name an SMS of this tenant signs with."""
-    cleaned = clean_branding(branding)
-    return cleaned["sms_name"] or (cleaned["name"] if cleaned["name"] != PRODUCT_NAME else None) or fallback
-
-
-def brand_colors(primary_color: str | None) -> dict[str, str]:
-    """The tenant colour (or the default) with text colours that keep WCAG AA contrast.
-
-    ``on_primary`` is the text on a ``primary`` background; ``accent`` is ``primary`` darkened until
-    it reads as text (links, focus rings) on white at 4.5:1 or more.
-    """
-    color = primary_color if primary_color and _HEX_COLOR.match(primary_color) else DEFAULT_PRIMARY_COLOR
-    primary, on_primary, accent = _colors(color)
-    return {"primary": primary, "on_primary": on_primary, "accent": accent}
-
-
-@functools.lru_cache(maxsize=1024)
-def _colors(color: str) -> tuple[str, str, str]:
-    # a pure function of the colour, computed for every page otherwise: a few tenant colours
-    rgb = _rgb(color)
-    on_primary = "#ffffff" if _contrast(rgb, _WHITE) >= _contrast(rgb, _BLACK) else "#000000"
-    accent = rgb
-    while _contrast(accent, _WHITE) < 4.5:
-        accent = (accent[0] * 85 // 100, accent[1] * 85 // 100, accent[2] * 85 // 100)
-    return _hex(rgb), on_primary, _hex(accent)
-
-
-def brand_style(primary_color: str | None) -> str:
-    """The ``style`` attribute value that overrides the stylesheet's colours, or ``""`` for the default."""
-    if primary_color is None or not _HEX_COLOR.match(primary_color):
-        return ""
-    colors = brand_colors(primary_color)
-    return (
-        f"--primary: {colors['primary']}; --on-primary: {colors['on_primary']}; --accent: {colors['accent']};"
-    )
-
-
-def _safe_url(value: object, fallback: str = "/") -> str:
-    return value if isinstance(value, str) and _is_safe_url(value) else fallback
-
-
-def _is_safe_url(value: str) -> bool:
-    if any(ord(char) < 0x21 or ord(char) == 0x7F for char in value) or "\\" in value:
-        return False
-    if value.startswith("/"):
-        return not value.startswith("//")
-    parts = urlsplit(value)
-    return parts.scheme in {"https", "http"} and bool(parts.netloc)
-
-
-def _rgb(color: str) -> tuple[int, int, int]:
-    digits = color[1:] if len(color) == 7 else "".join(char * 2 for char in color[1:])
-    return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
-
-
-def _hex(rgb: tuple[int, int, int]) -> str:
-    return "#{:02x}{:02x}{:02x}".format(*rgb)
-
-
-def _contrast(first: tuple[int, int, int], second: tuple[int, int, int]) -> float:
-    """WCAG 2.2 contrast ratio (https://www.w3.org/TR/WCAG22/#dfn-contrast-ratio)."""
-
-    def luminance(rgb: tuple[int, int, int]) -> float:
-        linear = [c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
-        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-
-    lighter, darker = sorted((luminance(first), luminance(second)), reverse=True)
-    return (lighter + 0.05) / (darker + 0.05)
 
 
 def _accepted_ranges(header: str) -> list[str]:
@@ -443,34 +330,7 @@ def _environment(
     )
     environment.policies["ext.i18n.trimmed"] = True
     environment.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
-    environment.globals["gettext"] = _page_gettext(translations)
+    environment.globals["gettext"] = page_gettext(translations)
     environment.globals["language_names"] = language_names()
-    environment.filters["safe_url"] = _safe_url
+    environment.filters["safe_url"] = safe_url
     return environment
-
-
-_MAX_REMEMBERED = 4096
-
-
-def _page_gettext(translations: gettext_module.NullTranslations) -> Callable[..., str]:
-    """jinja2.ext's new-style ``gettext`` with the same results, remembering those of messages
-    without variables: a page asks for a dozen of them each time, and a catalogue does not change
-    while the process runs. (A bounded memory: templates may translate a variable's value.)"""
-    translate = translations.gettext
-    remembered: dict[tuple[str, bool], str] = {}
-
-    @jinja2.pass_eval_context
-    def gettext(eval_ctx: EvalContext, string: str, /, **variables: object) -> str:
-        if not variables:
-            key = (string, eval_ctx.autoescape)
-            found = remembered.get(key)
-            if found is not None:
-                return found
-        translated = translate(string)
-        # always a format string, as in jinja2.ext: "%%" is "%" and a Markup escapes the variables
-        result: str = (Markup(translated) if eval_ctx.autoescape else translated) % variables
-        if not variables and len(remembered) < _MAX_REMEMBERED:
-            remembered[key] = result
-        return result
-
-    return gettext

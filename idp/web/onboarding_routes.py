@@ -32,8 +32,9 @@ from idp.errors import (
     RateLimitedError,
 )
 from idp.web import browser
+from idp.web.branding import sms_name
 from idp.web.browser import client_ip, render, state
-from idp.web.i18n import SMS_PHONE_CODE, sms_name
+from idp.web.i18n import SMS_PHONE_CODE
 from levels_of_assurance.authenticators import password
 from levels_of_assurance.ladder import AMR, Level, acr_for
 from levels_of_assurance.policy import Factor, Method, amr_of, level_of

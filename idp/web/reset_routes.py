@@ -30,8 +30,9 @@ from idp.errors import DeliveryError, InvalidPhoneError, LoginError, NotFoundErr
 from idp.storage import tables
 from idp.storage.database import Tx
 from idp.web import account_login, browser, code_check, login_state
+from idp.web.branding import sms_name
 from idp.web.browser import client_ip, render, state
-from idp.web.i18n import SMS_RESET_CODE, sms_name
+from idp.web.i18n import SMS_RESET_CODE
 from levels_of_assurance.authenticators import email_link, password
 from levels_of_assurance.authenticators.password import WeakPasswordError
 from levels_of_assurance.ladder import AMR, Level

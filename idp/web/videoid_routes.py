@@ -28,8 +28,9 @@ from starlette.routing import Route
 from idp import logins, sessions, tenants
 from idp.errors import IdPError, NotFoundError, VideoIdError
 from idp.web import browser, page_json
+from idp.web.branding import sms_name
 from idp.web.browser import client_ip, render, state
-from idp.web.i18n import SMS_VIDEOID_CODE, sms_name
+from idp.web.i18n import SMS_VIDEOID_CODE
 from idp.web.login_state import current
 from levels_of_assurance.ladder import Level, parse_acr
 from levels_of_assurance.policy import level_of

@@ -1,6 +1,7 @@
 """Pages, language negotiation and the language switcher (``idp/web/i18n.py``).
 
-The catalogues themselves are checked in ``test_catalogues.py``.
+The catalogues themselves are checked in ``test_catalogues.py``, a tenant's branding in
+``test_branding.py`` and the remembered translations in ``test_page_gettext.py``.
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ from idp.web.i18n import (
     SUBJECT_LOGIN_LINK,
     SUBJECT_LOGIN_LINK_FOR_CLIENT,
     Pages,
-    brand_colors,
     language_names,
-    safe_next,
     set_language,
 )
-from tests.support.pages import LANGUAGES, PAGES, TEMPLATES_DIR, VARIANTS, all_pages, render
+from idp.web.safe_urls import safe_next
+from tests.support.pages import LANGUAGES, PAGES, TEMPLATES_DIR, all_pages, render
 
 HOSTILE = '<script>alert("x")</script>'
 
@@ -397,26 +397,6 @@ def test_link_invalid_without_request_sends_back_to_the_application(pages: Pages
     assert "vrnite v aplikacijo" in text
 
 
-def test_branding(pages: Pages) -> None:
-    branded = render(pages, "index.html", "en", branding={"name": "Acme", "primary_color": "#FFCC00"})
-    assert 'style="--primary: #ffcc00; --on-primary: #000000;' in branded
-    assert "<h1>Acme</h1>" in branded
-    hostile = {"primary_color": "red; background: url(x)", "logo_url": "javascript:alert(1)"}
-    plain = render(pages, "index.html", "en", branding=hostile)
-    assert "<body>" in plain
-    assert "javascript:" not in plain
-    assert "<h1>eID</h1>" in plain
-    logo = render(pages, "index.html", "en", branding={"logo_url": "https://cdn.example/l.svg"})
-    assert '<img class="brand-logo" src="https://cdn.example/l.svg" alt="eID">' in logo
-
-
-@pytest.mark.parametrize("color", ["#ffcc00", "#fff", "#777777", "#0b5fff", "#22c55e", "#000"])
-def test_brand_colors_keep_aa_contrast(color: str) -> None:
-    colors = brand_colors(color)
-    assert _contrast(colors["primary"], colors["on_primary"]) >= 4.5
-    assert _contrast(colors["accent"], "#ffffff") >= 4.5
-
-
 def test_gettext_for_mail_subjects(pages: Pages) -> None:
     assert pages.gettext("sl", SUBJECT_LOGIN_LINK) == "Vaša povezava za prijavo"
     assert pages.gettext("en", SUBJECT_LOGIN_LINK) == "Your sign-in link"
@@ -490,32 +470,3 @@ async def test_set_language_ignores_unsupported_language(client: httpx.AsyncClie
     assert response.status_code == 303
     assert response.headers["location"] == "/logout"
     assert "set-cookie" not in response.headers
-
-
-def _contrast(first: str, second: str) -> float:
-    def luminance(color: str) -> float:
-        channels = [int(color.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)] if len(color) == 7 else []
-        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
-        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-
-    lighter, darker = sorted((luminance(first), luminance(second)), reverse=True)
-    return (lighter + 0.05) / (darker + 0.05)
-
-
-# --- the remembered translations -----------------------------------------------------------------
-
-
-def test_pages_translate_as_jinja2s_own_gettext(pages: Pages) -> None:
-    # Pages remembers the translations of messages without variables; every page and variant in
-    # every language renders as with jinja2.ext's gettext, the second time too (from memory)
-    jinja_pages = all_pages()
-    for environment, translations in zip(
-        jinja_pages._environments.values(), jinja_pages._translations.values(), strict=True
-    ):
-        environment.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
-    contexts = [(name, {}) for name in PAGES] + list(VARIANTS)
-    for language in LANGUAGES:
-        for name, context in contexts:
-            expected = render(jinja_pages, name, language, **context)
-            assert render(pages, name, language, **context) == expected, (language, name)
-            assert render(pages, name, language, **context) == expected, (language, name)
