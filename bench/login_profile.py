@@ -160,6 +160,11 @@ async def run(
         keep_keys()
     secret_key = secrets.token_urlsafe(48)
     client_id, client_secret, people = await prepare(url, secret_key, logins + warmup)
+    # the served app is another process than the one that prepared the eIDs: its audit trail has
+    # no eID's key at hand when that eID signs in
+    from idp import audit
+
+    audit._CIPHER_CACHE.clear()
     settings = load_settings(
         env={},
         database_url=url,

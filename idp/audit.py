@@ -25,12 +25,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from idp.errors import AuditChainError
 from idp.ids import uuid7
 from idp.storage import tables
 from idp.storage.database import GENESIS_HASH, Tx
+from idp.storage.prepared import Prepared
 
 FIELDS = (
     "seq",
@@ -99,13 +100,16 @@ _KEYS = tables.audit_subject_keys.c
 # The cipher itself is kept: building one (its key schedule) cost as much as the encryption.
 _CIPHER_CACHE: dict[str, AESGCM] = {}
 _CIPHER_CACHE_MAX = 50_000
+# a sign-in's first event for its eID misses the cache in all but the busiest processes: built
+# per call, this select cost SQLAlchemy more than the rest of the event
+_KEY_OF = Prepared(select(_KEYS.key).where(_KEYS.eid_id == bindparam("eid_id")))
 
 
 def _subject_cipher(tx: Tx, eid_id: str) -> AESGCM | None:
     cipher = _CIPHER_CACHE.get(eid_id)
     if cipher is not None:
         return cipher
-    key = tx.conn.execute(select(_KEYS.key).where(_KEYS.eid_id == eid_id)).scalar()
+    key = _KEY_OF.scalar(tx.conn, {"eid_id": eid_id})
     if key is None:
         if tx.conn.execute(select(tables.eids.c.id).where(tables.eids.c.id == eid_id)).first() is None:
             return None  # no such eID (any more): nothing personal may be written for it
