@@ -106,17 +106,7 @@ def _store_evidence(
     secret: str,
 ) -> None:
     def put(kind: evidence.Kind, media_type: str, data: bytes) -> None:
-        evidence.store(
-            tx,
-            secret=secret,
-            session_id=session.id,
-            tenant_id=session.tenant_id,
-            eid_id=session.eid_id,
-            kind=kind,
-            media_type=media_type,
-            data=data,
-            expires_at=session.expires_at,
-        )
+        evidence.store_for(tx, session, secret=secret, kind=kind, media_type=media_type, data=data)
 
     if capture.still is not None:
         put(evidence.Kind.FACE, "image/jpeg", evidence.jpeg(capture.still.frame))

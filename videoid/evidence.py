@@ -30,6 +30,7 @@ from idp import audit, secrets
 from idp.errors import NotFoundError
 from idp.storage import tables
 from idp.storage.database import Tx
+from videoid.records import Session
 
 PURPOSE = b"videoid-evidence"
 JPEG_QUALITY = 90
@@ -113,6 +114,21 @@ def store(
         ),
     )
     return item_id
+
+
+def store_for(tx: Tx, session: Session, *, secret: str, kind: Kind, media_type: str, data: bytes) -> str:
+    """:func:`store` one item of ``session``, kept as long as the session's retention says."""
+    return store(
+        tx,
+        secret=secret,
+        session_id=session.id,
+        tenant_id=session.tenant_id,
+        eid_id=session.eid_id,
+        kind=kind,
+        media_type=media_type,
+        data=data,
+        expires_at=session.expires_at,
+    )
 
 
 def load(conn: Connection, *, secret: str, item_id: str) -> Item:

@@ -218,16 +218,13 @@ def decide(
             ),
         )
         return records.get(tx.conn, session_id)
-    evidence.store(
+    evidence.store_for(
         tx,
+        session,
         secret=secret,
-        session_id=session.id,
-        tenant_id=session.tenant_id,
-        eid_id=session.eid_id,
         kind=evidence.Kind.AGENT_DECISION,
         media_type="application/json",
         data=evidence.report_bytes(votes[-1]),
-        expires_at=session.expires_at,
     )
     if approve:
         report = evidence.report_of(tx.conn, secret=secret, session_id=session_id)

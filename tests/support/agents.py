@@ -1,7 +1,7 @@
 """Agents and reviewed sessions for the agent console tests.
 
 A reviewed session is built through the same domain functions a live session ends with
-(:mod:`videoid.records`, :func:`videoid.evidence.store`, :func:`videoid.review.queue`), with real
+(:mod:`videoid.records`, :func:`videoid.evidence.store_for`, :func:`videoid.review.queue`), with real
 JPEG stills from the shared test data and a report shaped as :func:`videoid.outcome.report`
 writes it; the live capture that produces them is tested in ``test_session_e2e.py``.
 """
@@ -144,17 +144,7 @@ def reviewed_session(
                 ),
             ),
         ):
-            evidence.store(
-                tx,
-                secret=secret,
-                session_id=session.id,
-                tenant_id=session.tenant_id,
-                eid_id=session.eid_id,
-                kind=kind,
-                media_type=media_type,
-                data=data,
-                expires_at=session.expires_at,
-            )
+            evidence.store_for(tx, session, secret=secret, kind=kind, media_type=media_type, data=data)
         return review.queue(tx, session.id, scores={"face_distance": 0.4123}, reasons=[])
 
     return served.write(unit)

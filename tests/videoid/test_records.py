@@ -95,17 +95,7 @@ async def test_evidence_is_sealed_at_rest_and_bound_to_its_row(db: Database) -> 
     assert picture.startswith(b"\xff\xd8\xff")
 
     def store(tx: Tx, kind: evidence.Kind, data: bytes) -> str:
-        return evidence.store(
-            tx,
-            secret=SECRET,
-            session_id=session.id,
-            tenant_id=session.tenant_id,
-            eid_id=session.eid_id,
-            kind=kind,
-            media_type="image/jpeg",
-            data=data,
-            expires_at=session.expires_at,
-        )
+        return evidence.store_for(tx, session, secret=SECRET, kind=kind, media_type="image/jpeg", data=data)
 
     face = await db.write(lambda tx: store(tx, evidence.Kind.FACE, picture))
     report = await db.write(
@@ -150,16 +140,8 @@ async def test_retention_deletes_expired_evidence_and_says_so(db: Database) -> N
     expired = await new_session(db, retention_days=1)
     for s in (kept, expired):
         await db.write(
-            lambda tx, s=s: evidence.store(
-                tx,
-                secret=SECRET,
-                session_id=s.id,
-                tenant_id=s.tenant_id,
-                eid_id=s.eid_id,
-                kind=evidence.Kind.FACE,
-                media_type="image/jpeg",
-                data=jpeg(),
-                expires_at=s.expires_at,
+            lambda tx, s=s: evidence.store_for(
+                tx, s, secret=SECRET, kind=evidence.Kind.FACE, media_type="image/jpeg", data=jpeg()
             )
         )
     # the expired session's retention ended yesterday
@@ -236,16 +218,13 @@ async def reviewed(db: Database, *, second_agent: bool = False) -> tuple[records
         records.consent(tx, session.id, client_ip=None)
         records.transition(tx, session.id, Status.CAPTURING, event_type="videoid.capture_started")
         records.transition(tx, session.id, Status.AWAITING_CODE, event_type="videoid.code_step")
-        evidence.store(
+        evidence.store_for(
             tx,
+            session,
             secret=SECRET,
-            session_id=session.id,
-            tenant_id=session.tenant_id,
-            eid_id=session.eid_id,
             kind=evidence.Kind.REPORT,
             media_type="application/json",
             data=evidence.report_bytes({"document": DOCUMENT}),
-            expires_at=session.expires_at,
         )
         return review.queue(tx, session.id, scores={"face_distance": 0.4}, reasons=[])
 
