@@ -16,7 +16,12 @@ from levels_of_assurance.ladder import EIDAS, URN, Level
 from oidc import verified_claims
 from oidc.server import OAuthResponse
 from oidc.starlette.authorization_server import to_response
-from oidc.starlette.requests import BadRequestError, StarletteOAuth2Request, oauth2_request
+from oidc.starlette.requests import (
+    BadRequestError,
+    MalformedClientAuthError,
+    StarletteOAuth2Request,
+    oauth2_request,
+)
 from oidc.starlette.resource_protector import bearer_token
 
 # the highest level a login can reach: qualified is an advanced login by an eID whose identity was
@@ -129,12 +134,19 @@ def jwks(request: Request) -> Response:
 
 
 async def public_request(request: Request, path: str) -> StarletteOAuth2Request | Response:
+    browser_facing = path in ("/authorize", "/logout")
     try:
-        return await oauth2_request(request, public_url=state(request).settings.issuer + path)
+        return await oauth2_request(
+            request, public_url=state(request).settings.issuer + path, authenticates_client=not browser_facing
+        )
+    except MalformedClientAuthError as exc:
+        # RFC 6749 §5.2: client authentication through the Authorization header failed
+        body = {"error": "invalid_client", "error_description": str(exc)}
+        return to_response(OAuthResponse(401, body, [("WWW-Authenticate", 'Basic error="invalid_client"')]))
     except BadRequestError as exc:
         result = OAuthResponse(400, {"error": "invalid_request", "error_description": str(exc)})
         # the browser-facing endpoints answer a person with a page, the others a client with JSON
-        return error_page(request, result) if path in ("/authorize", "/logout") else to_response(result)
+        return error_page(request, result) if browser_facing else to_response(result)
 
 
 def error_page(request: Request, response: OAuthResponse, *, redirect_status: int = 302) -> Response:
@@ -232,3 +244,5 @@ routes = [
     Route("/.well-known/openid-configuration", discovery, methods=["GET"]),
     Route("/.well-known/oauth-authorization-server", discovery, methods=["GET"]),
 ]
+# the paths only clients call: their errors are OAuth error JSON whatever the Accept header says
+JSON_PATHS = frozenset(route.path for route in routes)

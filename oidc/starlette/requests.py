@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -89,6 +90,30 @@ class TooManyParametersError(BadRequestError):
     pass
 
 
+class MalformedClientAuthError(BadRequestError):
+    """An Authorization header no client authentication can be read from (RFC 6749 §5.2:
+    ``invalid_client``)."""
+
+
+def check_client_authorization(value: str | None) -> None:
+    """Refuse what authlib cannot read: a scheme and blanks with nothing after them (its
+    ``split`` fails) and Basic credentials that are not base64 of UTF-8 ``id:secret`` (RFC 7617
+    §2; it decodes them unchecked). Any other scheme is left to the endpoint to refuse."""
+    if not value or " " not in value:
+        return
+    parts = value.split(None, 1)
+    if len(parts) < 2:
+        raise MalformedClientAuthError(f"the Authorization header has no credentials after {parts[0]!r}")
+    if parts[0].lower() != "basic":
+        return
+    try:
+        decoded = base64.b64decode(parts[1].strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedClientAuthError("the Basic credentials are not base64 of UTF-8 text") from None
+    if ":" not in decoded:
+        raise MalformedClientAuthError("the Basic credentials must be client_id:client_secret")
+
+
 _MAX_BODY = 64 * 1024
 
 
@@ -120,11 +145,14 @@ def parse_form(body: bytes) -> list[tuple[str, str]]:
     return pairs
 
 
-async def oauth2_request(request: Request, *, public_url: str) -> StarletteOAuth2Request:
+async def oauth2_request(
+    request: Request, *, public_url: str, authenticates_client: bool = False
+) -> StarletteOAuth2Request:
     """Read the body (form-encoded only) and build the authlib request.
 
     ``public_url`` is the URL the client used (issuer + path): behind a TLS-terminating proxy the
-    socket's own URL would say http.
+    socket's own URL would say http. ``authenticates_client``: the endpoint reads client
+    credentials from the Authorization header, which must then be readable.
     """
     form_pairs: list[tuple[str, str]] = []
     if request.method == "POST":
@@ -136,6 +164,8 @@ async def oauth2_request(request: Request, *, public_url: str) -> StarletteOAuth
             raise BadRequestError(
                 f"the request body must be application/x-www-form-urlencoded, not {ctype[:60]}"
             )
+    if authenticates_client:
+        check_client_authorization(request.headers.get("authorization"))
     args = list(request.query_params.multi_items()) if request.scope.get("query_string") else []
     if len(args) > _MAX_FIELDS:
         raise TooManyParametersError(f"more than {_MAX_FIELDS} query parameters")
