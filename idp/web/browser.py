@@ -47,7 +47,8 @@ def csrf_token(secret: str, browser: str) -> str:
 
 def csrf_ok(request: Request, submitted: object) -> bool:
     browser = browser_id(request)
-    if browser is None or not isinstance(submitted, str):
+    # compare_digest refuses non-ASCII text (TypeError); our tokens are hex, so such text is wrong
+    if browser is None or not isinstance(submitted, str) or not submitted.isascii():
         return False
     return hmac.compare_digest(csrf_token(state(request).settings.secret_key, browser), submitted)
 
