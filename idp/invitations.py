@@ -254,6 +254,8 @@ def open_link(tx: Tx, *, token: str, browser: str, client_ip: str | None) -> Inv
 
 def load(conn: Connection, *, invitation_id: str, browser: str | None, now: float) -> Invitation:
     """An opened, live invitation, only for the browser that opened it."""
+    if len(invitation_id) > 64 or not invitation_id.isprintable():  # PostgreSQL text holds no NUL
+        _raise(InvitationProblem.UNKNOWN)
     row = _live(conn, tables.invitations.c.id == invitation_id, now)
     if row["browser_digest"] is None:
         _raise(InvitationProblem.UNKNOWN)

@@ -45,7 +45,8 @@ class _Op:
 
 def parse(body: Any) -> tuple[list[_Op], int | None]:
     """Check a BulkRequest; return its operations and ``failOnErrors``."""
-    if not isinstance(body, dict) or BULK_REQUEST not in (body.get("schemas") or []):
+    schemas = body.get("schemas") if isinstance(body, dict) else None
+    if not isinstance(schemas, list) or BULK_REQUEST not in schemas:
         raise InvalidSyntaxError(f"a Bulk request must carry schemas [{BULK_REQUEST!r}]")
     ops = body.get("Operations")
     if not isinstance(ops, list) or not ops:

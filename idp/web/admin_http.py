@@ -19,6 +19,7 @@ from idp import tenants
 from idp.admin.openapi import Operation
 from idp.admin.principal import AdminAuthError, Principal, authenticate
 from idp.errors import ConflictError, InvalidPhoneError, LoginError, NotFoundError
+from idp.storage.text import check_storable
 from idp.web.browser import state
 from idp.web.state import AppState
 
@@ -93,21 +94,11 @@ def _bearer(request: Request) -> str | None:
 
 
 def _clean(value: Any) -> None:
-    """Text no database column can hold (NUL, lone surrogates) is refused before it reaches one."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ProblemError(400, "strings must not contain NUL characters")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ProblemError(400, "strings must be valid Unicode (no lone surrogates)") from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _clean(key)
-            _clean(item)
-    elif isinstance(value, list):
-        for item in value:
-            _clean(item)
+    """Text no database column can hold is refused before it reaches one."""
+    try:
+        check_storable(value)
+    except ValueError as exc:
+        raise ProblemError(400, str(exc)) from None
 
 
 async def _body(request: Request, model: type[BaseModel]) -> BaseModel:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from scim2_models import Context, EnterpriseUser, Error, Group, ResponseParameters, User
@@ -31,9 +31,11 @@ from idp.scim.errors import (
     UnauthorizedError,
     UniquenessError,
 )
+from idp.storage.text import check_storable
 from idp.web.browser import state
 
 log = logging.getLogger("idp.scim")
+SCIM_PREFIX = "/scim/v2"  # where the app mounts these routes
 MEDIA_TYPE = "application/scim+json"
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -54,8 +56,15 @@ def error_response(exc: ScimError) -> Response:
     return scim_response(error.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE), exc.status, headers)
 
 
+def router_error(status: int, detail: str, *, headers: Mapping[str, str] | None = None) -> Response:
+    """An Error for what the router answers itself (a method no route of the path takes)."""
+    error = Error(status=status, detail=detail)
+    body = error.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+    return scim_response(body, status, dict(headers) if headers else None)
+
+
 def base_url(request: Request) -> str:
-    return state(request).settings.issuer.rstrip("/") + "/scim/v2"
+    return state(request).settings.issuer.rstrip("/") + SCIM_PREFIX
 
 
 async def _tenant(request: Request) -> str:
@@ -99,9 +108,16 @@ async def read_json(request: Request) -> Any:
     if kind not in ("application/scim+json", "application/json", ""):
         raise InvalidSyntaxError(f"the request body must be application/scim+json, not {kind}")
     try:
-        return json.loads(body)
+        data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidSyntaxError(f"the request body is not JSON: {exc}") from exc
+    except RecursionError:
+        raise InvalidSyntaxError("the request body is nested too deeply") from None
+    try:
+        check_storable(data)
+    except ValueError as exc:
+        raise InvalidValueError(str(exc)) from None
+    return data
 
 
 # -- attribute selection (RFC 7644 §3.9), by scim2-models ------------------------------------------
@@ -257,7 +273,8 @@ def _search_endpoint(kind: _Kind) -> Handler:
 
 def _search_params(body: Any) -> dict[str, Any]:
     """A SearchRequest (§3.4.3) as query parameters; list-valued attributes joined by commas."""
-    if not isinstance(body, dict) or SEARCH_REQUEST not in (body.get("schemas") or []):
+    schemas = body.get("schemas") if isinstance(body, dict) else None
+    if not isinstance(schemas, list) or SEARCH_REQUEST not in schemas:
         raise InvalidSyntaxError(f"a search request must carry schemas [{SEARCH_REQUEST!r}]")
     params = dict(body)
     for key in ("attributes", "excludedAttributes"):
@@ -272,6 +289,8 @@ def _search_params(body: Any) -> dict[str, Any]:
 def _resource(kind: _Kind) -> Handler:
     async def handler(request: Request, tenant_id: str) -> Response:
         ident = request.path_params["id"]
+        if len(ident) > 64 or not ident.isprintable():  # no id looks so; PostgreSQL text holds no NUL
+            raise ResourceNotFoundError(f"no {kind.name} {ident[:64]!r}")
         if_match = request.headers.get("if-match")
         db = state(request).db
         id_arg = "eid_id" if kind is USERS else "group_id"
