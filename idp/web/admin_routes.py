@@ -420,6 +420,10 @@ OPERATIONS: list[tuple[Operation, Any]] = [
 ]
 
 
+ADMIN_PREFIX = "/admin/v1"
+OPENAPI_PATH = "/openapi.json"
+
+
 async def openapi(request: Request) -> Response:
     st = state(request)
     doc = document([op for op, _ in OPERATIONS], issuer=st.settings.issuer, version="1")
@@ -435,10 +439,12 @@ def _routes() -> list[Route]:
         handlers: dict[str, Any] = {op.method: endpoint(op, handler) for op, handler in ops}
 
         async def dispatch(request: Request, handlers: dict[str, Any] = handlers) -> Response:
-            return await handlers[request.method](request)  # type: ignore[no-any-return]
+            # HEAD is GET without the body (RFC 9110 §9.3.2); the router allows it wherever GET is
+            method = "GET" if request.method == "HEAD" else request.method
+            return await handlers[method](request)  # type: ignore[no-any-return]
 
-        out.append(Route("/admin/v1" + path, dispatch, methods=list(handlers)))
+        out.append(Route(ADMIN_PREFIX + path, dispatch, methods=list(handlers)))
     return out
 
 
-routes = [Route("/openapi.json", openapi, methods=["GET"]), *_routes()]
+routes = [Route(OPENAPI_PATH, openapi, methods=["GET"]), *_routes()]

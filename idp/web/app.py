@@ -39,10 +39,14 @@ from idp.web import (
     scim_routes,
     videoid_routes,
 )
+from idp.web.admin_http import ProblemError, problem_response
+from idp.web.admin_routes import ADMIN_PREFIX, OPENAPI_PATH
 from idp.web.browser import render, state
 from idp.web.direct import DirectRoutes
 from idp.web.i18n import set_language
 from idp.web.metrics import MetricsMiddleware, metrics_endpoint
+from idp.web.request_target import RequestTarget
+from idp.web.scim_routes import SCIM_PREFIX, router_error
 from idp.web.state import AppState
 
 log = logging.getLogger("idp")
@@ -74,15 +78,24 @@ _TITLES = {
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
+    """A 404 or 405 of the router (or an HTTPException of a route), in the format of the protocol
+    the path belongs to: SCIM's Error, the admin API's problem details, OAuth's error JSON, or
+    the error page for a browser."""
     assert isinstance(exc, HTTPException)
+    path: str = request.scope["path"]
+    detail = exc.detail
+    if exc.status_code == 405:
+        detail = f"{request.method} is not allowed here; allowed: {(exc.headers or {}).get('Allow', '')}"
+    if _under(path, SCIM_PREFIX):
+        return router_error(exc.status_code, detail, headers=exc.headers)
+    if _under(path, ADMIN_PREFIX) or path == OPENAPI_PATH:
+        headers = dict(exc.headers) if exc.headers else None
+        return problem_response(ProblemError(exc.status_code, detail), headers=headers)
     accepts_html = "text/html" in request.headers.get("accept", "")
-    if not accepts_html:
+    if not accepts_html or path in oidc_routes.JSON_PATHS:
         # machine clients get the OAuth error vocabulary (RFC 6749 §5.2): a wrong method or an
         # unknown path is a malformed request
         code = "invalid_request" if exc.status_code in (400, 405) else _TITLES.get(exc.status_code, "error")
-        detail = exc.detail
-        if exc.status_code == 405:
-            detail = f"{request.method} is not allowed here; allowed: {(exc.headers or {}).get('Allow', '')}"
         return JSONResponse(
             {"error": code, "error_description": detail},
             status_code=exc.status_code,
@@ -93,8 +106,13 @@ async def http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # the scope's path, not request.url: building the URL is what may have failed
+    log.exception("unhandled error on %s %s", request.method, request.scope.get("path"), exc_info=exc)
     if "text/html" in request.headers.get("accept", ""):
         return render(request, "error.html", status=500, title_key="server_error")
     return JSONResponse(
@@ -156,7 +174,7 @@ def create_app(settings: Settings, *, sms_http_client: Any = None) -> Starlette:
             *onboarding_factor_routes.routes,
             *login_routes.routes,
             *logout_routes.routes,
-            Mount("/scim/v2", routes=scim_routes.routes),
+            Mount(SCIM_PREFIX, routes=scim_routes.routes),
             *account_routes.routes,
             *account_factor_routes.routes,
             *reset_request_routes.routes,
@@ -176,4 +194,5 @@ def create_app(settings: Settings, *, sms_http_client: Any = None) -> Starlette:
     # inside the metrics middleware (added later, so it wraps this one)
     app.add_middleware(DirectRoutes, routes=oidc_routes.machine_routes, http_error=http_error)
     app.add_middleware(MetricsMiddleware, metrics=st.metrics)
+    app.add_middleware(RequestTarget)  # outermost: what follows reads the query string
     return app
