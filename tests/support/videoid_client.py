@@ -9,10 +9,12 @@ import contextlib
 import math
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aioice.ice
 import httpx
 import numpy as np
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
@@ -30,6 +32,30 @@ from videoid.sound import level_dbfs
 
 PHONE = "+38640123456"
 AGENT_PITCH = 880.0  # Hz: the agent's synthetic voice; the person's is 440 Hz
+#: aioice's own: this many consent checks in a row without an answer end a connection
+AIOICE_CONSENT_FAILURES = aioice.ice.CONSENT_FAILURES
+
+
+@contextlib.contextmanager
+def consent_outlasting_stalls(*, seconds: float = 600.0) -> Iterator[None]:
+    """Consent to send (RFC 7675) that lasts ``seconds`` without an answer, not aioice's 30 s.
+
+    aioice checks consent every 5 s with one STUN request whose answer it waits 0.5 s for, and
+    ends the connection after six in a row go unanswered. In the tests both ends of a connection
+    run in one process (the served app's and the person's or the agent's): a stall of the process
+    (a busy CI machine, threads contending for the GIL) delays the answer and the wait for it
+    alike, so checks fail on both ends at once; between a browser and the server only the
+    server's own stalls delay an answer, and the browser waits longer for it. Under load the
+    live-view test's process stalled 0.5-1.9 s at a time while the person's face was analysed,
+    checks failing on both ends together: six in a row end the person's connection, and the
+    agent's viewer then gets no frames until the server notices and closes it. A peer that a test
+    ends closes its connection, which the other end sees at once, without consent."""
+    before = aioice.ice.CONSENT_FAILURES
+    aioice.ice.CONSENT_FAILURES = math.ceil(seconds / aioice.ice.CONSENT_INTERVAL)
+    try:
+        yield
+    finally:
+        aioice.ice.CONSENT_FAILURES = before
 
 
 def advanced_person(

@@ -1,4 +1,5 @@
-"""Fixtures for the video identification tests: the shared test data, models loaded once."""
+"""Fixtures for the video identification tests: the shared test data, models loaded once, and
+consent on their WebRTC connections that outlasts a stall of the test process."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.server import ServedApp, serve, settings_factory_for
+from tests.support.videoid_client import consent_outlasting_stalls
 from tests.videoid.testdata import FACES, NAMED
 from videoid import calibration, faces
 from videoid.faces import Embedding
@@ -16,6 +18,14 @@ from videoid.liveness import Challenge
 
 # what the speaker in the test clip does: turns to his right, then to his left
 CLIP_CHALLENGES = (Challenge.TURN_RIGHT, Challenge.TURN_LEFT)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def consent_outlasts_stalls() -> Iterator[None]:
+    """Both ends of these tests' connections run in this process: see consent_outlasting_stalls.
+    Module-scoped, so it holds for as long as the module's served app does."""
+    with consent_outlasting_stalls():
+        yield
 
 
 @pytest.fixture(scope="session")

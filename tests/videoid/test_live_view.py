@@ -14,16 +14,20 @@ import asyncio
 import dataclasses
 import io
 import re
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import aioice.ice
+import aioice.stun
 import av
 import cv2
 import httpx
 import numpy as np
 import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection
 
 from idp import audit, eids, tenants
 from idp.errors import VideoIdError
@@ -34,6 +38,7 @@ from tests.support.flows import form_value
 from tests.support.server import ServedApp
 from tests.support.videoid_client import (
     AGENT_PITCH,
+    AIOICE_CONSENT_FAILURES,
     Hearing,
     LiveViewer,
     advanced_person,
@@ -51,6 +56,8 @@ from videoid.policy import Mode, TenantPolicy
 from videoid.records import Session, Status
 from videoid.sound import level_dbfs
 from videoid.webrtc import SignallingError
+
+T = TypeVar("T")
 
 
 @dataclasses.dataclass
@@ -300,6 +307,55 @@ async def test_the_agent_watches_the_person_live_while_the_checks_run(
         assert event["process_state"] == "capturing" and event["success"]
     assert kinds.index("videoid.consent_given") < kinds.index("videoid.live_watched")
     assert kinds.index("videoid.live_watched") < kinds.index("videoid.queued_for_review")
+
+
+async def test_the_tests_connections_outlast_stalls_of_their_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both ends of the connections above run in this process, which stalls under load: an end
+    that answers consent checks later than aioice waits for them, for more checks in a row than
+    end a connection, leaves it up (tests.support.videoid_client.consent_outlasting_stalls).
+    Faster than under load: a check every 20 ms with 50 ms for its answer, and the answering end
+    (on its own event loop, as the served app is) stalls for a second."""
+    interval, wait, stall = 0.02, 0.05, 1.0
+    assert stall > AIOICE_CONSENT_FAILURES * (1.2 * interval + wait)  # longer than aioice would wait
+    monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", interval)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="answering", daemon=True)
+    thread.start()
+
+    def there(coro: Awaitable[T]) -> Awaitable[T]:
+        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))  # type: ignore[arg-type]
+
+    async def make_answerer() -> RTCPeerConnection:
+        return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+    offerer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    answerer = await there(make_answerer())
+    channel = offerer.createDataChannel("still there?")
+    arrived: asyncio.Queue[object] = asyncio.Queue()
+    here = asyncio.get_running_loop()
+
+    @answerer.on("datachannel")
+    def _opened(incoming: Any) -> None:
+        incoming.on("message", lambda message: here.call_soon_threadsafe(arrived.put_nowait, message))
+
+    try:
+        await offerer.setLocalDescription(await offerer.createOffer())
+        await there(answerer.setRemoteDescription(offerer.localDescription))
+        await there(answerer.setLocalDescription(await there(answerer.createAnswer())))
+        await offerer.setRemoteDescription(answerer.localDescription)
+        await eventually(_async(lambda: channel.readyState == "open"), "the connection is up")
+        monkeypatch.setattr(aioice.stun, "RETRY_RTO", wait)  # read by each check from now on
+        loop.call_soon_threadsafe(time.sleep, stall)  # the answering end's event loop stalls
+        await there(asyncio.sleep(0))  # runs once the stall is over
+        assert (offerer.connectionState, answerer.connectionState) == ("connected", "connected")
+        channel.send("yes")
+        assert await asyncio.wait_for(arrived.get(), 5) == "yes"
+    finally:
+        await offerer.close()
+        await there(answerer.close())
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
 
 
 async def _is(served: ServedApp, session_id: str, status: Status) -> bool:
