@@ -78,8 +78,9 @@ async def prove_then(
 ) -> tuple[Factor, T]:
     """:func:`prove`, and ``then`` with the factor in the transaction that accepted the code (an
     app or recovery code; for an SMS code, checked by the phone verifier, in the one after).
-    What ``then`` raises fails the whole (the code stays unused); it must not raise
-    :class:`LoginError`, which would count as a wrong code."""
+    What ``then`` raises fails the whole: an app or recovery code stays unused; an SMS code is
+    spent by then (it cannot be replayed, and nothing of ``then`` is written: the person asks for
+    a new one). ``then`` must not raise :class:`LoginError`, which would count as a wrong code."""
     st = state(request)
     ip = client_ip(request)
     now = time.time()

@@ -46,6 +46,10 @@ HOUR = 3600.0
 PASSWORD_POLICY = password.PasswordPolicy()
 
 
+class _LinkGoneError(Exception):
+    """The reset link could no longer be used when the code was accepted."""
+
+
 def page(request: Request, step: str, *, status: int = 200, **extra: Any) -> Response:
     return render(request, "reset.html", status=status, step=step, minutes=int(RESET_TTL // 60), **extra)
 
@@ -181,36 +185,18 @@ async def submit_code(request: Request) -> Response:
         )
     if enrolled.locked:
         return _code_page(request, token, enrolled, method, status=401, error="locked")
-    try:
-        factor = await code_check.prove(
-            request,
-            person,
-            method=method,
-            code=code,
-            challenge_id=challenge_id,
-            purpose=CodePurpose.RESET,
-            failure_event="password_reset.failed",
-        )
-    except code_check.CodeRefusedError as refused:
-        return _code_page(
-            request,
-            token,
-            enrolled,
-            method,
-            status=401,
-            error=refused.reason,
-            attempts_left=refused.attempts_left,
-            challenge_id=refused.keep_challenge,
-        )
-    now = time.time()
-    await st.throttle.succeeded("code", account=acct)
     browser_value = browser.browser_id(request)
-    assert browser_value is not None
+    assert browser_value is not None  # csrf_ok needs it
     tenant = await st.db.read(lambda conn: tenants.get(conn, link.tenant_id))
-    linked = Factor(Method.EMAIL_LINK, (AMR.EMAIL,), now)
+    linked = Factor(Method.EMAIL_LINK, (AMR.EMAIL,), time.time())
 
-    def unit(tx: Tx) -> str:
-        email_link.consume(tx, token=token, browser=browser_value, purpose=RESET)
+    def then(tx: Tx, factor: Factor) -> str:
+        # in the transaction that accepts an app or recovery code: when the link cannot be
+        # used any more, the code stays unused too (a recovery code is not spent for nothing)
+        try:
+            email_link.consume(tx, token=token, browser=browser_value, purpose=RESET)
+        except LoginError as exc:  # not the code's fault: prove_then counts LoginError as one
+            raise _LinkGoneError(str(exc)) from None
         return account_login.create_request(
             tx,
             tenant=tenant,
@@ -225,9 +211,30 @@ async def submit_code(request: Request) -> Response:
         )
 
     try:
-        reset_id = await st.db.write(unit)
-    except LoginError:  # the link was used meanwhile (a racing tab)
+        _factor, reset_id = await code_check.prove_then(
+            request,
+            person,
+            method=method,
+            code=code,
+            challenge_id=challenge_id,
+            purpose=CodePurpose.RESET,
+            failure_event="password_reset.failed",
+            then=then,
+        )
+    except code_check.CodeRefusedError as refused:
+        return _code_page(
+            request,
+            token,
+            enrolled,
+            method,
+            status=401,
+            error=refused.reason,
+            attempts_left=refused.attempts_left,
+            challenge_id=refused.keep_challenge,
+        )
+    except _LinkGoneError:  # used meanwhile (a racing tab) or expired while the code was typed
         return page(request, "invalid", status=400)
+    await st.throttle.succeeded("code", account=acct)
     return RedirectResponse(f"/reset/password?{urlencode({'request_id': reset_id})}", status_code=303)
 
 
