@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from idp import audit, eids, lockout
-from idp.errors import ConflictError
+from idp.errors import ConflictError, NotFoundError
 from idp.storage import tables
 from idp.storage.database import Tx
 from levels_of_assurance.authenticators import passkey_store, password, recovery_codes
@@ -89,8 +89,21 @@ def change_phone(
     tx: Tx, *, eid_id: str, phone: str, evidence_ref: str, client_ip: str | None = None
 ) -> str | None:
     """Store ``phone`` (E.164, just confirmed by an SMS code sent to it) as the eID's verified
-    mobile number; returns the number it replaces."""
-    tenant_id, username = eids.owner(tx.conn, eid_id)
+    mobile number; returns the number it replaces.
+
+    The code was spent in a transaction before this one; meanwhile the eID may have been erased
+    (:class:`NotFoundError`) or suspended or blocked (:class:`ConflictError`): then nothing is
+    stored. The eID's row is locked, so two changes at once store one number after the other.
+    """
+    e = tables.eids.c
+    owner = tx.conn.execute(
+        select(e.tenant_id, e.username, e.status).where(e.id == eid_id).with_for_update()
+    ).first()
+    if owner is None:
+        raise NotFoundError(f"no eID {eid_id}")
+    if owner.status != eids.EIDStatus.ACTIVE:
+        raise ConflictError(f"the eID is {owner.status}: its mobile number stays as it was")
+    tenant_id, username = str(owner.tenant_id), str(owner.username)
     at = tables.eid_attributes.c
     where = (at.eid_id == eid_id) & (at.name == eids.AttributeName.PHONE_NUMBER.value)
     previous = tx.conn.execute(select(at.value).where(where)).scalar()

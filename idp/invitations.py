@@ -42,6 +42,11 @@ class InvitationError(LoginError):
     """The invitation link cannot be used; ``code`` is an :class:`InvitationProblem`."""
 
 
+class AlreadyCompletedError(ConflictError):
+    """The invitation was completed (in another tab) while a step was under way; the step's
+    transaction writes nothing. Not a :class:`LoginError`: no code or password was wrong."""
+
+
 @dataclass(slots=True, frozen=True)
 class Invitation:
     id: str
@@ -275,7 +280,7 @@ def record_progress(tx: Tx, invitation: Invitation, **steps: Any) -> Invitation:
         update(tables.invitations).where((i.id == invitation.id) & i.completed_at.is_(None)).values(**values)
     )
     if done.rowcount != 1:
-        raise ConflictError("this invitation was already completed")
+        raise AlreadyCompletedError("this invitation was already completed")
     return replace(invitation, progress=progress, eid_id=values.get("eid_id", invitation.eid_id))
 
 
@@ -287,7 +292,7 @@ def complete(tx: Tx, invitation: Invitation) -> None:
         .values(completed_at=tx.now)
     )
     if done.rowcount != 1:
-        raise ConflictError("this invitation was already completed")
+        raise AlreadyCompletedError("this invitation was already completed")
     audit.record(
         tx,
         audit.AuditEvent(

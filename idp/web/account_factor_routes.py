@@ -17,7 +17,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from idp import account
-from idp.errors import DeliveryError, InvalidPhoneError, LoginError, NotFoundError, RateLimitedError
+from idp.errors import (
+    ConflictError,
+    DeliveryError,
+    InvalidPhoneError,
+    LoginError,
+    NotFoundError,
+    RateLimitedError,
+)
 from idp.web import browser
 from idp.web.account_login import SignedIn, fresh, fresh_form
 from idp.web.account_routes import change_page
@@ -139,11 +146,14 @@ async def confirm_phone(request: Request) -> Response:
         )
     await st.throttle.succeeded("code", account=acct)
     eid_id = who.person.id
-    await st.db.write(
-        lambda tx: account.change_phone(
-            tx, eid_id=eid_id, phone=checked.phone, evidence_ref=f"sms:{challenge_id[:40]}", client_ip=ip
+    try:
+        await st.db.write(
+            lambda tx: account.change_phone(
+                tx, eid_id=eid_id, phone=checked.phone, evidence_ref=f"sms:{challenge_id[:40]}", client_ip=ip
+            )
         )
-    )
+    except (NotFoundError, ConflictError):  # erased, suspended or blocked since the code was checked:
+        return RedirectResponse("/account", status_code=303)  # its sessions ended, the page says so
     return RedirectResponse("/account?done=phone", status_code=303)
 
 

@@ -215,7 +215,9 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 def step_post(step: str, *, needs_eid: bool = False) -> Callable[[StepHandler], Endpoint]:
     """The POST of one step: CSRF checked and the invitation loaded for this browser; a person
-    whose current step is another one (a second tab, the back button) is sent to that step."""
+    whose current step is another one (a second tab, the back button) is sent to that step, and
+    one whose invitation another tab completed while this step ran is told it is used (the step
+    saved nothing) and to sign in."""
 
     def wrap(handler: StepHandler) -> Endpoint:
         @functools.wraps(handler)
@@ -226,7 +228,11 @@ def step_post(step: str, *, needs_eid: bool = False) -> Callable[[StepHandler], 
             form, inv = got
             if _next_step(inv) != step or (needs_eid and inv.eid_id is None):
                 return back_to_step(inv)
-            return await handler(request, form, inv)
+            try:
+                return await handler(request, form, inv)
+            except invitations.AlreadyCompletedError as exc:
+                used = invitations.InvitationError(invitations.InvitationProblem.USED, str(exc))
+                return _problem_page(request, used, status=409)
 
         return endpoint
 
@@ -334,6 +340,8 @@ async def confirm_details(request: Request, form: Any, inv: invitations.Invitati
 
     try:
         await st.db.write(unit)
+    except invitations.AlreadyCompletedError:
+        raise  # step_post's page: the invitation is used
     except ConflictError:  # an eID for this address appeared meanwhile: sign in with it instead
         return await _invitation_page(request, inv, "existing", status=409)
     return back_to_step(inv)

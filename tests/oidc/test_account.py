@@ -15,9 +15,11 @@ from sqlalchemy import select, update
 
 from idp import eids
 from idp.storage import tables
+from idp.storage.database import Database
 from idp.web.browser import csrf_token
 from levels_of_assurance.authenticators import recovery_codes
 from otp import totp
+from otp.sms import Checked, PhoneVerifier
 from tests.oidc.conftest import Party, PartyFactory, audit_events, redirect_query
 from tests.oidc.test_advanced_login import (
     ADVANCED,
@@ -210,6 +212,40 @@ def test_change_phone_confirms_the_new_number_by_sms(party: PartyFactory) -> Non
     assert len(events_of(p, "eid.phone_changed")) == 1
     replay = post(p, entry, "/account/phone", challenge_id=challenge, code=code)
     assert replay.status_code == 401 and "already used" in replay.text
+
+
+@pytest.mark.parametrize("meanwhile", ["erased", "suspended"])
+def test_a_phone_change_stores_nothing_when_the_eid_went_after_the_code_check(
+    party: PartyFactory, monkeypatch: pytest.MonkeyPatch, meanwhile: str
+) -> None:
+    p, _ = signed_in_advanced(party)
+    assert p.eid is not None
+    eid_id = p.eid.id
+    number = new_number()
+    form = p.rp.browser.get("/account/phone")
+    before = sms_count(p.served)
+    sent = post(p, form, "/account/phone/send", phone=number)
+    code = sms_code(p.served, number, after=before)
+    entry = p.rp.browser.get(sent.headers["location"])
+    real_check = PhoneVerifier.check
+
+    async def check_then_eid_goes(self: PhoneVerifier, db: Database, **kwargs: object) -> Checked:
+        checked = await real_check(self, db, **kwargs)  # type: ignore[arg-type]
+        if meanwhile == "erased":  # e.g. a SCIM DELETE between the code check and the save
+            await db.write(lambda tx: eids.erase(tx, eid_id=eid_id, reason="test", actor="test"))
+        else:
+            await db.write(lambda tx: eids.suspend(tx, eid_id=eid_id, reason="test", actor="test"))
+        return checked
+
+    monkeypatch.setattr(PhoneVerifier, "check", check_then_eid_goes)
+    done = post(p, entry, "/account/phone", challenge_id=form_value(entry.text, "challenge_id"), code=code)
+    assert done.status_code == 303, done.text[:2000]
+    assert done.headers["location"] == "/account"
+    assert "open the account page from the link" in p.rp.browser.get("/account").text  # signed out
+    assert not events_of(p, "eid.phone_changed")
+    if meanwhile == "suspended":
+        person = p.served.run(p.served.state.db.read(lambda conn: eids.get(conn, eid_id)))
+        assert person.value("phone_number") == PHONE
 
 
 @pytest.mark.parametrize("phone", ["", "12", "not a number", "+1" + "9" * 60, "+386\x0040123456", "<script>"])

@@ -9,10 +9,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from idp import eids, invitations
 from idp.clients import Client
+from idp.storage import tables
+from idp.storage.database import Database, Tx
 from otp import totp
+from otp.sms import Checked, PhoneVerifier
 from tests.oidc.conftest import Party, PartyFactory, audit_events, outbox_names, redirect_query, wait_for_mail
 from tests.oidc.test_advanced_login import ADVANCED, PHONE, sms_code, sms_count
 from tests.support.flows import form_value
@@ -202,6 +206,43 @@ def test_the_link_belongs_to_the_first_browser_that_opens_it(party: PartyFactory
             data={"csrf_token": form_value(page.text, "csrf_token"), "token": form_value(page.text, "token")},
         )
         assert taken.status_code == 400 and "another browser" in taken.text
+
+
+def _invitation_row(conn: object, invitation_id: str) -> invitations.Invitation:
+    i = tables.invitations
+    row = conn.execute(select(i).where(i.c.id == invitation_id)).mappings().one()  # type: ignore[attr-defined]
+    return invitations.from_row(row)
+
+
+def test_an_invitation_completed_in_another_tab_during_the_sms_step_is_a_clear_page(
+    party: PartyFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = party(email=None)
+    link = urllib.parse.urlsplit(invite(p))
+    welcome = p.rp.browser.get(f"{link.path}?{link.query}")
+    phone_page = step(p, post(p, welcome, "/invite", token=form_value(welcome.text, "token")))
+    before = sms_count(p.served)
+    entry = step(p, post(p, phone_page, action_of(phone_page, "/phone/send")))
+    code = sms_code(p.served, PHONE, after=before)
+    action = action_of(entry, "/phone")
+    invitation_id = action.split("/")[2]
+    real_check = PhoneVerifier.check
+
+    async def check_then_other_tab_finishes(self: PhoneVerifier, db: Database, **kwargs: object) -> Checked:
+        checked = await real_check(self, db, **kwargs)  # type: ignore[arg-type]
+
+        def other_tab(tx: Tx) -> None:
+            invitations.complete(tx, _invitation_row(tx.conn, invitation_id))
+
+        await db.write(other_tab)  # between the code check and saving the step
+        return checked
+
+    monkeypatch.setattr(PhoneVerifier, "check", check_then_other_tab_finishes)
+    raced = post(p, entry, action, challenge_id=form_value(entry.text, "challenge_id"), code=code)
+    assert raced.status_code == 409, raced.text[:2000]
+    assert "already used" in raced.text and "sign in with your eID" in raced.text
+    after = p.served.run(p.served.state.db.read(lambda conn: _invitation_row(conn, invitation_id)))
+    assert after.completed_at is not None and "phone_verified_at" not in after.progress
 
 
 def test_an_invitee_with_an_eid_is_sent_to_sign_in(party: PartyFactory) -> None:
