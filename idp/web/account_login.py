@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -58,28 +58,37 @@ def is_internal(params: object) -> bool:
 
 
 def ensure_client(tx: Tx, tenant: tenants.Tenant) -> str:
-    """The tenant's internal account client, created (inactive) on first use."""
+    """The tenant's internal account client, created (inactive) on first use.
+
+    Two first uses at once (an account login and a password reset, say) both find no client;
+    the primary key decides which one creates it, and the other goes on with it: the insert
+    skips a conflict instead of failing (PostgreSQL would abort the whole transaction)."""
     cid = internal_client_id(tenant.id)
     c = tables.clients.c
-    if tx.conn.execute(select(c.client_id).where(c.client_id == cid)).first() is None:
-        tx.conn.execute(
-            tables.clients.insert().values(
-                client_id=cid,
-                tenant_id=tenant.id,
-                name=CLIENT_NAME,
-                client_type="public",
-                secret_digest=None,
-                token_endpoint_auth_method="none",
-                redirect_uris=[],
-                post_logout_redirect_uris=[],
-                grant_types=[],
-                scopes=[],
-                id_token_signed_response_alg="RS256",
-                active=False,
-                created_at=tx.now,
-                updated_at=tx.now,
-            )
+    if tx.conn.execute(select(c.client_id).where(c.client_id == cid)).first() is not None:
+        return cid
+    insert = postgresql.insert if tx.conn.dialect.name == "postgresql" else sqlite.insert
+    created = tx.conn.execute(
+        insert(tables.clients)
+        .values(
+            client_id=cid,
+            tenant_id=tenant.id,
+            name=CLIENT_NAME,
+            client_type="public",
+            secret_digest=None,
+            token_endpoint_auth_method="none",
+            redirect_uris=[],
+            post_logout_redirect_uris=[],
+            grant_types=[],
+            scopes=[],
+            id_token_signed_response_alg="RS256",
+            active=False,
+            created_at=tx.now,
+            updated_at=tx.now,
         )
+        .on_conflict_do_nothing()
+    )
+    if created.rowcount == 1:
         audit.record(
             tx,
             audit.AuditEvent(
@@ -174,11 +183,7 @@ async def start(
             ip=ip,
         )
 
-    db = state(request).db
-    try:
-        request_id = await db.write(unit)
-    except IntegrityError:  # a racing first use created the internal client: once more
-        request_id = await db.write(unit)
+    request_id = await state(request).db.write(unit)
     response = RedirectResponse(f"/login?{urlencode({'request_id': request_id})}", status_code=303)
     if browser.browser_id(request) is None:
         browser.set_cookie(

@@ -10,7 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy
+from sqlalchemy import false
 
+from idp.web import account_login
 from levels_of_assurance.authenticators import recovery_codes
 from otp import totp
 from tests.oidc.conftest import Party, PartyFactory, audit_events, outbox_names, wait_for_mail
@@ -227,3 +230,50 @@ def test_garbage_tokens_and_requests_are_refused(party: PartyFactory) -> None:
     ):
         response = p.rp.browser.get(url)
         assert response.status_code == 400, url
+
+
+def lookup_misses_the_racing_commit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The internal client's look-up finds nothing, as in a transaction that looked before a
+    racing first use (another tab's account login or reset) committed the client."""
+
+    def select(*columns: Any) -> Any:
+        return sqlalchemy.select(*columns).where(false())
+
+    monkeypatch.setattr(account_login, "select", select)
+
+
+def internal_clients_created(p: Party) -> list[dict[str, Any]]:
+    return [e for e in events_of(p, "client.created") if e["details"].get("type") == "internal_account"]
+
+
+def test_the_first_reset_of_a_tenant_survives_a_racing_first_use(
+    party: PartyFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p, secret = advanced_party(party)
+    assert secret is not None
+    _, seen = ask_for_link(p)
+    entry = p.rp.browser.get(reset_link(wait_for_mail(p.served, p.email, seen=seen)))
+    tenant = p.tenant
+    p.served.write(lambda tx: account_login.ensure_client(tx, tenant))  # the racing first use
+    lookup_misses_the_racing_commit(monkeypatch)
+    code = totp.code_at(secret=secret, for_time=time.time())
+    good = post_form_token(p, entry, "/reset/code", method="totp", code=code)
+    assert good.status_code == 303, good.text[:2000]
+    assert good.headers["location"].startswith("/reset/password?request_id=")
+    form = p.rp.browser.get(good.headers["location"])
+    done = post_form(p, form, "/reset/password", password=NEW_SECRET, password_repeat=NEW_SECRET)
+    assert done.status_code == 200 and "Your password was changed" in done.text
+    assert len(internal_clients_created(p)) == 1
+
+
+def test_the_first_account_login_of_a_tenant_survives_a_racing_first_use(
+    party: PartyFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = party()
+    tenant = p.tenant
+    p.served.write(lambda tx: account_login.ensure_client(tx, tenant))
+    lookup_misses_the_racing_commit(monkeypatch)
+    to_login = p.rp.browser.get(f"/account?tenant={p.tenant.slug}")
+    assert to_login.status_code == 303, to_login.text[:2000]
+    assert to_login.headers["location"].startswith("/login?request_id=")
+    assert len(internal_clients_created(p)) == 1
