@@ -295,7 +295,12 @@ async def add_passkey(request: Request) -> Response:
                 now=now,
             )
         )
-    except LoginError as exc:
+    except LoginError as exc:  # the refusal rolled back the ceremony's transaction: spend its challenge
+        await state(request).db.write(
+            lambda tx: passkey.spend_challenge(
+                tx, challenge_id=challenge_id, ceremony="registration", now=tx.now
+            )
+        )
         return await _passkeys_page(request, who, status=400, error=str(exc.code))
     return RedirectResponse("/account?done=passkey_added", status_code=303)
 

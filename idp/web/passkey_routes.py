@@ -93,9 +93,13 @@ async def submit(request: Request) -> Response:
         )
         return updated, finish(tx, updated)
 
+    def spend(tx: Any) -> None:  # the refusal rolled back the ceremony's transaction
+        passkey.spend_challenge(tx, challenge_id=challenge_id, ceremony="authentication", now=tx.now)
+
     try:
         updated, result = await st.db.write(unit)
     except ConflictError:
+        await st.db.write(spend)
         return no_request(request)
     except LoginError as exc:
         event = audit.AuditEvent(
@@ -106,7 +110,12 @@ async def submit(request: Request) -> Response:
             transaction_id=login.request_id,
             details={"login_method": "passkey", "reason": str(exc.code)},
         )
-        await st.db.write(lambda tx: audit.record(tx, event))
+
+        def failed(tx: Any) -> None:
+            spend(tx)
+            audit.record(tx, event)
+
+        await st.db.write(failed)
         st.metrics.login(method="passkey", outcome=f"failed_{exc.code}")
         from idp.web.login_flow import identify_page
 

@@ -6,7 +6,9 @@ checks a PIN or biometric, which makes the passkey two factors in one device). T
 party's checks (§7.1 and §7.2) are py_webauthn's; this module adds what needs storage:
 
 * challenges are random, stored only server-side, single use and valid ``CHALLENGE_TTL``
-  seconds; the browser holds an opaque challenge id (only its digest is stored);
+  seconds; the browser holds an opaque challenge id (only its digest is stored). A ceremony
+  marks its challenge used in the caller's transaction; a refusal rolls that back, so the
+  caller spends the challenge with :func:`spend_challenge` when it records the failure;
 * the signature counter (§6.1.1): a counter that does not grow is refused as a sign of a cloned
   authenticator, unless the authenticator keeps none (both zero, as synced passkeys do);
 * the backup flags (§6.1.3): BE (backup eligible: a synced, multi-device credential) is fixed at
@@ -57,6 +59,7 @@ from levels_of_assurance.authenticators.passkey_store import (
     list_passkeys,
     new_challenge,
     remove_passkey,
+    spend_challenge,
     take_challenge,
     to_passkey,
 )
@@ -319,4 +322,5 @@ __all__ = [
     "list_passkeys",
     "registration_options",
     "remove_passkey",
+    "spend_challenge",
 ]

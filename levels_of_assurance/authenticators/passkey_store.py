@@ -141,6 +141,24 @@ def take_challenge(tx: Tx, *, challenge_id: str, ceremony: str, rp_id: str, now:
     return row
 
 
+def spend_challenge(tx: Tx, *, challenge_id: str, ceremony: str, now: float) -> None:
+    """Mark a challenge used after a refused attempt (§13.4.3: each challenge is used once).
+
+    :func:`take_challenge` marks it in the ceremony's transaction, which a refusal rolls back;
+    the caller then spends it here, in the transaction that records the failure. Unknown, used
+    or other ceremonies' challenges are left as they are.
+    """
+    tx.conn.execute(
+        update(tables.passkey_challenges)
+        .where(
+            (_CH.id_digest == secrets.digest(challenge_id))
+            & (_CH.ceremony == ceremony)
+            & _CH.used_at.is_(None)
+        )
+        .values(used_at=now)
+    )
+
+
 def list_passkeys(conn: Connection, *, eid_id: str) -> list[Passkey]:
     """The eID's passkeys, oldest first."""
     rows = conn.execute(select(tables.passkey_credentials).where(_P.eid_id == eid_id).order_by(_P.created_at))

@@ -208,6 +208,25 @@ async def test_replayed_and_expired_challenges(db: Database, signer: EID) -> Non
     assert error.code == PasskeyProblem.EXPIRED_CHALLENGE
 
 
+async def test_a_spent_challenge_refuses_a_later_valid_answer(db: Database, signer: EID) -> None:
+    device = SoftPasskey()
+    await register(db, signer, device)
+
+    async def spend(challenge_id: str, ceremony: str) -> None:
+        await db.write(
+            lambda tx: passkey.spend_challenge(tx, challenge_id=challenge_id, ceremony=ceremony, now=T0 + 11)
+        )
+
+    options_json, challenge_id = await options_for(db, signer.id)
+    answer = device.authenticate(options_json, ORIGIN)
+    await spend(challenge_id, "authentication")  # as after a refused answer
+    assert (await refused(finish(db, challenge_id, answer))).code == PasskeyProblem.USED_CHALLENGE
+    options_json, challenge_id = await options_for(db, signer.id)
+    await spend(challenge_id, "registration")  # another ceremony's spend leaves it as it is
+    await spend("no-such-challenge", "authentication")
+    await finish(db, challenge_id, device.authenticate(options_json, ORIGIN))
+
+
 async def test_counter_going_backwards_means_a_clone(db: Database, signer: EID) -> None:
     device = SoftPasskey()
     await register(db, signer, device)

@@ -397,6 +397,22 @@ def test_add_and_remove_a_passkey(party: PartyFactory) -> None:
     assert unknown.status_code == 404
 
 
+def test_a_refused_registration_spends_its_challenge(party: PartyFactory) -> None:
+    p, _ = signed_in_advanced(party)
+    page = p.rp.browser.get("/account/passkeys")
+    options = page.text.split('id="passkey-options">')[1].split("</script>")[0]
+    challenge = form_value(page.text, "challenge_id")
+    unverified = SoftPasskey(user_verified=False).register(options, p.served.issuer)
+    refused = post(p, page, "/account/passkeys", challenge_id=challenge, credential=unverified, name="a")
+    assert refused.status_code == 400 and "did not check your PIN" in refused.text
+    assert form_value(refused.text, "challenge_id") != challenge  # the page offers a new one
+    # WebAuthn §13.4.3: the challenge was used, even though that use failed
+    valid = SoftPasskey().register(options, p.served.issuer)
+    late = post(p, page, "/account/passkeys", challenge_id=challenge, credential=valid, name="b")
+    assert late.status_code == 400 and "could not be added" in late.text
+    assert not events_of(p, "passkey.registered")
+
+
 @pytest.mark.parametrize("credential", ["", "{}", "not json", json.dumps({"id": "x" * 70_000}), "[1,2]"])
 def test_a_bad_passkey_response_is_a_clear_error(party: PartyFactory, credential: str) -> None:
     p, _ = signed_in_advanced(party)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 import time
 from urllib.parse import urlsplit
 
 import httpx
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 from levels_of_assurance.authenticators import passkey
 from tests.oidc.conftest import Party, PartyFactory, audit_events, redirect_query
@@ -78,6 +80,37 @@ def test_a_replayed_assertion_is_refused(party: PartyFactory) -> None:
     page, _, _ = start(p, acr_values=ADVANCED, prompt="login")
     replay = post_form(p, page, "/login/passkey", **fields)  # the old challenge, used up
     assert replay.status_code == 401 and "could not sign you in" in replay.text
+
+
+def forged(credential: str) -> str:
+    """The same assertion with its signature spoiled: the verification refuses it."""
+    body = json.loads(credential)
+    signature = bytearray(base64url_to_bytes(body["response"]["signature"]))
+    signature[-1] ^= 0x01
+    body["response"]["signature"] = bytes_to_base64url(bytes(signature))
+    return json.dumps(body)
+
+
+def test_a_refused_assertion_spends_its_challenge(party: PartyFactory) -> None:
+    p = party()
+    device = register(p)
+    page, _, _ = start(p, acr_values=ADVANCED)
+    credential = device.authenticate(embedded_options(page), p.served.issuer)
+    challenge_id = form_value(page.text, "challenge_id")
+    refused = post_form(p, page, "/login/passkey", challenge_id=challenge_id, credential=forged(credential))
+    assert refused.status_code == 401 and "could not sign you in" in refused.text
+    assert form_value(refused.text, "challenge_id") != challenge_id  # the page offers a new one
+    # WebAuthn §13.4.3: the challenge was used, even though that use failed
+    late = post_form(p, page, "/login/passkey", challenge_id=challenge_id, credential=credential)
+    assert late.status_code == 401 and "could not sign you in" in late.text
+    reasons = [
+        e["details"]["reason"]
+        for e in audit_events(p.served)
+        if e["tenant_id"] == p.tenant.id and e["event_type"] == "login.failed"
+    ]
+    assert reasons == ["invalid_response", "used_challenge"]
+    again = answer(p, refused, device)  # the new challenge works
+    assert again.status_code == 303, again.text[:1500]
 
 
 def test_a_passkey_of_another_tenant_does_not_sign_in_here(party: PartyFactory) -> None:
