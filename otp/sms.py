@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -91,7 +92,14 @@ class _Outcome:
 _C = tables.otp_codes.c
 
 
+# what ``secrets.token_urlsafe`` makes; anything else names no challenge (and NUL, which a form can
+# carry, is text PostgreSQL refuses: the query would fail instead of finding nothing)
+_CHALLENGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def _row(conn: Connection, challenge_id: str, *, lock: bool = False) -> Any:
+    if not _CHALLENGE_ID.fullmatch(challenge_id):
+        return None
     query = select(tables.otp_codes).where(_C.id == challenge_id)
     if lock:
         query = query.with_for_update()

@@ -15,6 +15,7 @@ from starlette.routing import Route
 from idp import invitations
 from idp.errors import LoginError, RateLimitedError
 from idp.web.browser import client_ip, state
+from idp.web.login_state import opaque_id
 from idp.web.onboarding_routes import PASSWORD_POLICY, back_to_step, eid_of, render_step, step_post, tenant_of
 from levels_of_assurance.authenticators import password, recovery_codes
 from levels_of_assurance.authenticators.password import WeakPasswordError
@@ -50,7 +51,7 @@ async def choose_factor(request: Request, form: Any, inv: invitations.Invitation
 async def confirm_app(request: Request, form: Any, inv: invitations.Invitation) -> Response:
     st = state(request)
     eid_id, secret = eid_of(inv), st.settings.secret_key
-    enrolment_id = str(form.get("enrolment_id") or "")[:64]
+    enrolment_id = opaque_id(form.get("enrolment_id"))  # one we made, or none (NUL: PostgreSQL refuses it)
     code = str(form.get("code") or "")[:16]
     ip = client_ip(request)
     account = f"invitation:{inv.id}"

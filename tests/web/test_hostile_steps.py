@@ -11,8 +11,7 @@ Each answer must be below 500 and, unless it is a redirect, an HTML page; nothin
 (eIDs, attributes, credentials, sessions, logins, invitations, links) may change; and afterwards
 the step still works with valid input.
 
-SQLite only: what is swept is the web layer's handling of input; the storage tests run on both
-engines.
+On both engines: text PostgreSQL cannot hold (NUL) fails only there.
 """
 
 from __future__ import annotations
@@ -76,14 +75,21 @@ RAW_CASES: dict[str, bytes] = {  # sent as multipart, where no client re-encodes
 MULTIPART_BOUNDARY = "hostile-steps-boundary"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def app(
-    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, tls: tuple[Path, Path]
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    sqlite_template: Path,
+    tls: tuple[Path, Path],
 ) -> Iterator[ServedApp]:
     directory = tmp_path_factory.mktemp("hostile-steps")
-    shutil.copy(sqlite_template, directory / "idp.db")
+    if request.param == "sqlite":
+        shutil.copy(sqlite_template, directory / "idp.db")
+        url = f"sqlite+aiosqlite:///{directory / 'idp.db'}"
+    else:
+        url = str(request.getfixturevalue("pg_database_url"))
     with serve(
-        settings_factory_for(f"sqlite+aiosqlite:///{directory / 'idp.db'}", directory),
+        settings_factory_for(url, directory),
         tls=tls,
         outbox=directory / "mail",
         # every hostile code and password is a failure: no delays or locks in the way of the sweep
