@@ -161,6 +161,14 @@ class EndSessionEndpoint(_EndSessionEndpoint):  # type: ignore[misc]
         ring: KeyRing = self.server.provider.keyring
         return {"keys": list(ring.public.values())}
 
+    def validate_request(self, request: OAuth2Request) -> Any:
+        # authlib reads the first of repeated values: a second id_token_hint or redirect URI would
+        # be ignored while the first ends the session (RFC 6749 §3.1 holds here as at /authorize)
+        repeated = sorted(name for name, values in request.payload.datalist.items() if len(values) > 1)
+        if repeated:
+            raise InvalidRequestError(f"parameters must not be repeated: {printable(', '.join(repeated))}")
+        return super().validate_request(request)
+
     def end_session(self, end_session_request: Any) -> None:
         current.get().end_session = True
 

@@ -219,3 +219,21 @@ def test_logout_without_a_session_still_redirects_with_a_valid_hint(party: Party
         )
     assert response.status_code in (302, 303)
     assert response.headers["location"] == LOGOUT_URI + "?state=x"
+
+
+def test_a_repeated_parameter_is_a_400_page_and_the_session_stays(party: PartyFactory) -> None:
+    """authlib reads the first of repeated values: a second hint or URI would be ignored while the
+    first ended the session. Refused as at /authorize (RFC 6749 §3.1)."""
+    p = party()
+    tokens, cookie = _signed_in(p)
+    for name, values in {
+        "id_token_hint": [tokens["id_token"], "x"],
+        "post_logout_redirect_uri": [LOGOUT_URI, "https://evil.example/bye"],
+        "state": ["a", "b"],
+    }.items():
+        params = {"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": LOGOUT_URI, name: values}
+        response = p.rp.browser.get("/logout", params=params)
+        assert response.status_code == 400, (name, response.text[:500])
+        assert "location" not in response.headers
+        assert f"parameters must not be repeated: {name}" in response.text
+    assert _session_alive(p, cookie)
