@@ -160,6 +160,9 @@ async def queue_page(request: Request) -> Response:
         running=[
             {
                 "id": s.id,
+                # before the person's offer (or on another instance) there is no live capture here
+                "step": None,
+                "frames": None,
                 **st.videoid.status(s),
                 "conducted": bool(s.review.get("assigned_to")),
                 "mine": s.review.get("assigned_to") == me,

@@ -32,6 +32,7 @@ from tests.support.agents import (
 )
 from tests.support.flows import form_value
 from tests.support.server import ServedApp, serve, settings_factory_for
+from tests.videoid.test_live_view import crafted
 from videoid.records import Status
 
 OPEN: list[httpx.Client] = []
@@ -442,3 +443,14 @@ def test_hostile_decisions_and_still_names_get_clear_answers(
     assert long_note.status_code == 400 and "too long" in long_note.text
     assert re.search(r'id="decision-error"', long_note.text)
     assert session_of(served, session.id).status is Status.AWAITING_REVIEW
+
+
+def test_the_queue_shows_a_running_session_with_no_capture_here(
+    served: ServedApp, people: dict[str, eids.EID]
+) -> None:
+    """An agent-led session the person consented to, before their offer (or running on another
+    instance), has no capture status in this process: the queue lists it, not a 500."""
+    led = crafted(served, people["person"], to=Status.CONSENTED, agent=None)
+    page = browser(served, people["agent"]).get("/agent")
+    assert page.status_code == 200, page.text[:500]
+    assert f"<code>{led.id[:8]}</code>: <code>consented</code>" in page.text
