@@ -101,6 +101,19 @@ def _clean(value: Any) -> None:
         raise ProblemError(400, str(exc)) from None
 
 
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # a repeated member is ambiguous (RFC 8259 §4, RFC 7493 §2.3): a proxy may check the first
+    # value while json keeps the last, so neither is taken
+    found: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in found:
+            raise ProblemError(
+                400, f"the member {name[:60]!r} appears more than once", kind="duplicate-member"
+            )
+        found[name] = value
+    return found
+
+
 async def _body(request: Request, model: type[BaseModel]) -> BaseModel:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/json":
@@ -111,7 +124,7 @@ async def _body(request: Request, model: type[BaseModel]) -> BaseModel:
         if len(raw) > MAX_BODY:
             raise ProblemError(413, f"the request body is larger than {MAX_BODY // 1024} kB")
     try:
-        data = json.loads(bytes(raw))
+        data = json.loads(bytes(raw), object_pairs_hook=_unique_members)
     except (ValueError, RecursionError) as exc:
         raise ProblemError(400, f"the request body is not JSON: {str(exc)[:200]}") from None
     _clean(data)

@@ -355,6 +355,24 @@ def test_bad_bodies_are_problems_not_500(
     assert_problem(response, status)
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"name": "a", "name": "b"}',
+        b'{"name": "a", "name": "a"}',
+        b'{"name": "a", "x": {"y": 1, "y": 2}}',
+    ],
+)
+def test_a_repeated_member_is_refused_not_the_last_taken(admin: Admin, content: bytes) -> None:
+    """A proxy that checks the first value and the API that kept the last would disagree."""
+    response = admin.http.post(
+        admin.base + "/scim-tokens", content=content, headers={"Content-Type": "application/json"}
+    )
+    problem = assert_problem(response, 400)
+    assert problem["type"].endswith(":duplicate-member") and "more than once" in problem["detail"]
+    assert admin.get("/scim-tokens").json()["items"] == []
+
+
 def test_hostile_paths(admin: Admin) -> None:
     assert_problem(admin.get("/users/" + "x" * 300), 404)
     assert_problem(admin.get("/users/%00"), 404)
