@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from idp.clients import GRANT_TYPES
 
@@ -258,8 +258,9 @@ class InvitationCreate(Input):
     client_id: Id | None = None
     return_url: Url | None = None
     language: Annotated[str, Field(pattern=r"^[a-z]{2}$")] | None = None
-    valid_days: Annotated[int, Field(ge=1, le=90)] | None = None
-    send_mail: bool = True
+    # strict: true is not one day, nor 0 or "no" false
+    valid_days: Annotated[StrictInt, Field(ge=1, le=90)] | None = None
+    send_mail: StrictBool = True
 
 
 class Invitation(Output):

@@ -316,6 +316,27 @@ def test_invitation_is_mailed_listed_and_revoked(admin: Admin) -> None:
     assert any(e["event_type"] == "invitation.revoked" for e in audit_events(admin.app))
 
 
+@pytest.mark.parametrize(
+    ("member", "value"),
+    [
+        ("valid_days", True),
+        ("valid_days", "7"),
+        ("valid_days", 7.0),
+        ("send_mail", 0),
+        ("send_mail", "no"),
+        ("send_mail", "false"),
+    ],
+)
+def test_invitation_numbers_and_flags_take_only_their_json_type(
+    admin: Admin, member: str, value: object
+) -> None:
+    """``true`` is not one day, and ``0`` or ``"no"`` is not false: the caller meant something else."""
+    body = {"email": "z@example.com", "acr": "urn:eid:loa:basic", member: value}
+    problem = assert_problem(admin.post("/invitations", body), 422)
+    assert problem["errors"][0]["loc"] == [member]
+    assert admin.get("/invitations").json()["total"] == 0
+
+
 # -- SCIM tokens ----------------------------------------------------------------------------------
 
 
