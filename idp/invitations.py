@@ -102,6 +102,9 @@ def from_row(row: Any) -> Invitation:
 def check_return_url(url: str, client: Client) -> str:
     """Where to send the person afterwards: an https (or local http) URL on an origin the client
     registered a redirect URI on, so an invitation cannot become an open redirector."""
+    # urlsplit drops tabs and line breaks, so the URL it checks would not be the one stored
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise ValueError(f"return_url must not contain spaces or control characters, got {url[:200]!r}")
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.netloc or parts.username or parts.password:
         raise ValueError(f"return_url must be an absolute http(s) URL, got {url!r}")

@@ -337,6 +337,18 @@ def test_invitation_numbers_and_flags_take_only_their_json_type(
     assert admin.get("/invitations").json()["total"] == 0
 
 
+@pytest.mark.parametrize("tail", ["\r\nSet-Cookie: a=b", "\t", "\n", " x", "\x7f", "\u2028"])
+def test_an_invitation_return_url_is_stored_as_checked(admin: Admin, tail: str) -> None:
+    """urlsplit drops tabs and line breaks before the origin check, so they would reach the row."""
+    app = admin.post("/clients", {"name": "Signing", "redirect_uris": ["https://rp.example/cb"]}).json()
+    good = {"email": "z@example.com", "acr": "urn:eid:loa:basic", "client_id": app["client_id"]}
+    refused = admin.post("/invitations", {**good, "return_url": "https://rp.example/sign" + tail})
+    assert "control characters" in assert_problem(refused, 422)["detail"]
+    assert admin.get("/invitations").json()["total"] == 0
+    made = admin.post("/invitations", {**good, "return_url": "https://rp.example/sign?doc=1"})
+    assert made.status_code == 201, made.text
+
+
 # -- SCIM tokens ----------------------------------------------------------------------------------
 
 
