@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from idp.web.state import AppState
 
 log = logging.getLogger("idp.admin")
 MAX_BODY = 64 * 1024
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
 PROBLEM = "application/problem+json"
 _TITLES = {
     400: "Bad Request",
@@ -147,10 +149,10 @@ def _query(request: Request, op: Operation) -> dict[str, int]:
         if raw is None:
             out[q.name] = q.default
             continue
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ProblemError(400, f"{q.name} must be an integer, got {raw[:40]!r}") from None
+        # int() also reads "\uff11", " 1 " and "1_0": only what the OpenAPI integer means is taken
+        if not _INTEGER.fullmatch(raw):
+            raise ProblemError(400, f"{q.name} must be an integer, got {raw[:40]!r}")
+        value = int(raw)
         if not q.minimum <= value <= q.maximum:
             raise ProblemError(400, f"{q.name} must be between {q.minimum} and {q.maximum}")
         out[q.name] = value

@@ -406,6 +406,14 @@ def test_a_repeated_member_is_refused_not_the_last_taken(admin: Admin, content: 
     assert admin.get("/scim-tokens").json()["items"] == []
 
 
+@pytest.mark.parametrize("value", ["\uff11", "\u0661", " 1", "1 ", "1_0", "+1", "0x1", "1.0", "9" * 19, ""])
+def test_paging_takes_only_ascii_decimal_integers(admin: Admin, value: str) -> None:
+    """int() reads fullwidth or Arabic-Indic digits, spaces and underscores; a page number is none of them."""
+    problem = assert_problem(admin.get("/invitations", params={"offset": value}), 400)
+    assert problem["detail"].startswith("offset must be an integer")
+    assert admin.get("/invitations", params={"offset": "1", "limit": "1"}).json()["offset"] == 1
+
+
 def test_hostile_paths(admin: Admin) -> None:
     assert_problem(admin.get("/users/" + "x" * 300), 404)
     assert_problem(admin.get("/users/%00"), 404)
