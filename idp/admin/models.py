@@ -133,7 +133,7 @@ class ClientUpdate(Input):
     jwks: Jwks | None = None
     default_acr: Acr | None = None
     minimum_acr: Acr | None = None
-    active: bool | None = None
+    active: StrictBool | None = None  # "no" or 0 is not false: the caller meant something else
     login_token_acr: LoginTokenAcr | None = None
 
 

@@ -337,6 +337,17 @@ def test_invitation_numbers_and_flags_take_only_their_json_type(
     assert admin.get("/invitations").json()["total"] == 0
 
 
+@pytest.mark.parametrize("value", ["no", "false", 0, 1, "true"])
+def test_a_clients_active_flag_takes_only_a_json_boolean(admin: Admin, value: object) -> None:
+    """``"no"`` or ``0`` must not switch a client off (nor ``"true"`` on) by lenient reading."""
+    cid = admin.post("/clients", {"name": "Flagged", "redirect_uris": ["https://rp.example/cb"]}).json()[
+        "client_id"
+    ]
+    problem = assert_problem(admin.patch(f"/clients/{cid}", {"active": value}), 422)
+    assert problem["errors"][0]["loc"] == ["active"]
+    assert admin.get(f"/clients/{cid}").json()["active"] is True
+
+
 @pytest.mark.parametrize("tail", ["\r\nSet-Cookie: a=b", "\t", "\n", " x", "\x7f", "\u2028"])
 def test_an_invitation_return_url_is_stored_as_checked(admin: Admin, tail: str) -> None:
     """urlsplit drops tabs and line breaks before the origin check, so they would reach the row."""
