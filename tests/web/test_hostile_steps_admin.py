@@ -22,16 +22,17 @@ from sqlalchemy import Connection, func, select, update
 from idp.storage import tables
 from tests.admin.conftest import Admin, client_credentials_token
 from tests.oidc.test_advanced_login import ADVANCED, PHONE
-from tests.support.server import ServedApp
-from tests.web.test_hostile_steps import (
+from tests.support.hostile import (
+    BODIES,
     GET_LIMIT,
+    NOT_TEXT,
     RAW_CASES,
     TEXT_CASES,
     app,  # noqa: F401  (the module's served app, per engine)
     csrf_of,
     snapshot,
 )
-from tests.web.test_hostile_steps_videoid import BODIES, NOT_TEXT
+from tests.support.server import ServedApp
 
 ORIGIN = "https://rp.example"
 VALID: dict[str, Any] = {

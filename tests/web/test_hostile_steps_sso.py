@@ -15,7 +15,7 @@ from tests.oidc.conftest import LOGOUT_URI, PartyFactory
 from tests.oidc.test_advanced_login import ADVANCED, advanced_party, password_step, start
 from tests.oidc.test_login_tokens import OTHER_KEY, mint, portal
 from tests.support.flows import form_value, query_of
-from tests.web.test_hostile_steps import (
+from tests.support.hostile import (
     Form,
     app,  # noqa: F401  (the module's served app, per engine)
     cross_cases,
@@ -24,7 +24,7 @@ from tests.web.test_hostile_steps import (
     snapshot,
     sweep,
 )
-from tests.web.test_hostile_steps import party as party
+from tests.support.hostile import party as party
 
 OPTIONAL = {"missing", "empty"}
 

@@ -21,9 +21,9 @@ from idp import sessions
 from tests.oidc.conftest import Party, PartyFactory
 from tests.oidc.test_advanced_login import PHONE, advanced_party
 from tests.support.agents import make_agents, reviewed_session, session_cookie
-from tests.support.videoid_client import broken_offers, sms_code
-from tests.videoid.test_live_view import crafted
-from tests.web.test_hostile_steps import (
+from tests.support.hostile import (
+    BODIES,
+    NOT_TEXT,
     RAW_CASES,
     TEXT_CASES,
     Form,
@@ -32,22 +32,14 @@ from tests.web.test_hostile_steps import (
     snapshot,
     sweep,
 )
-from tests.web.test_hostile_steps import party as party
+from tests.support.hostile import party as party
+from tests.support.videoid_client import broken_offers, sms_code
+from tests.videoid.test_live_view import crafted
 from videoid import agents, records
 from videoid.liveness import Challenge
 from videoid.records import Status
 from videoid.service import Live
 from videoid.session import LiveSession
-
-NOT_TEXT: dict[str, Any] = {"number": 5, "null": None, "list": ["x"], "object": {"a": 1}, "bool": True}
-BODIES: dict[str, bytes] = {
-    "empty body": b"",
-    "truncated": b"{",
-    "array": b"[]",
-    "null": b"null",
-    "deep": b"[" * 100_000,
-    "invalid utf-8": b'{"x": "\xff\xfe"}',
-}
 
 
 def _offer_sdp() -> str:
