@@ -1,24 +1,29 @@
 """What the hostile-step sweeps share: the hostile values, the app they run against (per engine),
 a step's form sent with one field replaced, and the snapshot of what must not change.
 
-Used by ``tests/web/test_hostile_steps*.py``; the fixtures are imported into each module.
+Used by ``tests/web/test_hostile_steps*.py``; the fixtures are imported into each module. The
+administration API's sweeps share JSON bodies with one member hostile, its callers, and what a
+refusal must look like.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import shutil
 import urllib.parse
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from idp.storage import tables
+from tests.admin.conftest import Admin, client_credentials_token
 from tests.oidc.conftest import Party, PartyFactory, parties
 from tests.oidc.test_advanced_login import ADVANCED, start
 from tests.support.flows import form_value
@@ -256,3 +261,253 @@ BODIES: dict[str, bytes] = {
     "deep": b"[" * 100_000,
     "invalid utf-8": b'{"x": "\xff\xfe"}',
 }
+
+
+# -- the administration API: JSON bodies with one member hostile -----------------------------------
+
+HUGE: dict[str, bytes] = {
+    "1e400": b"1e400",
+    "-1e400": b"-1e400",
+    "10**30": b"1" + b"0" * 30,
+    "5000 digits": b"9" * 5000,
+    "-0": b"-0",
+    "NaN": b"NaN",
+    "Infinity": b"Infinity",
+}
+NAME_TEXT = {"digits", "letters", "negative", "float", "markup", "confusable", "fullwidth-digits"}
+OPTIONAL = {"missing", "null"}  # null is "not given" in a body
+# text a name-like member must refuse though no JSON or database layer would: what the domain checks
+CONTROL_TEXT: dict[str, str] = {
+    "newline": "Ni\nna",
+    "CRLF": "Nina\r\nBcc: all@example.com",
+    "tab": "Ni\tna",
+    "DEL": "Nina\x7f",
+    "escape": "\x1b[31mNina",
+    "line separator": "Ni\u2028na",
+    "bidi override": "\u202eaniN",
+}
+
+
+def encoded(data: Any) -> bytes:
+    return json.dumps(data).encode()
+
+
+def with_raw(fields: Mapping[str, Any], name: str, raw_value: bytes) -> bytes:
+    """``fields`` as JSON with ``name``'s value replaced by raw JSON text, as no encoder writes it."""
+    marker = f"@@{secrets.token_hex(4)}@@"
+    return encoded({**fields, name: marker}).replace(f'"{marker}"'.encode(), raw_value)
+
+
+def _raw_texts() -> Iterator[tuple[str, bytes]]:
+    """Strings as raw JSON text: what no client's encoder writes, and escapes no column can hold."""
+    for case, raw in RAW_CASES.items():
+        escaped = raw.decode("utf-8", "surrogateescape").encode("utf-8", "backslashreplace")
+        yield case, b'"' + escaped.replace(b"\\x", b"\\u00") + b'"'
+    yield "raw invalid utf-8", b'"\xff\xfe"'
+    yield "escaped lone surrogate", b'"a\\ud800b"'
+    yield "escaped low surrogate", b'"\\udfff"'
+    yield "escaped NUL", b'"a\\u0000b"'
+
+
+def member_variants(
+    fields: Mapping[str, Any], names: Sequence[str], skip: Mapping[str, Collection[str]]
+) -> Iterator[tuple[str, bytes]]:
+    """The JSON object ``fields`` with one of ``names`` hostile at a time (the others valid); for a
+    list member, also its first item. ``skip`` names per member (``name[]`` for its items) the
+    cases that are valid input there."""
+    for name in names:
+        skipped = skip.get(name, ())
+        for case, value in {**TEXT_CASES, **NOT_TEXT}.items():
+            if case not in skipped:
+                yield f"{name}={case}", encoded({**fields, name: value})
+        for case, raw in _raw_texts():
+            yield f"{name}={case}", with_raw(fields, name, raw)
+        for case, number in HUGE.items():
+            yield f"{name}={case}", with_raw(fields, name, number)
+        yield f"{name}=nested", encoded({**fields, name: {"a": {"b": [fields[name]]}}})
+        yield f"{name}=deep", with_raw(fields, name, b'{"a":' * 5_000 + b"1" + b"}" * 5_000)
+        yield f"{name}=900 deep", with_raw(fields, name, b"[" * 900 + b"]" * 900)
+        if "list of it" not in skipped:
+            yield f"{name}=list of it", encoded({**fields, name: [fields[name]]})
+        # a duplicate member: the hostile value after a valid one, and before it
+        yield f"{name} duplicated after", encoded(fields)[:-1] + f', "{name}": "\\u0000"}}'.encode()
+        yield f"{name} duplicated before", b'{"' + name.encode() + b'": [1], ' + encoded(fields)[1:]
+        if "missing" not in skipped:
+            yield f"{name} missing", encoded({k: v for k, v in fields.items() if k != name})
+        items = fields[name]
+        if isinstance(items, list) and items:
+            skipped = skip.get(f"{name}[]", ())
+            for case, value in {**TEXT_CASES, **NOT_TEXT, **CONTROL_TEXT}.items():
+                if case not in skipped:
+                    yield f"{name}[0]={case}", encoded({**fields, name: [value, *items[1:]]})
+            for case, raw in _raw_texts():
+                yield f"{name}[0]={case}", with_raw(fields, name, b"[" + raw + b"]")
+            if "100 items" not in skipped:
+                yield f"{name}=100 items", encoded({**fields, name: items * 100})
+
+
+def shape_variants(fields: Mapping[str, Any], *, text_member: str) -> Iterator[tuple[str, bytes]]:
+    """Members the object does not have, and a text member too long for any column or body."""
+    yield "unknown member", encoded({**fields, "is_admin": True})
+    yield "unknown member with NUL key", encoded({**fields, "a\x00": 1})
+    yield "unknown member with surrogate key", encoded(fields)[:-1] + b', "\\ud800": 1}'
+    yield "100 kB member", encoded({**fields, text_member: "x" * 100_000})
+    yield "60 kB member", encoded({**fields, text_member: "x" * 60_000})
+
+
+def body_variants(
+    fields: Mapping[str, Any],
+    names: Sequence[str],
+    skip: Mapping[str, Collection[str]],
+    *,
+    text_member: str,
+) -> Iterator[tuple[str, bytes]]:
+    """The JSON body ``fields`` with one of ``names`` hostile at a time, then hostile as a whole."""
+    yield from member_variants(fields, names, skip)
+    yield from shape_variants(fields, text_member=text_member)
+    yield from BODIES.items()
+    yield "huge number body", b"9" * 5000
+    yield "900 deep body", b"[" * 900 + b"]" * 900
+
+
+def nested_variants(
+    fields: Mapping[str, Any],
+    name: str,
+    skip: Mapping[str, Collection[str]],
+    *,
+    text_member: str,
+) -> Iterator[tuple[str, bytes]]:
+    """The object member ``name`` of ``fields`` with one of its own members hostile at a time."""
+    inner: Mapping[str, Any] = fields[name]
+    cases = chain(member_variants(inner, list(inner), skip), shape_variants(inner, text_member=text_member))
+    for case, raw in cases:
+        yield f"{name}.{case}", with_raw(fields, name, raw)
+
+
+# -- the administration API: callers, refusals and what must not change -----------------------------
+
+
+def admin_of(served: ServedApp, *, platform: bool = False) -> Admin:
+    """A new tenant with a relying app and an admin script's token for it."""
+    tenant = served.tenant()
+    served.client_app(tenant, redirect_uris=["https://rp.example/cb"])
+    scopes = ["admin", "admin:platform"] if platform else ["admin"]
+    new = served.client_app(tenant, name="Admin script", grant_types=["client_credentials"], scopes=scopes)
+    token = client_credentials_token(served, new, " ".join(scopes))
+    assert token.status_code == 200, token.text
+    http = served.client(headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+    return Admin(served, tenant, new, token.json()["access_token"], http)
+
+
+@pytest.fixture
+def admins(app: ServedApp) -> Iterator[tuple[Admin, Admin]]:
+    """This tenant's admin and another tenant's."""
+    made = (admin_of(app), admin_of(app))
+    try:
+        yield made
+    finally:
+        for a in made:
+            a.http.close()
+
+
+def admin_rows(served: ServedApp, tenant_id: str) -> dict[str, list[str]]:
+    """The shared snapshot with what the administration API changes: the tenant, its people,
+    clients, groups, invitations and SCIM tokens, and the whole audit trail."""
+
+    def load(conn: Connection) -> dict[str, list[str]]:
+        t = tables
+        queries = {
+            "tenant": select(t.tenants).where(t.tenants.c.id == tenant_id),
+            "eid rows": select(t.eids).where(t.eids.c.tenant_id == tenant_id),
+            "clients": select(t.clients).where(t.clients.c.tenant_id == tenant_id),
+            "groups": select(t.groups).where(t.groups.c.tenant_id == tenant_id),
+            "members": select(t.group_members).join(t.groups).where(t.groups.c.tenant_id == tenant_id),
+            "scim tokens": select(t.scim_tokens).where(t.scim_tokens.c.tenant_id == tenant_id),
+            "invitation rows": select(t.invitations).where(t.invitations.c.tenant_id == tenant_id),
+            "tenants": select(func.count()).select_from(t.tenants),
+            "audit": select(func.count(), func.max(t.audit_events.c.seq)).select_from(t.audit_events),
+        }
+        return {name: sorted(repr(tuple(r)) for r in conn.execute(q)) for name, q in queries.items()}
+
+    return {**snapshot(served, tenant_id), **served.run(served.state.db.read(load))}
+
+
+def problem_of(case: str, response: httpx.Response, *, refused: bool = True) -> list[str]:
+    """A refusal as RFC 9457 problem details below 500 (or, when ``refused`` is false, any answer
+    below 500 that is either JSON or a problem)."""
+    status = response.status_code
+    if status >= 500:
+        return [f"[{case}] {status}: {response.text[:300]}"]
+    if status < 400:
+        return [f"[{case}] accepted: {status} {response.text[:200]}"] if refused else []
+    ctype = response.headers.get("content-type", "")
+    if not ctype.startswith("application/problem+json"):
+        return [f"[{case}] {status} is not a problem: {ctype} {response.text[:200]}"]
+    body = response.json()
+    if body.get("status") != status or not body.get("title") or not body.get("detail") or "type" not in body:
+        return [f"[{case}] {status} is not RFC 9457 problem details: {body}"]
+    return []
+
+
+def refused_without_change(a: Admin, cases: Iterator[tuple[str, httpx.Response]], what: str) -> None:
+    """Every case a problem below 500, and the tenant's rows and the audit trail as they were."""
+    before = admin_rows(a.app, a.tenant.id)
+    found: list[str] = []
+    for case, response in cases:
+        found.extend(problem_of(case, response))
+    assert not found, f"{what}:\n" + "\n".join(found)
+    after = admin_rows(a.app, a.tenant.id)
+    changed = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+    assert not changed, f"{what}: hostile input changed {changed}"
+
+
+def sent(
+    a: Admin, method: str, url: str, raws: Iterable[tuple[str, bytes]]
+) -> Iterator[tuple[str, httpx.Response]]:
+    """Each raw body sent as application/json."""
+    kind = {"Content-Type": "application/json"}
+    for case, raw in raws:
+        yield case, a.http.request(method, url, content=raw, headers=kind)
+
+
+def hostile_ids(theirs: str) -> dict[str, str]:
+    """Path segments that name no resource of this tenant (percent-encoded where needed)."""
+    return {
+        "another tenant's": theirs,
+        "garbage": "not-an-id",
+        "uuid of nothing": "00000000-0000-4000-8000-000000000000",
+        "65 characters": "a" * 65,
+        "36 characters": "a" * 36,
+        "NUL": "%00",
+        "encoded slash": "a%2Fb",
+        "lone surrogate bytes": "%ED%A0%80",
+        "invalid utf-8": "%FF%FE",
+        "non-ASCII": "%C3%A9%E2%80%AE",
+        "markup": "%22%3E%3Cscript%3E",
+        "sql": "x'%20OR%20'1'='1",
+        "space": "%20",
+        "newline": "%0A",
+    }
+
+
+def hostile_pages(a: Admin, url: str) -> Iterator[tuple[str, httpx.Response]]:
+    """The paging parameters ``offset`` and ``limit`` of a list, hostile one at a time."""
+    for name in ("offset", "limit"):
+        for case, value in {
+            **TEXT_CASES,
+            "100kB": "x" * GET_LIMIT,
+            "huge": "9" * 5000,
+            "2**63": str(2**63),
+            "limit+1": "201",
+            "zero limit": "0",
+            "hex": "0x10",
+            "minus zero padded": "-00001",
+        }.items():
+            if name == "offset" and case in ("digits", "limit+1", "zero limit"):
+                continue  # a valid offset past the end: an empty page
+            yield f"{name}={case}", a.http.get(url, params={name: value})
+        for case, raw in RAW_CASES.items():
+            yield (
+                f"{name}={case}",
+                a.http.get(f"{url}?{name}={urllib.parse.quote_from_bytes(raw[:GET_LIMIT])}"),
+            )

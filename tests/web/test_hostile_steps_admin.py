@@ -9,30 +9,31 @@ rows nor its audit trail, and afterwards an invitation made with valid data stil
 
 from __future__ import annotations
 
-import json
-import secrets
 import urllib.parse
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import httpx
-import pytest
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import select, update
 
 from idp.storage import tables
-from tests.admin.conftest import Admin, client_credentials_token
+from tests.admin.conftest import Admin
 from tests.oidc.test_advanced_login import ADVANCED, PHONE
 from tests.support.hostile import (
-    BODIES,
-    GET_LIMIT,
-    NOT_TEXT,
-    RAW_CASES,
-    TEXT_CASES,
-    app,  # noqa: F401  (the module's served app, per engine)
+    NAME_TEXT,
+    OPTIONAL,
+    admin_rows,
+    body_variants,
     csrf_of,
-    snapshot,
+    encoded,
+    hostile_ids,
+    hostile_pages,
+    problem_of,
+    refused_without_change,
+    sent,
 )
-from tests.support.server import ServedApp
+from tests.support.hostile import admins as admins  # this tenant's admin and another's
+from tests.support.hostile import app as app  # the module's served app, per engine
 
 ORIGIN = "https://rp.example"
 VALID: dict[str, Any] = {
@@ -48,8 +49,6 @@ VALID: dict[str, Any] = {
     "valid_days": 7,
     "send_mail": False,
 }
-NAME_TEXT = {"digits", "letters", "negative", "float", "markup", "confusable", "fullwidth-digits"}
-OPTIONAL = {"missing", "null"}  # null is "not given" in a body
 # per member, the cases that are valid input there (free text is a valid name; absent is allowed)
 VALID_CASES: dict[str, Collection[str]] = {
     "acr": {"missing"},  # the default level
@@ -61,57 +60,6 @@ VALID_CASES: dict[str, Collection[str]] = {
     "valid_days": {*OPTIONAL, "number"},
     "send_mail": {*OPTIONAL, "bool"},
 }
-HUGE: dict[str, bytes] = {
-    "1e400": b"1e400",
-    "-1e400": b"-1e400",
-    "10**30": b"1" + b"0" * 30,
-    "5000 digits": b"9" * 5000,
-    "-0": b"-0",
-    "NaN": b"NaN",
-    "Infinity": b"Infinity",
-}
-
-
-def _rows(served: ServedApp, tenant_id: str) -> dict[str, list[str]]:
-    """The shared snapshot with what an invitation's revocation and the audit trail change."""
-
-    def load(conn: Connection) -> dict[str, list[str]]:
-        i = tables.invitations.c
-        found = conn.execute(
-            select(i.id, i.email, i.acr, i.expires_at, i.revoked_at, i.completed_at).where(
-                i.tenant_id == tenant_id
-            )
-        )
-        audit = conn.execute(
-            select(func.count())
-            .select_from(tables.audit_events)
-            .where(tables.audit_events.c.tenant_id == tenant_id)
-        ).scalar_one()
-        return {"invitation rows": sorted(repr(tuple(r)) for r in found), "audit": [str(audit)]}
-
-    return {**snapshot(served, tenant_id), **served.run(served.state.db.read(load))}
-
-
-def _admin(served: ServedApp) -> Admin:
-    """A tenant with a relying app and an admin script's token for it."""
-    tenant = served.tenant()
-    served.client_app(tenant, redirect_uris=[f"{ORIGIN}/cb"])
-    new = served.client_app(tenant, name="Admin script", grant_types=["client_credentials"], scopes=["admin"])
-    token = client_credentials_token(served, new, "admin")
-    assert token.status_code == 200, token.text
-    http = served.client(headers={"Authorization": f"Bearer {token.json()['access_token']}"})
-    return Admin(served, tenant, new, token.json()["access_token"], http)
-
-
-@pytest.fixture
-def admins(app: ServedApp) -> Iterator[tuple[Admin, Admin]]:  # noqa: F811
-    """This tenant's admin and another tenant's."""
-    made = (_admin(app), _admin(app))
-    try:
-        yield made
-    finally:
-        for a in made:
-            a.http.close()
 
 
 def _relying_app(a: Admin) -> str:
@@ -131,95 +79,15 @@ def _valid(a: Admin, **changes: Any) -> dict[str, Any]:
     return {**VALID, "client_id": _relying_app(a), **changes}
 
 
-# -- what every refusal must look like ---------------------------------------------------------------
-
-
-def problem_of(case: str, response: httpx.Response, *, refused: bool = True) -> list[str]:
-    """A refusal as RFC 9457 problem details below 500 (or, when ``refused`` is false, any answer
-    below 500 that is either JSON or a problem)."""
-    status = response.status_code
-    if status >= 500:
-        return [f"[{case}] {status}: {response.text[:300]}"]
-    if status < 400:
-        return [f"[{case}] accepted: {status} {response.text[:200]}"] if refused else []
-    ctype = response.headers.get("content-type", "")
-    if not ctype.startswith("application/problem+json"):
-        return [f"[{case}] {status} is not a problem: {ctype} {response.text[:200]}"]
-    body = response.json()
-    if body.get("status") != status or not body.get("title") or not body.get("detail") or "type" not in body:
-        return [f"[{case}] {status} is not RFC 9457 problem details: {body}"]
-    return []
-
-
-def refused_without_change(a: Admin, cases: Iterator[tuple[str, httpx.Response]], what: str) -> None:
-    before = _rows(a.app, a.tenant.id)
-    found: list[str] = []
-    for case, response in cases:
-        found.extend(problem_of(case, response))
-    assert not found, f"{what}:\n" + "\n".join(found)
-    after = _rows(a.app, a.tenant.id)
-    changed = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
-    assert not changed, f"{what}: hostile input changed {changed}"
-
-
-# -- JSON bodies with one member hostile ------------------------------------------------------------
-
-
-def _encoded(data: Mapping[str, Any]) -> bytes:
-    return json.dumps(data).encode()
-
-
-def _with_raw(fields: Mapping[str, Any], name: str, raw_value: bytes) -> bytes:
-    """``fields`` as JSON with ``name``'s value replaced by raw JSON text, as no encoder writes it."""
-    marker = f"@@{secrets.token_hex(4)}@@"
-    return _encoded({**fields, name: marker}).replace(f'"{marker}"'.encode(), raw_value)
-
-
-def body_variants(
-    fields: Mapping[str, Any], names: Sequence[str], skip: Mapping[str, Collection[str]]
-) -> Iterator[tuple[str, bytes]]:
-    """The JSON body ``fields`` with one of ``names`` hostile at a time (the others valid)."""
-    for name in names:
-        skipped = skip.get(name, ())
-        for case, value in {**TEXT_CASES, **NOT_TEXT}.items():
-            if case not in skipped:
-                yield f"{name}={case}", _encoded({**fields, name: value})
-        for case, raw in RAW_CASES.items():
-            escaped = raw.decode("utf-8", "surrogateescape").encode("utf-8", "backslashreplace")
-            yield f"{name}={case}", _with_raw(fields, name, b'"' + escaped.replace(b"\\x", b"\\u00") + b'"')
-        yield f"{name}=raw invalid utf-8", _with_raw(fields, name, b'"\xff\xfe"')
-        yield f"{name}=escaped lone surrogate", _with_raw(fields, name, b'"a\\ud800b"')
-        yield f"{name}=escaped low surrogate", _with_raw(fields, name, b'"\\udfff"')
-        yield f"{name}=escaped NUL", _with_raw(fields, name, b'"a\\u0000b"')
-        for case, number in HUGE.items():
-            yield f"{name}={case}", _with_raw(fields, name, number)
-        yield f"{name}=nested", _encoded({**fields, name: {"a": {"b": [fields[name]]}}})
-        yield f"{name}=deep", _with_raw(fields, name, b'{"a":' * 5_000 + b"1" + b"}" * 5_000)
-        yield f"{name}=list of it", _encoded({**fields, name: [fields[name]]})
-        # a duplicate member: the hostile value after a valid one, and before it
-        yield f"{name} duplicated after", _encoded(fields)[:-1] + f', "{name}": "\\u0000"}}'.encode()
-        yield f"{name} duplicated before", b'{"' + name.encode() + b'": [1], ' + _encoded(fields)[1:]
-        if "missing" not in skipped:
-            yield f"{name} missing", _encoded({k: v for k, v in fields.items() if k != name})
-    yield "unknown member", _encoded({**fields, "is_admin": True})
-    yield "unknown member with NUL key", _encoded({**fields, "a\x00": 1})
-    yield "unknown member with surrogate key", _encoded(fields)[:-1] + b', "\\ud800": 1}'
-    yield "100 kB member", _encoded({**fields, "given_name": "x" * 100_000})
-    yield "60 kB member", _encoded({**fields, "given_name": "x" * 60_000})
-    for case, raw in BODIES.items():
-        yield case, raw
-    yield "huge number body", b"9" * 5000
-
-
 def test_create_invitation_one_member_at_a_time(admins: tuple[Admin, Admin]) -> None:
     a, other = admins
     fields = _valid(a)
     url = a.base + "/invitations"
 
     def cases() -> Iterator[tuple[str, httpx.Response]]:
-        kind = {"Content-Type": "application/json"}
-        for case, raw in body_variants(fields, list(fields), VALID_CASES):
-            yield case, a.http.post(url, content=raw, headers=kind)
+        yield from sent(
+            a, "POST", url, body_variants(fields, list(fields), VALID_CASES, text_member="given_name")
+        )
         their_client = _relying_app(other)
         yield "client_id of another tenant", a.http.post(url, json={**fields, "client_id": their_client})
         yield (
@@ -275,11 +143,11 @@ def test_create_invitation_one_member_at_a_time(admins: tuple[Admin, Admin]) -> 
             yield case, a.http.post(url, json={**fields, "phone_number": phone})
         yield "advanced without a phone", a.http.post(url, json={**fields, "phone_number": None})
         yield "form-encoded", a.http.post(url, data={"email": fields["email"]})
-        yield "no content type", a.http.post(url, content=_encoded(fields), headers={"Content-Type": ""})
-        yield "text/plain", a.http.post(url, content=_encoded(fields), headers={"Content-Type": "text/plain"})
+        yield "no content type", a.http.post(url, content=encoded(fields), headers={"Content-Type": ""})
+        yield "text/plain", a.http.post(url, content=encoded(fields), headers={"Content-Type": "text/plain"})
 
     refused_without_change(a, cases(), f"POST {url}")
-    assert _rows(a.app, other.tenant.id)["invitation rows"] == [], "another tenant got an invitation"
+    assert admin_rows(a.app, other.tenant.id)["invitation rows"] == [], "another tenant got an invitation"
     _opens(a, a.post("/invitations", fields))
 
 
@@ -305,28 +173,7 @@ def test_list_invitations_hostile_query(admins: tuple[Admin, Admin]) -> None:
     assert all(r.status_code == 201 for r in made), [r.text for r in made]
     url = a.base + "/invitations"
 
-    def cases() -> Iterator[tuple[str, httpx.Response]]:
-        for name in ("offset", "limit"):
-            for case, value in {
-                **TEXT_CASES,
-                "100kB": "x" * GET_LIMIT,
-                "huge": "9" * 5000,
-                "2**63": str(2**63),
-                "limit+1": "201",
-                "zero limit": "0",
-                "hex": "0x10",
-                "minus zero padded": "-00001",
-            }.items():
-                if name == "offset" and case in ("digits", "limit+1", "zero limit"):
-                    continue  # a valid offset past the end: an empty page
-                yield f"{name}={case}", a.http.get(url, params={name: value})
-            for case, raw in RAW_CASES.items():
-                yield (
-                    f"{name}={case}",
-                    a.http.get(f"{url}?{name}={urllib.parse.quote_from_bytes(raw[:GET_LIMIT])}"),
-                )
-
-    refused_without_change(a, cases(), f"GET {url}")
+    refused_without_change(a, hostile_pages(a, url), f"GET {url}")
     # what is valid pages as it says; filters the list does not have are not read
     page = a.get("/invitations", params={"offset": 1, "limit": 1, "status": "\x00", "email": "x" * 5000})
     assert page.status_code == 200, page.text
@@ -336,24 +183,6 @@ def test_list_invitations_hostile_query(admins: tuple[Admin, Admin]) -> None:
 
 
 # -- ids in paths, and revocation ------------------------------------------------------------------
-
-
-def _hostile_ids(theirs: str) -> dict[str, str]:
-    return {
-        "another tenant's invitation": theirs,
-        "garbage": "not-an-invitation",
-        "uuid of nothing": "00000000-0000-4000-8000-000000000000",
-        "65 characters": "a" * 65,
-        "36 characters": "a" * 36,
-        "NUL": "%00",
-        "encoded slash": "a%2Fb",
-        "lone surrogate bytes": "%ED%A0%80",
-        "invalid utf-8": "%FF%FE",
-        "markup": "%22%3E%3Cscript%3E",
-        "sql": "x'%20OR%20'1'='1",
-        "space": "%20",
-        "newline": "%0A",
-    }
 
 
 def test_invitation_ids_in_paths_and_revocation(admins: tuple[Admin, Admin]) -> None:
@@ -366,10 +195,10 @@ def test_invitation_ids_in_paths_and_revocation(admins: tuple[Admin, Admin]) -> 
             update(tables.invitations).where(tables.invitations.c.id == used).values(completed_at=tx.now)
         )
     )
-    their_rows = _rows(other.app, other.tenant.id)
+    their_rows = admin_rows(other.app, other.tenant.id)
 
     def cases() -> Iterator[tuple[str, httpx.Response]]:
-        for case, ref in _hostile_ids(theirs).items():
+        for case, ref in hostile_ids(theirs).items():
             for method in ("GET", "DELETE"):
                 yield f"{method} {case}", a.http.request(method, f"{a.base}/invitations/{ref}")
         for method in ("GET", "DELETE", "POST"):
@@ -388,13 +217,13 @@ def test_invitation_ids_in_paths_and_revocation(admins: tuple[Admin, Admin]) -> 
         yield "DELETE the list", a.delete("/invitations")
 
     refused_without_change(a, cases(), "invitation ids")
-    assert _rows(other.app, other.tenant.id) == their_rows, "another tenant's invitation changed"
+    assert admin_rows(other.app, other.tenant.id) == their_rows, "another tenant's invitation changed"
     assert a.get(f"/invitations/{used}").json()["status"] == "completed"
 
     assert a.delete(f"/invitations/{mine}").status_code == 204
-    revoked = _rows(a.app, a.tenant.id)
+    revoked = admin_rows(a.app, a.tenant.id)
     twice = a.delete(f"/invitations/{mine}")
     assert not problem_of("revoked twice", twice) and twice.status_code == 404, twice.text
-    assert _rows(a.app, a.tenant.id) == revoked, "revoking twice changed something"
+    assert admin_rows(a.app, a.tenant.id) == revoked, "revoking twice changed something"
     assert a.get(f"/invitations/{mine}").json()["status"] == "revoked"
     _opens(a, a.post("/invitations", _valid(a, email="after@example.com")))
