@@ -145,10 +145,14 @@ async def _body(request: Request, model: type[BaseModel]) -> BaseModel:
 def _query(request: Request, op: Operation) -> dict[str, int]:
     out: dict[str, int] = {}
     for q in op.query:
-        raw = request.query_params.get(q.name)
-        if raw is None:
+        given = request.query_params.getlist(q.name)
+        if not given:
             out[q.name] = q.default
             continue
+        # a proxy or cache may read the first of two values where Starlette keeps the last
+        if len(given) > 1:
+            raise ProblemError(400, f"{q.name} is given {len(given)} times", kind="repeated-parameter")
+        raw = given[0]
         # int() also reads "\uff11", " 1 " and "1_0": only what the OpenAPI integer means is taken
         if not _INTEGER.fullmatch(raw):
             raise ProblemError(400, f"{q.name} must be an integer, got {raw[:40]!r}")

@@ -511,3 +511,4 @@ def hostile_pages(a: Admin, url: str) -> Iterator[tuple[str, httpx.Response]]:
                 f"{name}={case}",
                 a.http.get(f"{url}?{name}={urllib.parse.quote_from_bytes(raw[:GET_LIMIT])}"),
             )
+        yield f"{name} repeated", a.http.get(url, params=[(name, "1"), (name, "2")])
