@@ -167,6 +167,7 @@ async def send_sms(request: Request) -> Response:
             locale=lang,
         )
     except RateLimitedError as exc:
+        # a new code is not sent yet: the one already sent (its challenge on the page) still works
         response = code_page(
             request,
             login,
@@ -176,6 +177,7 @@ async def send_sms(request: Request) -> Response:
             status=429,
             error="sms_throttled",
             retry_after=exc.retry_after,
+            challenge_id=login_state.opaque_id(form.get("challenge_id")) or None,
         )
         response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
         return response

@@ -35,6 +35,7 @@ from idp.web import browser
 from idp.web.branding import sms_name
 from idp.web.browser import client_ip, render, state
 from idp.web.i18n import SMS_PHONE_CODE
+from idp.web.login_state import opaque_id
 from levels_of_assurance.authenticators import password
 from levels_of_assurance.ladder import AMR, Level, acr_for
 from levels_of_assurance.policy import Factor, Method, amr_of, level_of
@@ -137,12 +138,17 @@ def _next_step(inv: invitations.Invitation) -> str:
     return "finish"
 
 
+# a page within a step is numbered as that step: setting up the app is part of choosing it
+_COUNTED_AS = {"app": "factor"}
+
+
 async def render_step(
     request: Request, inv: invitations.Invitation, step: str, *, status: int = 200, **extra: Any
 ) -> Response:
     tenant = await tenant_of(request, inv.tenant_id)
     steps = ["phone"] if inv.phone_number else []
     steps += ["details"] + (["factor", "password", "recovery"] if inv.needs_password else [])
+    counted = _COUNTED_AS.get(step, step)
     context: dict[str, Any] = {
         "error": None,
         "retry_after": None,
@@ -156,7 +162,7 @@ async def render_step(
         "onboarding.html",
         status=status,
         step=step,
-        step_number=steps.index(step) + 1 if step in steps else len(steps),
+        step_number=steps.index(counted) + 1 if counted in steps else len(steps),
         step_count=len(steps),
         invitation=inv,
         phone=mask_phone(inv.phone_number) if inv.phone_number else None,
@@ -240,7 +246,7 @@ def step_post(step: str, *, needs_eid: bool = False) -> Callable[[StepHandler], 
 
 
 @step_post("phone")
-async def send_phone_code(request: Request, _form: Any, inv: invitations.Invitation) -> Response:
+async def send_phone_code(request: Request, form: Any, inv: invitations.Invitation) -> Response:
     st = state(request)
     lang = browser.language(request)
     tenant = await tenant_of(request, inv.tenant_id)
@@ -257,8 +263,15 @@ async def send_phone_code(request: Request, _form: Any, inv: invitations.Invitat
             locale=lang,
         )
     except RateLimitedError as exc:
+        # no new code yet: the one already sent (its challenge on the page) still works
         response = await render_step(
-            request, inv, "phone", status=429, error="sms_throttled", retry_after=exc.retry_after
+            request,
+            inv,
+            "phone",
+            status=429,
+            error="sms_throttled",
+            retry_after=exc.retry_after,
+            challenge_id=opaque_id(form.get("challenge_id")) or None,
         )
         response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
         return response

@@ -186,6 +186,32 @@ def test_password_and_sms_code_reach_advanced(party: PartyFactory) -> None:
     assert replay.status_code == 401 and "already used" in replay.text
 
 
+def _resend_form(page: httpx.Response, action: str) -> dict[str, str]:
+    """The hidden fields of the page's "Send a new code" form, as a browser posts them."""
+    start = page.text.index(f'<form class="inline-form" method="post" action="{action}">')
+    form = page.text[start : page.text.index("</form>", start)]
+    return dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">', form))
+
+
+def test_asking_for_a_new_sms_code_too_soon_keeps_the_code_already_sent(party: PartyFactory) -> None:
+    p, _ = advanced_party(party, app=False)
+    page, params, verifier = start(p, acr_values=ADVANCED)
+    before = sms_count(p.served)
+    entry = follow(p, post_form(p, password_step(p, page), "/login/code/sms"))
+    code = sms_code(p.served, PHONE, after=before)
+    challenge = form_value(entry.text, "challenge_id")
+    resend = _resend_form(entry, "/login/code/sms")
+    assert resend["challenge_id"] == challenge
+    too_soon = p.rp.browser.post("/login/code/sms", data=resend)
+    assert too_soon.status_code == 429 and "Retry-After" in too_soon.headers
+    assert "You can ask for a new code in" in too_soon.text and "Too many attempts" not in too_soon.text
+    # still the page to enter the code that was sent, for the same challenge, and no second SMS
+    assert 'name="code"' in too_soon.text and form_value(too_soon.text, "challenge_id") == challenge
+    assert sms_count(p.served) == before + 1
+    done = post_form(p, too_soon, "/login/code", method="sms", code=code, challenge_id=challenge)
+    assert finish(p, done, params, verifier)["acr"] == ADVANCED
+
+
 def test_a_recovery_code_works_once(party: PartyFactory) -> None:
     p, _ = advanced_party(party)
     assert p.eid is not None

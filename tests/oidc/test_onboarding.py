@@ -79,6 +79,13 @@ def test_invitation_to_an_advanced_eid_and_back_to_the_relying_app(party: PartyF
     before = sms_count(p.served)
     entry = step(p, post(p, phone_page, action_of(phone_page, "/phone/send")))
     code = sms_code(p.served, PHONE, after=before)
+    # "Send a new code" at once: refused for now, and the page still takes the code already sent
+    sent = form_value(entry.text, "challenge_id")
+    assert entry.text.count(f'name="challenge_id" value="{sent}"') == 2  # the code form and the resend form
+    too_soon = post(p, entry, action_of(entry, "/phone/send"), challenge_id=sent)
+    assert too_soon.status_code == 429 and "You can ask for a new code in" in too_soon.text
+    assert 'name="code"' in too_soon.text and form_value(too_soon.text, "challenge_id") == sent
+    assert sms_count(p.served) == before + 1
     details = step(
         p,
         post(
@@ -92,9 +99,10 @@ def test_invitation_to_an_advanced_eid_and_back_to_the_relying_app(party: PartyF
     assert "Nina" in details.text and "Kovač" in details.text and "new.signer@example.com" in details.text
 
     factor = step(p, post(p, details, action_of(details, "/details"), confirm="yes"))
-    assert "How do you want to receive sign-in codes?" in factor.text
+    assert "How do you want to receive sign-in codes?" in factor.text and "Step 3 of 5" in factor.text
     app_page = post(p, factor, action_of(factor, "/factor"), factor="app")
     assert app_page.status_code == 200 and "<svg" in app_page.text
+    assert "Step 3 of 5" in app_page.text  # setting up the app is part of choosing it, not a step after
     uri = form_value(app_page.text, "provisioning_uri")
     secret = urllib.parse.parse_qs(urllib.parse.urlsplit(uri).query)["secret"][0]
     wrong = post(
@@ -130,7 +138,7 @@ def test_invitation_to_an_advanced_eid_and_back_to_the_relying_app(party: PartyF
             code=totp.code_at(secret=secret, for_time=time.time()),
         ),
     )
-    assert "Choose a password" in password_page.text
+    assert "Choose a password" in password_page.text and "Step 4 of 5" in password_page.text
 
     weak = post(
         p,

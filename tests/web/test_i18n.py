@@ -6,6 +6,7 @@ The catalogues themselves are checked in ``test_catalogues.py``, a tenant's bran
 
 from __future__ import annotations
 
+import html
 import re
 
 import httpx
@@ -24,7 +25,7 @@ from idp.web.i18n import (
     set_language,
 )
 from idp.web.safe_urls import safe_next
-from tests.support.pages import LANGUAGES, PAGES, TEMPLATES_DIR, all_pages, render
+from tests.support.pages import LANGUAGES, PAGES, TEMPLATES_DIR, VARIANTS, all_pages, render
 
 HOSTILE = '<script>alert("x")</script>'
 
@@ -470,3 +471,18 @@ async def test_set_language_ignores_unsupported_language(client: httpx.AsyncClie
     assert response.status_code == 303
     assert response.headers["location"] == "/logout"
     assert "set-cookie" not in response.headers
+
+
+_TAGS = re.compile(r"<(script|style)\b.*?</\1>|<[^>]+>", re.S)
+# a sentence's full stop, then at once the next sentence: two translations or two strings joined
+# where a template's whitespace control ate the space between them
+_GLUED = re.compile(r"\w\w[.!?](?=[A-ZČŠŽĆĐ])")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_no_two_sentences_run_together(pages: Pages, language: str) -> None:
+    glued = []
+    for name, context in [(name, {}) for name in PAGES] + list(VARIANTS):
+        text = " ".join(html.unescape(_TAGS.sub(" ", render(pages, name, language, **context))).split())
+        glued += [f"{name}: …{text[max(0, m.start() - 30) : m.end() + 30]}…" for m in _GLUED.finditer(text)]
+    assert not glued, "\n".join(glued)
