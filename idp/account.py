@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, or_, select, update
 
 from idp import audit, eids, lockout
 from idp.errors import ConflictError, NotFoundError
@@ -70,12 +70,46 @@ class SecurityEvent:
     details: dict[str, Any]
 
 
+# What the person's own account page lists: sign-ins, changes to how they sign in, to their
+# details and to their eID's status. Not the applications' token grants (one per refresh: they
+# would bury the rest) nor the steps of a video identification (its decision is ``eid.proofed``).
+SECURITY_EVENTS = frozenset(
+    {
+        "session.authenticated",
+        "session.ended",
+        "login.failed",
+        "login.factor_proven",
+        "eid.created",
+        "invitation.completed",
+        "eid.updated",
+        "eid.phone_changed",
+        "eid.attribute_verified",
+        "eid.attributes_verified",
+        "eid.proofed",
+        "eid.proofing_revoked",
+        "eid.signed_out_everywhere",
+        "eid.locked",
+        "eid.unlocked",
+        "eid.status_changed",
+        "eid.blocked_by_owner",
+    }
+)
+SECURITY_EVENT_FAMILIES = ("password.", "otp.", "recovery_codes.", "passkey.", "email_link.")
+
+
 def recent_events(conn: Connection, *, eid_id: str, limit: int = RECENT_EVENTS) -> list[SecurityEvent]:
-    """The eID's newest audit events, newest first (DESIGN.md, audit trail)."""
+    """The eID's newest security events (:data:`SECURITY_EVENTS`), newest first (DESIGN.md,
+    audit trail)."""
     a = tables.audit_events.c
     rows = conn.execute(
         select(a.event_type, a.occurred_at, a.success, a.client_ip, a.details)
-        .where(a.eid_id == eid_id)
+        .where(
+            (a.eid_id == eid_id)
+            & or_(
+                a.event_type.in_(sorted(SECURITY_EVENTS)),
+                *(a.event_type.startswith(family, autoescape=True) for family in SECURITY_EVENT_FAMILIES),
+            )
+        )
         .order_by(a.seq.desc())
         .limit(limit)
     )

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from idp import eids
+from idp import audit, eids
 from idp.storage import tables
 from idp.storage.database import Database
 from idp.web.browser import csrf_token
@@ -115,13 +115,38 @@ def test_signing_in_to_the_account_by_email_link_comes_back_to_the_page(party: P
     assert refused.status_code == 400
 
 
-def test_the_page_shows_methods_and_at_most_ten_events(party: PartyFactory) -> None:
+def test_the_page_shows_the_methods_and_how_each_detail_was_confirmed(party: PartyFactory) -> None:
     p, _ = signed_in_advanced(party)
     page = p.rp.browser.get("/account")
     assert page.status_code == 200
     assert "+386 40" not in page.text and "456" in page.text  # the masked verified number
-    assert "verified (sms)" in page.text
-    assert page.text.count("<li><time") == 10
+    assert "confirmed by an SMS code" in page.text
+
+
+def test_at_most_ten_events_and_only_security_events_not_every_token_of_every_app(
+    party: PartyFactory,
+) -> None:
+    p, _ = signed_in_advanced(party)
+    assert p.eid is not None
+    person = p.eid
+    tokens = ("token.issued", "token.revoked", "videoid.step_passed", "invitation.opened")
+
+    def unit(tx: Any) -> None:
+        # more than ten security events, and the app's refreshes last
+        for event_type in ("eid.created", *["login.failed"] * 8, "eid.proofed", *tokens * 5):
+            audit.record(
+                tx,
+                audit.AuditEvent(
+                    event_type, tenant_id=person.tenant_id, eid_id=person.id, username=person.username
+                ),
+            )
+
+    p.served.write(unit)
+    page = p.rp.browser.get("/account")
+    assert page.status_code == 200 and page.text.count("<li><time") == 10
+    assert not any(f"({t}" in page.text for t in tokens)
+    assert "Identity verified by video identification" in page.text and "(eid.proofed" in page.text
+    assert "(login.failed" in page.text and "Other event" not in page.text
 
 
 # -- step-up -------------------------------------------------------------------------------------

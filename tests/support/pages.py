@@ -48,17 +48,27 @@ def _attribute(value: str, method: str | None = "sms") -> dict[str, object]:
 
 
 _PERSON: dict[str, object] = {
-    "attributes": {
-        "given_name": _attribute("Ana", "invitation"),
-        "family_name": _attribute("Novak", "invitation"),
-        "email": _attribute("ana@example.com", "email"),
-        "phone_number": _attribute("+38640123456"),
-        "country": _attribute("SI", None),
-        "birthdate": _attribute("1990-01-31", None),
+    "attributes": {  # out of order: the page shows names first, then contact details, then the rest
         "national_id": _attribute("2801990505123", None),
+        "phone_number": _attribute("+38640123456"),
+        "family_name": _attribute("Novak", "videoid"),
+        "email": _attribute("ana@example.com", "invitation_link"),
+        "given_name": _attribute("Ana", "videoid"),
+        "country": _attribute("SI", None),
+        "birthdate": _attribute("1990-01-31", "videoid"),
+        "nationality": _attribute("SVN", "videoid"),
+        "document_type": _attribute("ID", "videoid"),
+        "document_number": _attribute("IA1234567", "videoid"),
+        "document_issuer": _attribute("SVN", "videoid"),
+        "document_expiry": _attribute("2031-05-20", "videoid"),
+        "x_custom": _attribute("value", "scim"),
     }
 }
-_VERIFIED_ON = {name: "2023-11-14" for name in ("given_name", "family_name", "email", "phone_number")}
+_VERIFIED_ON = {
+    name: "2023-11-14"
+    for name, attr in _PERSON["attributes"].items()  # type: ignore[attr-defined]
+    if attr["verified_method"]
+}
 _ENROLLED: dict[str, object] = {
     "password": True,
     "app": True,
@@ -76,6 +86,9 @@ _EVENT_TYPES = [
     "password.changed",
     "eid.phone_changed",
     "eid.attribute_verified",
+    "eid.created",
+    "eid.proofed",
+    "eid.proofing_revoked",
     "otp.totp.enrolled",
     "otp.sms.sent",
     "recovery_codes.generated",
@@ -448,6 +461,7 @@ _CODE_ERRORS = [
     {"error": "exhausted"},
     {"error": "unknown"},
     {"error": "throttled", "retry_after": 30},
+    {"error": "sms_throttled", "retry_after": 30},
     {"error": "sms_failed"},
     {"error": "locked"},
     {"error": "unexpected"},
@@ -664,6 +678,10 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
     *(
         ("account.html", dict(_ACCOUNT, done=done))
         for done in ("password", "phone", "app", "passkey_added", "passkey_removed", "recovery")
+    ),
+    (  # an eID made by an email-link sign-in: its address confirmed by the link
+        "account.html",
+        dict(_ACCOUNT, person={"attributes": {"email": _attribute("ana@example.com", "email_link")}}),
     ),
     (
         "account.html",
