@@ -317,7 +317,7 @@ def member_variants(
     cases that are valid input there."""
     for name in names:
         skipped = skip.get(name, ())
-        for case, value in {**TEXT_CASES, **NOT_TEXT}.items():
+        for case, value in {**TEXT_CASES, **NOT_TEXT, **CONTROL_TEXT}.items():
             if case not in skipped:
                 yield f"{name}={case}", encoded({**fields, name: value})
         for case, raw in _raw_texts():
@@ -512,3 +512,30 @@ def hostile_pages(a: Admin, url: str) -> Iterator[tuple[str, httpx.Response]]:
                 a.http.get(f"{url}?{name}={urllib.parse.quote_from_bytes(raw[:GET_LIMIT])}"),
             )
         yield f"{name} repeated", a.http.get(url, params=[(name, "1"), (name, "2")])
+
+
+def requested(a: Admin, calls: Mapping[str, tuple[str, str, Any]]) -> Iterator[tuple[str, httpx.Response]]:
+    """Each case's ``(method, path under the tenant, JSON body or None)``, sent when iterated."""
+    for case, (method, path, body) in calls.items():
+        yield case, a.http.request(method, a.base + path, json=body)
+
+
+def id_requests(
+    a: Admin, collection: str, theirs: str, calls: Sequence[tuple[str, str, Any]]
+) -> Iterator[tuple[str, httpx.Response]]:
+    """Every hostile id in ``collection`` (``theirs``: another tenant's), with each of ``calls``:
+    ``(method, path after the id, JSON body or None)``."""
+    for case, ref in hostile_ids(theirs).items():
+        yield from requested(a, {f"{m} {case}{p}": (m, f"{collection}/{ref}{p}", b) for m, p, b in calls})
+
+
+def assert_paged(a: Admin, path: str, total: int) -> None:
+    """Hostile paging parameters are refused; valid ones page as they say, filters the list does
+    not have are not read, and an offset past the end is an empty page."""
+    url = a.base + path
+    refused_without_change(a, hostile_pages(a, url), f"GET {url}")
+    page = a.get(path, params={"offset": 1, "limit": 1, "status": "\x00", "email": "x" * 5000})
+    assert page.status_code == 200, page.text
+    assert page.json()["total"] == total and len(page.json()["items"]) == 1 and page.json()["offset"] == 1
+    far = a.get(path, params={"offset": 1_000_000_000, "limit": 200})
+    assert far.status_code == 200 and far.json()["items"] == [], far.text
