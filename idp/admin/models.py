@@ -3,15 +3,50 @@ the source of the OpenAPI document's schemas (JSON Schema 2020-12, as OpenAPI 3.
 
 from __future__ import annotations
 
+import datetime
+import re
+import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from idp.clients import GRANT_TYPES
 
+# bidirectional embeddings, overrides and isolates reorder what a reader sees (CVE-2021-42574)
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_BIRTHDATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})-([0-9]{2}))?")
+
+
+def _one_line(value: str) -> str:
+    """A name or label is one line of text: a line break, tab, escape or bidi override in it is a
+    caller's mistake or an attack on whoever reads it later (a log, a mail header, a console)."""
+    for ch in value:
+        if unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in _BIDI_CONTROLS:
+            raise ValueError(f"must be one line of text without control characters, found {ch!r}")
+    return value
+
+
+def _url_text(value: str) -> str:
+    # urlsplit drops tabs and line breaks, so a check would pass on a URL other than the one stored
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise ValueError("a URL must not contain spaces or control characters")
+    return value
+
+
+def _birthdate(value: str) -> str:
+    """OIDC Core §5.1 ``birthdate``: YYYY-MM-DD of a real day (year 0000: not given), or YYYY."""
+    found = _BIRTHDATE.fullmatch(value)
+    if found is None:
+        raise ValueError("birthdate must be YYYY-MM-DD or YYYY (OIDC Core §5.1)")
+    if found[2] is not None:
+        datetime.date(int(found[1]) or 2000, int(found[2]), int(found[3]))  # 0000-02-29 is a day
+    return value
+
+
+OneLine = AfterValidator(_one_line)
 # every string that reaches a column has the column's limit, so no engine refuses it
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-Url = Annotated[str, Field(min_length=1, max_length=2000)]
+Name = Annotated[str, Field(min_length=1, max_length=200), OneLine]
+Url = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_url_text)]
 Scope = Annotated[str, Field(pattern=r"^[!#-\[\]-~]{1,64}$")]  # RFC 6749 §3.3 scope-token
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 Acr = Literal[
@@ -55,7 +90,9 @@ class Problem(Output):
 
 class Branding(Input):
     name: Name | None = None
-    logo_url: Annotated[str, Field(max_length=2000, pattern=r"^(https://|/)")] | None = None
+    logo_url: (
+        Annotated[str, Field(max_length=2000, pattern=r"^(https://|/)"), AfterValidator(_url_text)] | None
+    ) = None
     primary_color: Annotated[str, Field(pattern=r"^#([0-9a-fA-F]{3}){1,2}$")] | None = None
     # a paragraph the invitation mails carry, and the name the SMS sign with (one SMS is short)
     invitation_text: Annotated[str, Field(min_length=1, max_length=600)] | None = None
@@ -165,7 +202,8 @@ class ClientList(Output):
 
 # -- users (eIDs) ---------------------------------------------------------------------------------
 
-AttrValue = Annotated[str, Field(min_length=1, max_length=500)]
+AttrValue = Annotated[str, Field(min_length=1, max_length=500), OneLine]
+Username = Annotated[str, Field(min_length=1, max_length=320), OneLine]
 
 
 class Attributes(Input):
@@ -176,22 +214,22 @@ class Attributes(Input):
     email: Annotated[str, Field(min_length=3, max_length=254)] | None = None
     phone_number: Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")] | None = None
     country: Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")] | None = None
-    birthdate: AttrValue | None = None
+    birthdate: Annotated[str, AfterValidator(_birthdate)] | None = None
     national_id: AttrValue | None = None
 
 
 class UserCreate(Input):
-    username: Annotated[str, Field(min_length=1, max_length=320)] | None = None
+    username: Username | None = None
     attributes: Attributes
 
 
 class UserUpdate(Input):
-    username: Annotated[str, Field(min_length=1, max_length=320)] | None = None
+    username: Username | None = None
     attributes: Attributes | None = None
 
 
 class StatusChange(Input):
-    reason: Annotated[str, Field(max_length=200)] | None = None
+    reason: Annotated[str, Field(min_length=1, max_length=200), OneLine] | None = None
 
 
 class Verification(Output):
@@ -219,16 +257,19 @@ class UserList(Output):
 
 # -- groups ---------------------------------------------------------------------------------------
 
+GroupName = Annotated[str, Field(min_length=1, max_length=256), OneLine]
+ExternalId = Annotated[str, Field(min_length=1, max_length=320), OneLine]
+
 
 class GroupCreate(Input):
-    display_name: Annotated[str, Field(min_length=1, max_length=256)]
-    external_id: Annotated[str, Field(max_length=320)] | None = None
+    display_name: GroupName
+    external_id: ExternalId | None = None
     members: Annotated[list[Id], Field(max_length=1000)] = []
 
 
 class GroupUpdate(Input):
-    display_name: Annotated[str, Field(min_length=1, max_length=256)] | None = None
-    external_id: Annotated[str, Field(max_length=320)] | None = None
+    display_name: GroupName | None = None
+    external_id: ExternalId | None = None
     members: Annotated[list[Id], Field(max_length=1000)] | None = None
 
 

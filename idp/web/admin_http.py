@@ -137,8 +137,13 @@ async def _body(request: Request, model: type[BaseModel]) -> BaseModel:
             {"loc": [str(p) for p in e["loc"]], "type": e["type"], "msg": e["msg"]}
             for e in exc.errors(include_url=False, include_context=False, include_input=False)
         ]
+        first = errors[0]
+        where = ".".join(first["loc"]) or "the body"
         raise ProblemError(
-            422, "the body does not match the schema", kind="invalid-body", errors=errors
+            422,
+            f"the body does not match the schema: {where[:100]}: {first['msg'][:200]}",
+            kind="invalid-body",
+            errors=errors,
         ) from None
 
 
