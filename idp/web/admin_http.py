@@ -147,6 +147,14 @@ async def _body(request: Request, model: type[BaseModel]) -> BaseModel:
         ) from None
 
 
+async def _no_body(request: Request) -> None:
+    # content for an operation that reads none is a mistake (a secret the caller meant to choose,
+    # a change they meant to make): refused, not ignored while the operation goes ahead
+    async for chunk in request.stream():
+        if chunk:
+            raise ProblemError(400, "this operation takes no request body", kind="unexpected-body")
+
+
 def _query(request: Request, op: Operation) -> dict[str, int]:
     out: dict[str, int] = {}
     for q in op.query:
@@ -196,7 +204,11 @@ def endpoint(op: Operation, handler: Handler) -> Callable[[Request], Awaitable[R
         try:
             principal, tenant = await _authorize(request, op)
             query = _query(request, op)
-            body = await _body(request, op.request) if op.request is not None else None
+            body = None
+            if op.request is not None:
+                body = await _body(request, op.request)
+            else:
+                await _no_body(request)
             return await handler(Call(request, state(request), principal, tenant, body, query))
         except AdminAuthError as exc:
             challenge = f'Bearer realm="admin", error="{exc.code}"'

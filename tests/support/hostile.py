@@ -375,11 +375,14 @@ def nested_variants(
     name: str,
     skip: Mapping[str, Collection[str]],
     *,
-    text_member: str,
+    text_member: str | None,
 ) -> Iterator[tuple[str, bytes]]:
-    """The object member ``name`` of ``fields`` with one of its own members hostile at a time."""
+    """The object member ``name`` of ``fields`` with one of its own members hostile at a time (and
+    members it does not have, unless ``text_member`` is None: an object open to any member)."""
     inner: Mapping[str, Any] = fields[name]
-    cases = chain(member_variants(inner, list(inner), skip), shape_variants(inner, text_member=text_member))
+    cases = member_variants(inner, list(inner), skip)
+    if text_member is not None:
+        cases = chain(cases, shape_variants(inner, text_member=text_member))
     for case, raw in cases:
         yield f"{name}.{case}", with_raw(fields, name, raw)
 
@@ -468,6 +471,17 @@ def sent(
     kind = {"Content-Type": "application/json"}
     for case, raw in raws:
         yield case, a.http.request(method, url, content=raw, headers=kind)
+
+
+def content_types(a: Admin, method: str, url: str, body: Any) -> Iterator[tuple[str, httpx.Response]]:
+    """A valid body in anything but application/json."""
+    yield "form-encoded", a.http.request(method, url, data={"x": "1"})
+    for case, kind in {
+        "no content type": "",
+        "text/plain": "text/plain",
+        "JSON lookalike": "application/jsonx",
+    }.items():
+        yield case, a.http.request(method, url, content=encoded(body), headers={"Content-Type": kind})
 
 
 def hostile_ids(theirs: str) -> dict[str, str]:
