@@ -7,6 +7,7 @@ import datetime
 import re
 import unicodedata
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
@@ -15,6 +16,7 @@ from idp.clients import GRANT_TYPES
 # bidirectional embeddings, overrides and isolates reorder what a reader sees (CVE-2021-42574)
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _BIRTHDATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})-([0-9]{2}))?")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def _one_line(value: str) -> str:
@@ -30,6 +32,24 @@ def _url_text(value: str) -> str:
     # urlsplit drops tabs and line breaks, so a check would pass on a URL other than the one stored
     if any(ch.isspace() or not ch.isprintable() for ch in value):
         raise ValueError("a URL must not contain spaces or control characters")
+    return value
+
+
+def _logo_url(value: str) -> str:
+    _url_text(value)
+    # browsers read "//host" and "/\\host" as another host: a path on this server starts with one "/"
+    if value.startswith("/") and value[1:2] not in ("/", "\\"):
+        return value
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValueError("logo_url must be an https:// URL with a host, or a path on this server")
+    return value
+
+
+def _slug(value: str) -> str:
+    # a tenant is found by id or by slug: a slug shaped like an id could shadow another tenant
+    if _UUID.fullmatch(value):
+        raise ValueError("a slug must not have the form of a tenant id (a UUID)")
     return value
 
 
@@ -91,7 +111,7 @@ class Problem(Output):
 class Branding(Input):
     name: Name | None = None
     logo_url: (
-        Annotated[str, Field(max_length=2000, pattern=r"^(https://|/)"), AfterValidator(_url_text)] | None
+        Annotated[str, Field(max_length=2000, pattern=r"^(https://|/)"), AfterValidator(_logo_url)] | None
     ) = None
     primary_color: Annotated[str, Field(pattern=r"^#([0-9a-fA-F]{3}){1,2}$")] | None = None
     # a paragraph the invitation mails carry, and the name the SMS sign with (one SMS is short)
@@ -108,7 +128,7 @@ class BrandingOut(Output):
 
 
 class TenantCreate(Input):
-    slug: Annotated[str, Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")]
+    slug: Annotated[str, Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"), AfterValidator(_slug)]
     name: Name
     branding: Branding | None = None
     login_token_unknown_users: UnknownUsers = "refuse"
