@@ -1,0 +1,32 @@
+"""The stylesheet styles every kind of form field the pages use.
+
+An input type left out of the stylesheet's field rule renders as the browser's bare default:
+on a phone a box about 20 pixels high in small type, below the 44 px touch target and, on iOS,
+zoomed into on focus (below 16 px).
+"""
+
+from __future__ import annotations
+
+import re
+
+from tests.support.pages import TEMPLATES_DIR
+
+_NOT_TYPED = {"hidden", "checkbox", "radio"}  # not text fields: styled apart or not shown
+
+
+def _field_rule_selectors() -> set[str]:
+    css = (TEMPLATES_DIR / "static" / "style.css").read_text()
+    rule = next(block for block in re.findall(r"([^{}]+)\{([^}]*)\}", css) if "min-height: 48px" in block[1])
+    return {selector.strip() for selector in rule[0].split(",")}
+
+
+def test_every_text_field_type_the_pages_use_is_styled() -> None:
+    used = {
+        kind
+        for path in TEMPLATES_DIR.glob("*.html")
+        for kind in re.findall(r'<input\b[^>]*\btype="([a-z]+)"', path.read_text())
+    } - _NOT_TYPED
+    assert used, "no input types found in the templates"
+    styled = _field_rule_selectors()
+    assert {f'input[type="{kind}"]' for kind in used} <= styled, sorted(used)
+    assert "select" in styled
