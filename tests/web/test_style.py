@@ -30,3 +30,22 @@ def test_every_text_field_type_the_pages_use_is_styled() -> None:
     styled = _field_rule_selectors()
     assert {f'input[type="{kind}"]' for kind in used} <= styled, sorted(used)
     assert "select" in styled
+
+
+# classes that only name an element for a script or a test, and need no style of their own
+_HOOKS = {"events", "methods", "passkeys", "passkey", "hint", "value"}
+
+
+def test_every_class_the_pages_use_is_styled() -> None:
+    """A class the stylesheet does not define leaves its element unstyled: the video pages' errors
+    once showed as plain text (``error`` for ``field-error``) and their consent box stood apart
+    from its label (``field-checkbox``)."""
+    css = re.sub(r"/\*.*?\*/", "", (TEMPLATES_DIR / "static" / "style.css").read_text(), flags=re.S)
+    defined = set(re.findall(r"\.([A-Za-z_][\w-]*)", css))
+    used = {
+        (name, path.name)
+        for path in TEMPLATES_DIR.rglob("*.html")
+        for attribute in re.findall(r'class="([^"{]*)"', path.read_text())
+        for name in attribute.split()
+    }
+    assert not sorted((name, page) for name, page in used if name not in defined | _HOOKS)
