@@ -41,7 +41,9 @@ def test_an_agent_approves_a_reviewed_session_in_the_console(
     agent = served.user(tenant, "agent@example.com", given_name="Ema")
     make_agents(served, tenant.id, agent)
     session = reviewed_session(served, person)
-    context = browser.new_context(ignore_https_errors=True, locale="en-GB")
+    context = browser.new_context(
+        ignore_https_errors=True, locale="en-GB", viewport={"width": 1280, "height": 800}
+    )
     try:
         context.add_cookies(
             [
@@ -64,6 +66,11 @@ def test_an_agent_approves_a_reviewed_session_in_the_console(
             expect(image).to_be_visible()
             # the image really loaded (the CSP and the endpoint's headers let it through)
             page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=image.element_handle())
+            # on a desktop the still is large enough to compare and read, and opens at full size
+            box = image.bounding_box()
+            assert box is not None and box["width"] >= 280, box
+            link = page.locator(f"a:has(#still-{still})")
+            assert link.get_attribute("href") == image.get_attribute("src")
         # approving without the checklist is refused on the page
         page.click("#approve")
         expect(page.locator("#decision-error")).to_be_visible()
