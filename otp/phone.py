@@ -68,6 +68,16 @@ def parse_phone(value: str, *, default_region: str | None = None) -> str:
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
 
+def display_phone(e164: str) -> str:
+    """The number as people write it internationally (ITU-T E.123): ``+386 40 123 456``; a value
+    that does not parse is shown as it is."""
+    try:
+        number = _parse(e164, None)
+    except InvalidPhoneError:
+        return e164
+    return phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
+
+
 def mask_phone(e164: str) -> str:
     """The number with all but the last three digits hidden: ``+386 ••• ••• 789``.
 

@@ -28,7 +28,7 @@ from idp.web.login_state import opaque_id
 from levels_of_assurance.authenticators import password, recovery_codes
 from levels_of_assurance.authenticators.password import WeakPasswordError
 from levels_of_assurance.ladder import Level
-from otp.phone import mask_phone
+from otp.phone import display_phone, mask_phone
 
 PASSWORD_POLICY = password.PasswordPolicy()
 DONE = ("password", "phone", "app", "recovery", "passkey_added", "passkey_removed")
@@ -70,6 +70,7 @@ async def account_page(request: Request) -> Response:
         person=who.person,
         enrolled=who.enrolled,
         phone=mask_phone(who.enrolled.phone) if who.enrolled.phone else None,
+        phone_number=display_phone(who.person.value("phone_number") or ""),
         events=events,
         verified_on={
             name: datetime.fromtimestamp(attr.verified_at, UTC).strftime("%Y-%m-%d")

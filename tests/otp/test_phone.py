@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from idp.errors import InvalidPhoneError, LoginError
-from otp.phone import mask_phone, parse_phone
+from otp.phone import display_phone, mask_phone, parse_phone
 
 
 @pytest.mark.parametrize(
@@ -63,3 +63,18 @@ def test_refused_with_a_reason(value: str, region: str | None, reason: str) -> N
 def test_masked(e164: str, masked: str) -> None:
     assert mask_phone(e164) == masked
     assert e164[-3:] in masked and e164[4:-3] not in masked.replace(" ", "")
+
+
+@pytest.mark.parametrize(
+    ("e164", "shown"),
+    [
+        ("+38641234789", "+386 41 234 789"),
+        ("+385912345678", "+385 91 234 5678"),
+        ("+381641234567", "+381 64 1234567"),
+        ("+447911123456", "+44 7911 123456"),
+        ("not a number", "not a number"),  # shown as stored, never an error on a page
+        ("", ""),
+    ],
+)
+def test_displayed_as_people_write_it(e164: str, shown: str) -> None:
+    assert display_phone(e164) == shown

@@ -111,6 +111,7 @@ _ACCOUNT: dict[str, object] = {
     "verified_on": _VERIFIED_ON,
     "enrolled": _ENROLLED,
     "phone": "+386 40 *** 456",
+    "phone_number": "+386 40 123 456",
     "events": _EVENTS,
     "done": None,
 }
