@@ -46,6 +46,7 @@ _NEW_REQUEST = Prepared(tables.auth_requests.insert())
 
 
 async def authorize(request: Request) -> Response:
+    browser.hint_language(request, request.query_params.get("ui_locales"))  # for its error pages
     req = await public_request(request, "/authorize")
     if isinstance(req, Response):
         return req

@@ -60,8 +60,16 @@ def set_cookie(response: Response, name: str, value: str, *, max_age: int | None
 def language(request: Request) -> str:
     pages = state(request).pages
     return pages.negotiate(
-        cookie=request.cookies.get(LANGUAGE_COOKIE), accept_language=request.headers.get("accept-language")
+        cookie=request.cookies.get(LANGUAGE_COOKIE),
+        accept_language=request.headers.get("accept-language"),
+        ui_locales=getattr(request.state, "ui_locales", None),
     )
+
+
+def hint_language(request: Request, ui_locales: object) -> None:
+    """Let the pages of this request follow a relying app's OIDC ``ui_locales`` (where the person
+    has not chosen a language themselves): :func:`language` reads it."""
+    request.state.ui_locales = ui_locales if isinstance(ui_locales, str) else None
 
 
 def render(

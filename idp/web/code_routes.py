@@ -80,7 +80,10 @@ async def _login_of(request: Request, request_id: str) -> tuple[logins.Login, ei
         person = eids.get(conn, login.eid_id)
         return login, person, options(conn, person), lockout.is_locked(conn, eid_id=person.id)
 
-    return await state(request).db.read(load)
+    loaded = await state(request).db.read(load)
+    if loaded is not None:
+        browser.hint_language(request, loaded[0].params.get("ui_locales"))
+    return loaded
 
 
 async def _person(request: Request, login: logins.Login) -> tuple[eids.EID, Options]:

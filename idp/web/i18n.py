@@ -207,8 +207,12 @@ class Pages:
             return None
         return self._by_lower.get(code.strip().replace("_", "-").lower())
 
-    def negotiate(self, *, cookie: str | None, accept_language: str | None) -> str:
-        """Pick the page language: a supported cookie value, else the best Accept-Language match.
+    def negotiate(
+        self, *, cookie: str | None, accept_language: str | None, ui_locales: str | None = None
+    ) -> str:
+        """Pick the page language: a supported cookie value (the person's own choice), else the
+        first match of a relying app's OIDC ``ui_locales`` (OIDC Core §3.1.2.1: BCP 47 tags,
+        space-separated, in order of preference), else the best Accept-Language match.
 
         Accept-Language is matched as RFC 4647 section 3.4 lookup over the ranges of RFC 9110
         section 12.5.4 in q-value order (``sl-SI`` and ``hr-HR`` find ``sl`` and ``hr``). Where a
@@ -219,19 +223,30 @@ class Pages:
         found = self.supported(cookie)
         if found:
             return found
+        for tag in _hinted_tags(ui_locales or ""):
+            found = self._lookup(tag)
+            if found:
+                return found
         for tag in _accepted_ranges(accept_language or ""):
             if tag == "*":
                 return self.default_language
-            parts = tag.split("-")
-            while parts:
-                prefix = "-".join(parts)
-                found = self._by_lower.get(prefix) or next(
-                    (code for lower, code in self._by_lower.items() if lower.startswith(prefix + "-")), None
-                )
-                if found:
-                    return found
-                parts.pop()
+            found = self._lookup(tag)
+            if found:
+                return found
         return self.default_language
+
+    def _lookup(self, tag: str) -> str | None:
+        """The offered language for a lower-case tag or range, by lookup then prefix (above)."""
+        parts = tag.split("-")
+        while parts:
+            prefix = "-".join(parts)
+            found = self._by_lower.get(prefix) or next(
+                (code for lower, code in self._by_lower.items() if lower.startswith(prefix + "-")), None
+            )
+            if found:
+                return found
+            parts.pop()
+        return None
 
     def render(self, name: str, *, language: str, **context: object) -> str:
         """Render template ``name`` in ``language`` (the default one if unsupported).
@@ -278,6 +293,12 @@ async def set_language(request: Request) -> Response:
             samesite="lax",
         )
     return response
+
+
+def _hinted_tags(value: str) -> list[str]:
+    """The tags of a ``ui_locales`` value, in its order; malformed ones and ``*`` dropped."""
+    tags = value[:_MAX_ACCEPT_LANGUAGE].lower().split()[:_MAX_LANGUAGE_RANGES]
+    return [tag for tag in tags if tag != "*" and _LANGUAGE_TAG.match(tag)]
 
 
 def _accepted_ranges(header: str) -> list[str]:

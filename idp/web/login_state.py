@@ -44,7 +44,10 @@ async def current(request: Request, request_id: str | None) -> logins.Login | No
     login = await state(request).db.read(
         lambda conn: logins.load(conn, wanted, browser=browser_value, now=now)
     )
-    return login if login is not None and is_sign_in(login) else None
+    if login is None or not is_sign_in(login):
+        return None
+    browser.hint_language(request, login.params.get("ui_locales"))
+    return login
 
 
 def is_sign_in(login: logins.Login) -> bool:

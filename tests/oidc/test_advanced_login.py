@@ -12,6 +12,7 @@ import pytest
 
 from idp import eids
 from idp.delivery.sms import read_outbox
+from idp.web.i18n import LANGUAGE_COOKIE
 from levels_of_assurance.authenticators import recovery_codes
 from otp import authenticator_app, totp
 from tests.oidc.conftest import Party, PartyFactory, audit_events, redirect_query, verify_audit
@@ -209,6 +210,29 @@ def test_asking_for_a_new_sms_code_too_soon_keeps_the_code_already_sent(party: P
     assert 'name="code"' in too_soon.text and form_value(too_soon.text, "challenge_id") == challenge
     assert sms_count(p.served) == before + 1
     done = post_form(p, too_soon, "/login/code", method="sms", code=code, challenge_id=challenge)
+    assert finish(p, done, params, verifier)["acr"] == ADVANCED
+
+
+def test_the_pages_and_the_sms_follow_the_relying_apps_ui_locales(party: PartyFactory) -> None:
+    """OIDC Core §3.1.2.1 ``ui_locales``: a signing service knows its signer's language."""
+    p, _ = advanced_party(party, app=False)  # the party's browser asks for English
+    page, params, verifier = start(p, acr_values=ADVANCED, ui_locales="de hr")
+    assert '<html lang="hr">' in page.text
+    code_page = follow(p, post_form(p, page, "/login/password", email=p.email, password=SECRET))
+    assert '<html lang="hr">' in code_page.text
+    before = sms_count(p.served)
+    entry = follow(p, post_form(p, code_page, "/login/code/sms"))
+    assert '<html lang="hr">' in entry.text
+    directory = Path(p.served.settings.sms_backend.removeprefix("file:"))
+    text = read_outbox(directory)[before].body
+    assert "je kod za prijavu" in text, text  # SMS_LOGIN_CODE in Croatian
+    # the person's own choice of language beats the app's hint
+    p.rp.browser.cookies.set(LANGUAGE_COOKIE, "sl")
+    again = p.rp.browser.get("/login", params={"request_id": form_value(entry.text, "request_id")})
+    assert '<html lang="sl">' in again.text
+    code = sms_code(p.served, PHONE, after=before)
+    challenge = form_value(entry.text, "challenge_id")
+    done = post_form(p, entry, "/login/code", method="sms", code=code, challenge_id=challenge)
     assert finish(p, done, params, verifier)["acr"] == ADVANCED
 
 

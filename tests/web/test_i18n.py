@@ -103,6 +103,29 @@ def test_negotiate_garbage_gives_default(garbage: str) -> None:
     assert pages.negotiate(cookie=garbage, accept_language=garbage) == "sl"
 
 
+@pytest.mark.parametrize(
+    ("cookie", "ui_locales", "accept_language", "expected"),
+    [
+        (None, "hr", "en", "hr"),  # the relying app's hint beats the browser's header
+        (None, "de hr sl", "en", "hr"),  # its first offered tag, in its order
+        (None, "sr-RS en", "sl", "sr-Latn"),
+        (None, "hr-HR", None, "hr"),
+        ("en", "hr", "sl", "en"),  # the person's own choice beats both
+        (None, "de fr", "hr", "hr"),  # nothing offered in the hint: the header decides
+        (None, "* hr", "en", "hr"),  # a wildcard is no language
+        (None, "", "hr", "hr"),
+        (None, None, "hr", "hr"),
+        (None, "\x00 <script> ;q=1", "hr", "hr"),
+        (None, "x-" * 3000, "hr", "hr"),
+        (None, " ".join(["de"] * 999) + " hr", "en", "en"),  # only the first tags are read
+    ],
+)
+def test_negotiate_with_ui_locales(
+    pages: Pages, cookie: str | None, ui_locales: str | None, accept_language: str | None, expected: str
+) -> None:
+    assert pages.negotiate(cookie=cookie, accept_language=accept_language, ui_locales=ui_locales) == expected
+
+
 def test_negotiate_default_language() -> None:
     pages = Pages(languages=["sl", "en"], default_language="en")
     assert pages.negotiate(cookie=None, accept_language="de-AT") == "en"
