@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, select, update
 
-from idp import audit, secrets
+from idp import audit, secrets, value_rules
 from idp.errors import ConflictError, NotFoundError
 from idp.storage import tables
 from idp.storage.database import Database, Tx
@@ -100,17 +100,27 @@ def _from_row(row: Any) -> Client:
     )
 
 
-def validate_redirect_uri(uri: str) -> str:
-    """OAuth 2.0 Security BCP §4.1: absolute, no fragment; http only for loopback; no wildcards."""
+def validate_redirect_uri(uri: str, *, field: str = "redirect_uri") -> str:
+    """OAuth 2.0 Security BCP §4.1: absolute, no fragment; http only for loopback; no wildcards.
+
+    ``field`` says which list the URI is in (``redirect_uri``, ``post_logout_redirect_uri``).
+    """
+    subject = field.replace("_", " ").replace("uri", "URI")
+    # urlsplit drops tabs and line breaks: what is checked must be what is stored
+    value_rules.url_text(uri, field=field, subject=subject)
     parts = urlsplit(uri)
+
+    def refuse(reason: str) -> value_rules.ValueRuleError:
+        return value_rules.ValueRuleError(f"{reason}: {uri!r}", field=field, subject=subject)
+
     if not parts.scheme or parts.fragment or "*" in uri:
-        raise ValueError(f"redirect URI must be absolute, without fragment or wildcard: {uri!r}")
+        raise refuse("must be absolute, without fragment or wildcard")
     if parts.scheme == "http" and parts.hostname not in {"127.0.0.1", "localhost", "::1"}:
-        raise ValueError(f"redirect URI over plain http is allowed only for loopback: {uri!r}")
+        raise refuse("over plain http is allowed only for loopback")
     if parts.scheme in {"javascript", "data", "file", "vbscript"}:
-        raise ValueError(f"redirect URI scheme not allowed: {uri!r}")
+        raise refuse("has a scheme that is not allowed")
     if parts.scheme in {"http", "https"} and not parts.hostname:
-        raise ValueError(f"redirect URI needs a host: {uri!r}")
+        raise refuse("needs a host")
     return uri
 
 
@@ -139,14 +149,15 @@ def create(
     secret-authenticated portal's secret is then also kept sealed with ``seal_key`` (the instance
     secret) so that HS256 login tokens can be checked.
     """
-    if not name.strip() or len(name.strip()) > 200:
-        raise ValueError("client name must be 1-200 characters")
+    name = value_rules.single_line(name, field="name", subject="client name", max_length=200)
     check_login_token_acr(login_token_acr)
     for g in grant_types:
         if g not in GRANT_TYPES:
             raise ValueError(f"unsupported grant type {g!r}; expected one of {', '.join(GRANT_TYPES)}")
-    for uri in (*redirect_uris, *post_logout_redirect_uris):
+    for uri in redirect_uris:
         validate_redirect_uri(uri)
+    for uri in post_logout_redirect_uris:
+        validate_redirect_uri(uri, field="post_logout_redirect_uri")
     if "authorization_code" in grant_types and not redirect_uris:
         raise ValueError("the authorization_code grant needs at least one redirect URI")
     if id_token_alg not in ("RS256", "ES256"):
@@ -175,7 +186,7 @@ def create(
     client = Client(
         client_id=cid,
         tenant_id=tenant_id,
-        name=name.strip(),
+        name=name,
         client_type=client_type,
         token_endpoint_auth_method=method,
         secret_digest=secrets.digest(secret) if secret else None,

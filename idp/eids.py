@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, select, update
 
-from idp import audit, sessions
+from idp import audit, sessions, value_rules
 from idp.errors import ConflictError, NotFoundError
 from idp.storage import tables
 from idp.storage.database import Tx
@@ -84,6 +84,9 @@ class EID:
 
 def _validate(name: str, value: str) -> str:
     AttributeName(name)  # unknown names raise ValueError
+    value_rules.one_line(value, field=name)
+    if name == AttributeName.BIRTHDATE:
+        value_rules.birthdate(value.strip(), field=name)
     if name == AttributeName.EMAIL:
         normalize_email(value)
         return value.strip()
@@ -120,7 +123,9 @@ def create(
         values[name] = _validate(name, attr.value)
     email = values.get(AttributeName.EMAIL)
     email_norm = normalize_email(email) if email else None
-    username = (username or email_norm or "").strip()
+    if username:
+        username = value_rules.single_line(username, field="username", max_length=320)
+    username = username or email_norm
     if not username:
         raise ValueError("an eID needs a username or an email address")
     e = tables.eids.c
@@ -279,6 +284,7 @@ def find_by_email(conn: Connection, *, tenant_id: str, email: str) -> EID | None
 def set_status(tx: Tx, *, eid_id: str, status: EIDStatus, reason: str, actor: str | None = None) -> None:
     """Change the eID's status; any status but active also ends its sessions and revokes its tokens
     at once (a suspended or blocked eID must not keep signing in elsewhere)."""
+    value_rules.one_line(reason, field="reason")
     result = tx.conn.execute(
         update(tables.eids).where(tables.eids.c.id == eid_id).values(status=status, updated_at=tx.now)
     )
@@ -307,10 +313,9 @@ def update_profile(
     e = tables.eids.c
     changed: list[str] = []
     values: dict[str, Any] = {}
-    if username is not None and username.strip() != person.username:
-        username = username.strip()
-        if not username or len(username) > 320:
-            raise ValueError("a username must be 1-320 characters")
+    if username is not None:
+        username = value_rules.single_line(username, field="username", max_length=320)
+    if username is not None and username != person.username:
         clash = tx.conn.execute(
             select(e.id).where(
                 (e.tenant_id == person.tenant_id)

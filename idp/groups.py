@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from idp import audit
+from idp import audit, value_rules
 from idp.errors import NotFoundError
 from idp.storage import tables
 from idp.storage.database import Tx
 
 MAX_NAME = 256
+MAX_EXTERNAL_ID = 320
 
 
 @dataclass(slots=True, frozen=True)
@@ -33,10 +34,19 @@ class Group:
 
 
 def _name(display_name: str) -> str:
-    name = display_name.strip()
-    if not name or len(name) > MAX_NAME:
-        raise ValueError(f"a group's displayName must be 1-{MAX_NAME} characters")
-    return name
+    return value_rules.single_line(
+        display_name, field="display_name", subject="a group's displayName", max_length=MAX_NAME
+    )
+
+
+def _external_id(external_id: str | None) -> str | None:
+    """The provisioning client's own id for the group, kept as given: one line, 1-320 characters."""
+    if external_id is None:
+        return None
+    value_rules.one_line(external_id, field="external_id")
+    if not 0 < len(external_id) <= MAX_EXTERNAL_ID:
+        raise value_rules.ValueRuleError(f"must be 1-{MAX_EXTERNAL_ID} characters", field="external_id")
+    return external_id
 
 
 def _check_members(conn: Connection, tenant_id: str, members: Iterable[str]) -> list[str]:
@@ -63,6 +73,7 @@ def create(
 ) -> Group:
     """Create a group; ``members`` are eID ids of the same tenant."""
     name = _name(display_name)
+    external_id = _external_id(external_id)
     member_ids = _check_members(tx.conn, tenant_id, members)
     group_id = str(uuid.uuid4())
     tx.conn.execute(
@@ -169,7 +180,7 @@ def update_group(
     if display_name is not None:
         values["display_name"] = _name(display_name)
     if set_external_id:
-        values["external_id"] = external_id
+        values["external_id"] = _external_id(external_id)
     have = list(current.members)
     if members is not None:
         have = _check_members(tx.conn, tenant_id, members)

@@ -10,14 +10,13 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from idp import audit
+from idp import audit, value_rules
 from idp.errors import ConflictError, NotFoundError
 from idp.storage import tables
 from idp.storage.database import Tx
 
 STATUSES = ("active", "suspended")
 UNKNOWN_USERS = ("refuse", "create")  # what a portal's login token for an unknown person does
-SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")
 
 
@@ -50,9 +49,18 @@ def validate_branding(branding: Mapping[str, Any]) -> dict[str, Any]:
     colour = branding.get("primary_color")
     if colour is not None and not COLOUR.match(str(colour)):
         raise ValueError(f"primary_color must be #rgb or #rrggbb, got {colour!r}")
+    name = branding.get("name")
+    if name is not None:
+        if not isinstance(name, str) or not 0 < len(name) <= 200:
+            raise value_rules.ValueRuleError("must be 1-200 characters of text", field="branding.name")
+        value_rules.one_line(name, field="branding.name")
     logo = branding.get("logo_url")
-    if logo is not None and not str(logo).startswith(("https://", "/")):
-        raise ValueError("logo_url must be an https:// URL or a path on this server")
+    if logo is not None:
+        if not isinstance(logo, str) or len(logo) > 2000:
+            raise value_rules.ValueRuleError(
+                "must be a URL of at most 2000 characters", field="branding.logo_url"
+            )
+        value_rules.logo_url(logo, field="branding.logo_url")
     for key, limit in (("invitation_text", 600), ("sms_name", 20)):
         value = branding.get(key)
         if value is not None and (
@@ -62,17 +70,18 @@ def validate_branding(branding: Mapping[str, Any]) -> dict[str, Any]:
     return dict(branding)
 
 
+def _name(name: str) -> str:
+    return value_rules.single_line(name, field="name", subject="tenant name", max_length=200)
+
+
 def create(tx: Tx, *, slug: str, name: str, branding: Mapping[str, Any] | None = None) -> Tenant:
-    if not SLUG.match(slug):
-        raise ValueError(f"tenant slug must be lowercase letters, digits and dashes, got {slug!r}")
-    if not name.strip() or len(name.strip()) > 200:
-        raise ValueError("tenant name must be 1-200 characters")
+    """A new tenant. Its slug may not look like a tenant id: :func:`get` finds either."""
+    value_rules.slug(slug, field="slug", subject="tenant slug")
+    name = _name(name)
     exists = tx.conn.execute(select(tables.tenants.c.id).where(tables.tenants.c.slug == slug)).first()
     if exists:
         raise ConflictError(f"a tenant with slug {slug!r} already exists")
-    tenant = Tenant(
-        id=str(uuid.uuid4()), slug=slug, name=name.strip(), branding=validate_branding(branding or {})
-    )
+    tenant = Tenant(id=str(uuid.uuid4()), slug=slug, name=name, branding=validate_branding(branding or {}))
     tx.conn.execute(
         tables.tenants.insert().values(
             id=tenant.id,
@@ -115,9 +124,7 @@ def update_tenant(
     current = get(tx.conn, tenant_id)
     values: dict[str, Any] = {}
     if name is not None:
-        if not name.strip() or len(name.strip()) > 200:
-            raise ValueError("tenant name must be 1-200 characters")
-        values["name"] = name.strip()
+        values["name"] = _name(name)
     if branding is not None:
         values["branding"] = validate_branding(branding)
     if status is not None:

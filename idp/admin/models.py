@@ -3,70 +3,18 @@ the source of the OpenAPI document's schemas (JSON Schema 2020-12, as OpenAPI 3.
 
 from __future__ import annotations
 
-import datetime
-import re
-import unicodedata
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
+from idp import value_rules
 from idp.clients import GRANT_TYPES
 
-# bidirectional embeddings, overrides and isolates reorder what a reader sees (CVE-2021-42574)
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_BIRTHDATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})-([0-9]{2}))?")
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-def _one_line(value: str) -> str:
-    """A name or label is one line of text: a line break, tab, escape or bidi override in it is a
-    caller's mistake or an attack on whoever reads it later (a log, a mail header, a console)."""
-    for ch in value:
-        if unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in _BIDI_CONTROLS:
-            raise ValueError(f"must be one line of text without control characters, found {ch!r}")
-    return value
-
-
-def _url_text(value: str) -> str:
-    # urlsplit drops tabs and line breaks, so a check would pass on a URL other than the one stored
-    if any(ch.isspace() or not ch.isprintable() for ch in value):
-        raise ValueError("a URL must not contain spaces or control characters")
-    return value
-
-
-def _logo_url(value: str) -> str:
-    _url_text(value)
-    # browsers read "//host" and "/\\host" as another host: a path on this server starts with one "/"
-    if value.startswith("/") and value[1:2] not in ("/", "\\"):
-        return value
-    parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname:
-        raise ValueError("logo_url must be an https:// URL with a host, or a path on this server")
-    return value
-
-
-def _slug(value: str) -> str:
-    # a tenant is found by id or by slug: a slug shaped like an id could shadow another tenant
-    if _UUID.fullmatch(value):
-        raise ValueError("a slug must not have the form of a tenant id (a UUID)")
-    return value
-
-
-def _birthdate(value: str) -> str:
-    """OIDC Core §5.1 ``birthdate``: YYYY-MM-DD of a real day (year 0000: not given), or YYYY."""
-    found = _BIRTHDATE.fullmatch(value)
-    if found is None:
-        raise ValueError("birthdate must be YYYY-MM-DD or YYYY (OIDC Core §5.1)")
-    if found[2] is not None:
-        datetime.date(int(found[1]) or 2000, int(found[2]), int(found[3]))  # 0000-02-29 is a day
-    return value
-
-
-OneLine = AfterValidator(_one_line)
+# the rules every entry point shares (idp.value_rules): here they refuse before the domain is asked
+OneLine = AfterValidator(value_rules.one_line)
 # every string that reaches a column has the column's limit, so no engine refuses it
 Name = Annotated[str, Field(min_length=1, max_length=200), OneLine]
-Url = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_url_text)]
+Url = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(value_rules.url_text)]
 Scope = Annotated[str, Field(pattern=r"^[!#-\[\]-~]{1,64}$")]  # RFC 6749 §3.3 scope-token
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 Acr = Literal[
@@ -111,7 +59,8 @@ class Problem(Output):
 class Branding(Input):
     name: Name | None = None
     logo_url: (
-        Annotated[str, Field(max_length=2000, pattern=r"^(https://|/)"), AfterValidator(_logo_url)] | None
+        Annotated[str, Field(max_length=2000, pattern=r"^(https://|/)"), AfterValidator(value_rules.logo_url)]
+        | None
     ) = None
     primary_color: Annotated[str, Field(pattern=r"^#([0-9a-fA-F]{3}){1,2}$")] | None = None
     # a paragraph the invitation mails carry, and the name the SMS sign with (one SMS is short)
@@ -128,7 +77,7 @@ class BrandingOut(Output):
 
 
 class TenantCreate(Input):
-    slug: Annotated[str, Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"), AfterValidator(_slug)]
+    slug: Annotated[str, Field(pattern=f"^{value_rules.SLUG.pattern}$"), AfterValidator(value_rules.slug)]
     name: Name
     branding: Branding | None = None
     login_token_unknown_users: UnknownUsers = "refuse"
@@ -234,7 +183,7 @@ class Attributes(Input):
     email: Annotated[str, Field(min_length=3, max_length=254)] | None = None
     phone_number: Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")] | None = None
     country: Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")] | None = None
-    birthdate: Annotated[str, AfterValidator(_birthdate)] | None = None
+    birthdate: Annotated[str, AfterValidator(value_rules.birthdate)] | None = None
     national_id: AttrValue | None = None
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select, update
 
-from idp import audit, secrets
+from idp import audit, secrets, value_rules
 from idp.errors import NotFoundError
 from idp.storage import tables
 from idp.storage.database import Tx
@@ -32,9 +32,7 @@ class NewToken:
 
 def create(tx: Tx, *, tenant_id: str, name: str) -> NewToken:
     """Mint a token for ``tenant_id``; its value is returned once and never stored."""
-    name = name.strip()
-    if not name or len(name) > 200:
-        raise ValueError("a SCIM token name must be 1-200 characters")
+    name = value_rules.single_line(name, field="name", subject="a SCIM token name", max_length=200)
     secret = PREFIX + secrets.new_secret()
     token = ScimToken(str(uuid.uuid4()), tenant_id, name, tx.now, None)
     tx.conn.execute(
