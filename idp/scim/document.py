@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from idp import value_rules
 from idp.scim.errors import InvalidSyntaxError, InvalidValueError
 from idp.scim.schema import ENTERPRISE, AttrInfo
 
@@ -45,6 +46,11 @@ def _scalar(info: AttrInfo, value: Any, where: str) -> Any:
     text = str(value) if not isinstance(value, str) else value
     if len(text) > MAX_VALUE:
         raise InvalidValueError(f"{where} is longer than {MAX_VALUE} characters")
+    if not info.multi_line:
+        try:
+            value_rules.one_line(text, field=where)
+        except ValueError as exc:
+            raise InvalidValueError(str(exc)) from None
     return text
 
 

@@ -50,6 +50,8 @@ class AttrInfo:
     case_exact: bool
     mutability: str
     subs: dict[str, AttrInfo] = field(default_factory=dict)
+    # text that may span lines; every other string is one line (idp.value_rules.one_line)
+    multi_line: bool = False
 
 
 def _user_schema() -> Schema:
@@ -90,6 +92,10 @@ SCHEMAS: dict[str, Schema] = {
 }
 
 
+# RFC 7643 §4.1.2: an address's ``formatted`` value "MAY contain newlines"
+MULTI_LINE = frozenset({("addresses", "formatted")})
+
+
 def _catalogue(schema: Schema, prefix: str = "") -> dict[str, AttrInfo]:
     out: dict[str, AttrInfo] = {}
     for attr in schema.attributes or []:
@@ -101,6 +107,7 @@ def _catalogue(schema: Schema, prefix: str = "") -> dict[str, AttrInfo]:
                 bool(s.multi_valued),
                 bool(s.case_exact and s.case_exact.value),
                 str(s.mutability.value if s.mutability else "readWrite"),
+                multi_line=(attr.name, s.name) in MULTI_LINE,
             )
             for s in attr.sub_attributes or []
         }
