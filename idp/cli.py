@@ -13,10 +13,11 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import DBAPIError
 
 from idp import audit, cli_demo, cli_users, clients, eids, tenants
-from idp.cli_common import _out, _read, _write
+from idp.cli_common import _out, _read, _write, option_of
 from idp.errors import IdPError
 from idp.settings import Settings, ensure_secret_key, load_settings
 from idp.storage.database import Tx
+from idp.value_rules import ValueRuleError
 
 T = TypeVar("T")
 
@@ -339,6 +340,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.func(args, settings)
     except IdPError as exc:
         return _fail(args, exc.code, str(exc))
+    except ValueRuleError as exc:
+        option, message = option_of(exc)
+        return _fail(args, "invalid_argument", message, option=option)
     except ValueError as exc:
         return _fail(args, "invalid_argument", str(exc))
     except DBAPIError as exc:
@@ -351,9 +355,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _fail(args: argparse.Namespace, code: str, message: str) -> int:
+def _fail(args: argparse.Namespace, code: str, message: str, *, option: str | None = None) -> int:
     if getattr(args, "json", False):
-        print(json.dumps({"ok": False, "error": code, "message": message}))
+        named = {"option": option} if option else {}
+        print(json.dumps({"ok": False, "error": code, "message": message, **named}))
     else:
         print(f"idp: {message}", file=sys.stderr)
     return 2 if code != "audit_chain_broken" else 3

@@ -10,8 +10,12 @@ from typing import Any, TypeVar
 
 from idp.settings import Settings
 from idp.storage.database import Database, Tx
+from idp.value_rules import ValueRuleError
 
 T = TypeVar("T")
+# the option that gives a value the domain names otherwise (``--phone`` gives phone_number); a
+# field named ``x.y`` is member ``y`` of the JSON option ``--x``
+OPTIONS = {"phone_number": "--phone"}
 
 
 def _out(args: argparse.Namespace, data: Any, human: str) -> None:
@@ -38,3 +42,14 @@ def _write(settings: Settings, unit: Callable[[Tx], T]) -> T:
 
 def _read(settings: Settings, fn: Callable[[Any], T]) -> T:
     return _with_db(settings, lambda db: db.read(fn))  # type: ignore[no-any-return]
+
+
+def option_of(exc: ValueRuleError) -> tuple[str | None, str]:
+    """The option that gave the refused value, and the message in its terms:
+    ``("--slug", "--slug must not have the form of a tenant id (a UUID)")``."""
+    if exc.field is None:
+        return None, str(exc)
+    head, _, member = exc.field.partition(".")
+    option = OPTIONS.get(head, "--" + head.replace("_", "-"))
+    subject = f"{option}: {member}" if member else option
+    return option, f"{subject} {exc.reason}"
