@@ -81,6 +81,7 @@ async def _invitation_page(
     request: Request, inv: invitations.Invitation, step: str, *, status: int = 200, token: str | None = None
 ) -> Response:
     """invite.html for one invitation: its welcome, or the sign-in offered to an existing eID."""
+    browser.hint_language(request, inv.language)
     tenant = await tenant_of(request, inv.tenant_id)
     return render(
         request,
@@ -117,9 +118,11 @@ async def start(request: Request) -> Response:
 
 async def _load(request: Request, invitation_id: str) -> invitations.Invitation:
     browser_value, now = browser.browser_id(request), time.time()
-    return await state(request).db.read(
+    inv = await state(request).db.read(
         lambda conn: invitations.load(conn, invitation_id=invitation_id[:64], browser=browser_value, now=now)
     )
+    browser.hint_language(request, inv.language)  # the sender's choice, as for the invitation mail
+    return inv
 
 
 def _next_step(inv: invitations.Invitation) -> str:

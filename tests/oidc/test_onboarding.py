@@ -13,8 +13,10 @@ from sqlalchemy import select
 
 from idp import eids, invitations
 from idp.clients import Client
+from idp.delivery.sms import read_outbox
 from idp.storage import tables
 from idp.storage.database import Database, Tx
+from idp.web.i18n import LANGUAGE_COOKIE
 from otp import totp
 from otp.sms import Checked, PhoneVerifier
 from tests.oidc.conftest import Party, PartyFactory, audit_events, outbox_names, redirect_query, wait_for_mail
@@ -26,7 +28,14 @@ PASSWORD = "violet lantern orbit 42"
 RETURN_URL = "https://rp.example/sign?doc=17"
 
 
-def invite(p: Party, *, level: str = ADVANCED, phone: str | None = PHONE, mail: bool = False) -> str:
+def invite(
+    p: Party,
+    *,
+    level: str = ADVANCED,
+    phone: str | None = PHONE,
+    mail: bool = False,
+    language: str | None = None,
+) -> str:
     """An invitation for a new person in ``p``'s tenant; returns the link."""
     client = p.client.client
 
@@ -43,6 +52,7 @@ def invite(p: Party, *, level: str = ADVANCED, phone: str | None = PHONE, mail: 
             country="SI",
             client=client if isinstance(client, Client) else None,
             return_url=RETURN_URL,
+            language=language,
         )
 
     _, token = p.served.write(unit)
@@ -199,6 +209,23 @@ def test_invitation_to_an_advanced_eid_and_back_to_the_relying_app(party: PartyF
     # the link worked once
     again = p.rp.browser.get(f"{path.path}?{path.query}")
     assert again.status_code == 400 and "already used" in again.text
+
+
+def test_the_pages_and_the_sms_are_in_the_language_the_sender_chose(party: PartyFactory) -> None:
+    p = party(email=None)  # the browser asks for English
+    link = invite(p, language="hr")
+    path = urllib.parse.urlsplit(link)
+    welcome = p.rp.browser.get(f"{path.path}?{path.query}")
+    assert '<html lang="hr">' in welcome.text
+    phone_page = step(p, post(p, welcome, "/invite", token=form_value(welcome.text, "token")))
+    assert '<html lang="hr">' in phone_page.text
+    before = sms_count(p.served)
+    entry = step(p, post(p, phone_page, action_of(phone_page, "/phone/send")))
+    assert '<html lang="hr">' in entry.text
+    sms = read_outbox(Path(p.served.settings.sms_backend.removeprefix("file:")))[before:][-1]
+    assert "je kod za potvrdu broja telefona" in sms.body, sms.body  # SMS_PHONE_CODE in Croatian
+    p.rp.browser.cookies.set(LANGUAGE_COOKIE, "en")  # the person's own choice comes first
+    assert '<html lang="en">' in p.rp.browser.get(urllib.parse.urlsplit(str(entry.url)).path).text
 
 
 def test_the_link_belongs_to_the_first_browser_that_opens_it(party: PartyFactory) -> None:
@@ -365,7 +392,5 @@ def test_tenant_branding_reaches_pages_mail_and_sms(party: PartyFactory, served:
     phone_page = step(p, post(p, welcome, "/invite", token=token))
     before = sms_count(p.served)
     step(p, post(p, phone_page, action_of(phone_page, "/phone/send")))
-    from idp.delivery.sms import read_outbox
-
     message = read_outbox(Path(p.served.settings.sms_backend.removeprefix("file:")))[before:][-1]
     assert "AcmeSign" in message.body and len(message.body) <= 160
