@@ -29,9 +29,10 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCSessionDescription
 
 from idp.errors import VideoIdError
+from videoid.ice_consent import ConsentingPeerConnection
 from videoid.webrtc import Receiver, SignallingError, check_offer, ice_servers, unusable
 
 log = logging.getLogger("videoid.live_view")
@@ -71,7 +72,7 @@ class Viewer:
     ) -> None:
         self._source = source
         self._on_close = on_close
-        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers(ice)))
+        self._pc = ConsentingPeerConnection(RTCConfiguration(iceServers=ice_servers(ice)))
         self._track: MediaStreamTrack | None = None
         self._voice: MediaStreamTrack | None = None
         self._microphone: MediaStreamTrack | None = None  # the agent's, once it arrives

@@ -43,7 +43,6 @@ from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
     RTCIceServer,
-    RTCPeerConnection,
     RTCSessionDescription,
 )
 from aiortc.contrib.media import MediaRecorder, MediaRelay
@@ -51,6 +50,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from idp.errors import VideoIdError
 from videoid.faces import Image
+from videoid.ice_consent import ConsentingPeerConnection
 from videoid.media import OwnFrames, VideoFirst
 from videoid.sound import Conversation, Sound, Voice
 
@@ -112,7 +112,7 @@ class Receiver:
         self._sound = sound
         self._talk_back = talk_back
         self.voice: Voice | None = None  # what the person hears, once the answer sends it
-        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers(ice)))
+        self._pc = ConsentingPeerConnection(RTCConfiguration(iceServers=ice_servers(ice)))
         self._relay = MediaRelay()
         self._record_to = record_to
         self._recorder: MediaRecorder | None = None
