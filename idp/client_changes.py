@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import delete, update
 
-from idp import audit, secrets
+from idp import audit, secrets, value_rules
 from idp.clients import (
     GRANT_TYPES,
     TOKEN_EXCHANGE,
@@ -82,10 +82,9 @@ def update_client(
     if unknown:
         raise ValueError(f"cannot change {sorted(unknown)}")
     merged.update(changes)
-    name = str(merged["name"]).strip()
-    if not name or len(name) > 200:
-        raise ValueError("client name must be 1-200 characters")
-    merged["name"] = name
+    merged["name"] = value_rules.single_line(
+        str(merged["name"]), field="name", subject="client name", max_length=200
+    )
     for g in merged["grant_types"]:
         if g not in GRANT_TYPES:
             raise ValueError(f"unsupported grant type {g!r}; expected one of {', '.join(GRANT_TYPES)}")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from idp import clients, eids, groups, tenants, value_rules
+from idp import client_changes, clients, eids, groups, tenants, value_rules
 from idp.scim import tokens
 from idp.storage import tables
 from idp.storage.database import Database, Tx
@@ -202,6 +202,15 @@ async def test_the_domain_refuses_bad_text_whoever_calls(db: Database) -> None:
         lambda tx: eids.create(tx, tenant_id=tenant.id, attributes={"email": "ana@example.com"})
     )
     group = await db.write(lambda tx: groups.create(tx, tenant_id=tenant.id, display_name="Signers"))
+    app = await db.write(
+        lambda tx: clients.create(
+            tx,
+            tenant_id=tenant.id,
+            name="App",
+            client_type=clients.ClientType.PUBLIC,
+            redirect_uris=["https://rp.example/cb"],
+        )
+    )
     bad = CONTROL_TEXT["CRLF"]
     cases: dict[str, tuple[str, Callable[[Tx], Any]]] = {
         "tenant slug like an id": (
@@ -285,6 +294,12 @@ async def test_the_domain_refuses_bad_text_whoever_calls(db: Database) -> None:
         "group renamed": (
             "display_name",
             lambda tx: groups.update_group(tx, tenant_id=tenant.id, group_id=group.id, display_name=bad),
+        ),
+        "client renamed": (
+            "name",
+            lambda tx: client_changes.update_client(
+                tx, tenant_id=tenant.id, client_id=app.client.client_id, changes={"name": bad}
+            ),
         ),
         "SCIM token name": (
             "name",
