@@ -38,8 +38,11 @@ AIOICE_CONSENT_FAILURES = aioice.ice.CONSENT_FAILURES
 
 @contextlib.contextmanager
 def consent_outlasting_stalls(*, seconds: float = 600.0) -> Iterator[None]:
-    """Consent to send (RFC 7675) that lasts ``seconds`` without an answer, not aioice's 30 s.
+    """Consent to send (RFC 7675) that lasts ``seconds`` without an answer, not aioice's 30 s, on
+    the tests' own peer connections (aiortc's, standing in for the browsers).
 
+    The server's ends do not need it: they follow RFC 7675 (:mod:`videoid.ice_consent`), where a
+    late answer still counts, and read no ``CONSENT_FAILURES``. The tests' ends are aioice's:
     aioice checks consent every 5 s with one STUN request whose answer it waits 0.5 s for, and
     ends the connection after six in a row go unanswered. In the tests both ends of a connection
     run in one process (the served app's and the person's or the agent's): a stall of the process
