@@ -42,6 +42,7 @@ from idp.web import (
 from idp.web.admin_http import ProblemError, problem_response
 from idp.web.admin_routes import ADMIN_PREFIX, OPENAPI_PATH
 from idp.web.browser import render, state
+from idp.web.cors import CorsMiddleware, WebOrigins
 from idp.web.direct import DirectRoutes
 from idp.web.i18n import set_language
 from idp.web.metrics import MetricsMiddleware, metrics_endpoint
@@ -193,6 +194,8 @@ def create_app(settings: Settings, *, sms_http_client: Any = None) -> Starlette:
     app.state.metrics = st.metrics
     # inside the metrics middleware (added later, so it wraps this one)
     app.add_middleware(DirectRoutes, routes=oidc_routes.machine_routes, http_error=http_error)
+    # a browser app's fetch of the token, userinfo and revocation endpoints, discovery and the JWKS
+    app.add_middleware(CorsMiddleware, origins=WebOrigins(st.db))
     app.add_middleware(MetricsMiddleware, metrics=st.metrics)
     app.add_middleware(RequestTarget)  # outermost: what follows reads the query string
     return app

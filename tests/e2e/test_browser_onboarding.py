@@ -20,10 +20,11 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from idp import clients, invitations, tenants
+from idp.clients import ClientType
 from otp import totp
 from tests.oidc.test_advanced_login import sms_code, sms_count
 from tests.support.browser import RelyingApp, add_virtual_authenticator, on_browser_thread, relying_app
-from tests.support.flows import RelyingParty, query_of
+from tests.support.flows import RelyingParty, pkce_pair, query_of
 from tests.support.server import ServedApp, serve, settings_factory_for
 
 pytestmark = pytest.mark.browser
@@ -215,3 +216,66 @@ def test_a_passkey_added_on_the_account_page_signs_in_without_a_password(
     finally:
         context.close()
         rp.close()
+
+
+_EXCHANGE = """async ([tokenUrl, userinfoUrl, clientId, redirectUri, verifier]) => {
+    const code = new URLSearchParams(location.search).get("code");
+    const exchanged = await fetch(tokenUrl, {
+        method: "POST",
+        headers: {"content-type": "application/x-www-form-urlencoded"},
+        body: new URLSearchParams({
+            grant_type: "authorization_code", code, redirect_uri: redirectUri,
+            code_verifier: verifier, client_id: clientId,
+        }),
+    });
+    const tokens = await exchanged.json();
+    const me = await fetch(userinfoUrl, {headers: {authorization: "Bearer " + tokens.access_token}});
+    return [exchanged.status, Boolean(tokens.id_token), me.status, (await me.json()).email];
+}"""
+_FROM_ELSEWHERE = """async (tokenUrl) => {
+    try { await fetch(tokenUrl, {method: "POST", body: new URLSearchParams({grant_type: "x"})}); }
+    catch (error) { return error.name; }
+    return "read";
+}"""
+
+
+@on_browser_thread
+def test_a_single_page_app_exchanges_its_code_from_its_own_origin(
+    browser: Browser, localhost_app: ServedApp, rp_app: RelyingApp
+) -> None:
+    """A public client's page calls /token and /userinfo with fetch (CORS, idp.web.cors)."""
+    sender = _party(localhost_app, rp_app)
+    spa = localhost_app.client_app(
+        sender.tenant, name="Signing SPA", client_type=ClientType.PUBLIC, redirect_uris=[rp_app.redirect_uri]
+    )
+    link = _invite(localhost_app, sender, rp_app, "lea.kos@example.com")
+    context = browser.new_context(ignore_https_errors=True, locale="en-GB")
+    context.set_default_timeout(10_000)
+    try:
+        page = context.new_page()
+        _onboard(page, localhost_app, link)  # signed in: the app's /authorize answers at once
+        page.wait_for_url(lambda url: url.startswith(rp_app.redirect_uri))
+        verifier, challenge = pkce_pair()
+        params = {
+            "response_type": "code",
+            "client_id": spa.client.client_id,
+            "redirect_uri": rp_app.redirect_uri,
+            "scope": "openid email",
+            "state": "s1",
+            "nonce": "n1",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+        page.goto(f"{localhost_app.issuer}/authorize?{urlencode(params)}")
+        page.wait_for_url(lambda url: "code=" in url)  # the app's page, on its own origin
+        issuer = localhost_app.issuer
+        status, has_id_token, me, email = page.evaluate(
+            _EXCHANGE,
+            [f"{issuer}/token", f"{issuer}/userinfo", spa.client.client_id, rp_app.redirect_uri, verifier],
+        )
+        assert (status, has_id_token, me, email) == (200, True, 200, "lea.kos@example.com")
+        # a page of an origin that no client registered cannot read the endpoint's answers
+        page.goto("about:blank")
+        assert page.evaluate(_FROM_ELSEWHERE, f"{issuer}/token") == "TypeError"
+    finally:
+        context.close()
