@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -43,11 +44,30 @@ def _page(login: logins.Login, **extra: Any) -> dict[str, Any]:
     }
 
 
+# an email address as a login_hint can be (the page escapes it; the form's own checks still apply)
+_EMAIL_HINT = re.compile(r"[^\s@<>\"]{1,64}@[^\s@<>\"]{1,253}")
+
+
+def hinted_email(login: logins.Login) -> str:
+    """The relying app's ``login_hint`` (OIDC Core §3.1.2.1) when it is an email address: a signing
+    service knows whom it sent the document to, so the form starts with that address (the person
+    may change it). Anything else is no hint."""
+    hint = login.params.get("login_hint")
+    hint = hint.strip() if isinstance(hint, str) else ""
+    return hint if _EMAIL_HINT.fullmatch(hint) and hint.isprintable() else ""
+
+
 async def identify_page(
     request: Request, login: logins.Login, *, status: int = 200, **extra: Any
 ) -> Response:
     """Who are you: an email link (basic only), email and password, or a passkey."""
-    context = {"email": "", "error": None, "password_error": None, "retry_after": None, **extra}
+    context = {
+        "email": hinted_email(login),
+        "error": None,
+        "password_error": None,
+        "retry_after": None,
+        **extra,
+    }
     return render(
         request,
         "login_email.html",

@@ -107,3 +107,38 @@ def test_password_form_refuses_a_foreign_csrf_token(party: PartyFactory) -> None
         "password": SECRET,
     }
     assert p.rp.browser.post("/login/password", data=data).status_code == 403
+
+
+def test_the_relying_apps_login_hint_fills_in_the_address(party: PartyFactory) -> None:
+    """OIDC Core §3.1.2.1 login_hint: the signing service knows whom it sent the document to."""
+    p = _password_party(party)
+    page, verifier = _login_page(p, login_hint=p.email, acr_values="urn:eid:loa:basic")
+    assert page.text.count(f'value="{p.email}"') == 2  # the email-link form and the password form
+    advanced, _ = _login_page(p, login_hint=f"  {p.email} ", acr_values="urn:eid:loa:advanced")
+    field = advanced.text[advanced.text.index('id="pw-email"') :]
+    assert f'value="{p.email}"' in field[: field.index(">")] and "autofocus" not in field[: field.index(">")]
+    password = advanced.text[advanced.text.index('id="password"') :]
+    assert "autofocus" in password[: password.index(">")]  # the address is there: the password next
+    # the person may sign in as someone else: the hint is only where the form starts
+    done = _submit(p, page, SECRET, email=p.email)
+    assert done.status_code == 303
+    assert p.rp.exchange(redirect_query(done, p.rp.redirect_uri)["code"], verifier).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "hint",
+    [
+        '"><script>alert(1)</script>@x',
+        "not-an-address",
+        "a@b@c",
+        "ana@example.com\nBcc: x@y",
+        "a" * 400 + "@x.si",
+    ],
+)
+def test_a_login_hint_that_is_not_an_address_fills_in_nothing(party: PartyFactory, hint: str) -> None:
+    p = _password_party(party)
+    page, _ = _login_page(p, login_hint=hint)
+    assert page.status_code == 200 and "<script>alert" not in page.text
+    for field_id in ('id="email"', 'id="pw-email"'):
+        field = page.text[page.text.index(field_id) :]
+        assert 'value=""' in field[: field.index(">")], field_id
