@@ -34,7 +34,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from idp.storage import tables
 from idp.storage.database import Database
 
-PUBLIC_DOCUMENTS = frozenset({"/.well-known/openid-configuration", "/.well-known/jwks.json"})
+PUBLIC_DOCUMENTS = frozenset(
+    {
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",  # RFC 8414
+        "/.well-known/jwks.json",
+    }
+)
 # what a browser app calls, and with which methods
 APP_ENDPOINTS = {"/token": b"POST", "/userinfo": b"GET, POST", "/revoke": b"POST"}
 ALLOWED_HEADERS = b"authorization, content-type"

@@ -93,7 +93,14 @@ def test_the_whole_code_exchange_and_refresh_can_be_read_by_the_apps_page(party:
     assert other.status_code == 200 and "access-control-allow-origin" not in other.headers
 
 
-@pytest.mark.parametrize("path", ["/.well-known/openid-configuration", "/.well-known/jwks.json"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/jwks.json",
+    ],
+)
 def test_discovery_and_keys_are_readable_from_any_origin(party: PartyFactory, path: str) -> None:
     p = public_party(party)
     answer = p.rp.backend.get(path, headers={"Origin": STRANGER})
