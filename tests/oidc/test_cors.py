@@ -143,3 +143,28 @@ def test_requests_without_an_origin_are_untouched(party: PartyFactory) -> None:
 )
 def test_origin_of(uri: str, origin: str | None) -> None:
     assert origin_of(uri) == origin
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "null",  # a sandboxed frame, a file: page, about:blank
+        "https://rp.example.evil.example",
+        "https://evil.example/https://rp.example",
+        "https://rp.example/",
+        "http://rp.example",  # another scheme is another origin
+        "https://RP.EXAMPLE",  # browsers send the host in lower case; this is not one of them
+        "https://rp.example:444",
+        "https://rp.example, https://evil.example",
+        "https://xn--p-vfa.example",  # punycode of a look-alike host
+        "x" * 8000,
+        "",
+    ],
+)
+def test_origins_that_only_look_like_a_registered_one_get_nothing(party: PartyFactory, origin: str) -> None:
+    p = public_party(party)
+    for answer in (
+        preflight(p, "/token", origin),
+        p.rp.backend.post("/token", data={"grant_type": "x"}, headers={"Origin": origin}),
+    ):
+        assert answer.status_code < 500 and "access-control-allow-origin" not in answer.headers, answer.text
