@@ -202,15 +202,12 @@ async def test_the_domain_refuses_bad_text_whoever_calls(db: Database) -> None:
         lambda tx: eids.create(tx, tenant_id=tenant.id, attributes={"email": "ana@example.com"})
     )
     group = await db.write(lambda tx: groups.create(tx, tenant_id=tenant.id, display_name="Signers"))
-    app = await db.write(
-        lambda tx: clients.create(
-            tx,
-            tenant_id=tenant.id,
-            name="App",
-            client_type=clients.ClientType.PUBLIC,
-            redirect_uris=["https://rp.example/cb"],
-        )
-    )
+
+    def public_client(tx: Tx, **values: Any) -> clients.NewClient:
+        values = {"name": "App", "redirect_uris": ["https://rp.example/cb"], **values}
+        return clients.create(tx, tenant_id=tenant.id, client_type=clients.ClientType.PUBLIC, **values)
+
+    app = await db.write(public_client)
     bad = CONTROL_TEXT["CRLF"]
     cases: dict[str, tuple[str, Callable[[Tx], Any]]] = {
         "tenant slug like an id": (
@@ -229,32 +226,14 @@ async def test_the_domain_refuses_bad_text_whoever_calls(db: Database) -> None:
                 tx, tenant_id=tenant.id, branding={"logo_url": "/\\evil.example/x"}
             ),
         ),
-        "client name": (
-            "name",
-            lambda tx: clients.create(
-                tx, tenant_id=tenant.id, name=bad, client_type=clients.ClientType.PUBLIC
-            ),
-        ),
+        "client name": ("name", lambda tx: public_client(tx, name=bad)),
         "redirect URI": (
             "redirect_uri",
-            lambda tx: clients.create(
-                tx,
-                tenant_id=tenant.id,
-                name="App",
-                client_type=clients.ClientType.PUBLIC,
-                redirect_uris=["https://rp.example/cb\t"],
-            ),
+            lambda tx: public_client(tx, redirect_uris=["https://rp.example/cb\t"]),
         ),
         "post-logout redirect URI": (
             "post_logout_redirect_uri",
-            lambda tx: clients.create(
-                tx,
-                tenant_id=tenant.id,
-                name="App",
-                client_type=clients.ClientType.PUBLIC,
-                redirect_uris=["https://rp.example/cb"],
-                post_logout_redirect_uris=["https://rp.example/ bye"],
-            ),
+            lambda tx: public_client(tx, post_logout_redirect_uris=["https://rp.example/ bye"]),
         ),
         "username": (
             "username",
