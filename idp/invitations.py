@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, select, update
 
-from idp import audit, eids, secrets
+from idp import audit, eids, secrets, value_rules
 from idp.clients import Client
 from idp.errors import ConflictError, LoginError, NotFoundError
 from idp.storage import tables
@@ -141,9 +141,11 @@ def create(
     if level >= Level.ADVANCED and not phone_number:
         raise ValueError("an invitation for the advanced level needs the person's mobile number")
     phone = parse_phone(phone_number) if phone_number else None
-    for name, value in (("given_name", given_name), ("family_name", family_name)):
-        if value is not None and (not value.strip() or len(value) > 200 or not value.isprintable()):
-            raise ValueError(f"{name} must be 1 to 200 printable characters")
+    # the same rule as the eID's attributes these become (idp.value_rules)
+    given_name, family_name = (
+        None if value is None else value_rules.single_line(value, field=name, max_length=200)
+        for name, value in (("given_name", given_name), ("family_name", family_name))
+    )
     if country is not None and not eids.COUNTRY.match(country):
         raise ValueError(f"country must be an ISO 3166-1 alpha-2 code such as SI, got {country!r}")
     if client is not None and client.tenant_id != tenant_id:

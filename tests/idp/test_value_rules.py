@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from idp import client_changes, clients, eids, groups, tenants, value_rules
+from idp import client_changes, clients, eids, groups, invitations, tenants, value_rules
 from idp.scim import tokens
 from idp.storage import tables
 from idp.storage.database import Database, Tx
@@ -320,3 +320,23 @@ async def test_the_domain_keeps_international_text(db: Database) -> None:
     assert client.client.name == "Aplikacija 日本"
     token = await db.write(lambda tx: tokens.create(tx, tenant_id=tenant.id, name="Entra ID — Kovač"))
     assert token.token.name == "Entra ID — Kovač"
+
+
+async def test_an_invitations_names_follow_the_rule_of_the_attributes_they_become(db: Database) -> None:
+    tenant = await db.write(lambda tx: tenants.create(tx, slug="inv", name="Inv"))
+
+    def invite(given_name: str) -> Callable[[Tx], Any]:
+        return lambda tx: invitations.create(
+            tx,
+            tenant_id=tenant.id,
+            email="ana@example.com",
+            acr="urn:eid:loa:basic",
+            ttl=60,
+            given_name=given_name,
+        )
+
+    for name in INTERNATIONAL.values():  # a no-break space or an emoji's joiner included
+        made, _token = await db.write(invite(f" {name} "))
+        assert made.given_name == name
+    for bad in (CONTROL_TEXT["CRLF"], CONTROL_TEXT["bidi override"], "   ", "x" * 201):
+        await _refused(db, invite(bad), "given_name")
