@@ -104,11 +104,21 @@ async def send_link(request: Request) -> Response:
             )
         )
         st.spawn(_send_mail(request, who, token, login.tenant, ip), delivery=True)
-    return RedirectResponse(f"/reset/sent?{urlencode({'to': login_state.mask_email(raw)})}", status_code=303)
+    sent = urlencode({"to": login_state.mask_email(raw), "request_id": login.request_id})
+    return RedirectResponse(f"/reset/sent?{sent}", status_code=303)
 
 
 async def sent_page(request: Request) -> Response:
-    return page(request, "sent", email=request.query_params.get("to", "")[:100])
+    """The "check your email" page, in the sign-in's language and branding, with a way back to
+    try another address while that sign-in lasts."""
+    login = await login_state.current(request, request.query_params.get("request_id"))
+    return page(
+        request,
+        "sent",
+        email=request.query_params.get("to", "")[:100],
+        request_id=login.request_id if login else None,
+        branding=dict(login.tenant.branding) if login else None,
+    )
 
 
 async def _send_mail(request: Request, person: eids.EID, token: str, tenant: tenants.Tenant, ip: str) -> None:
