@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 from idp.settings import Settings
 from idp.storage import migrate
 from idp.storage.database import Database
-from tests.support.server import ServedApp, make_tls, serve, settings_factory_for
+from tests.support.server import ServedApp, database_url_on, make_tls, serve, settings_factory_for
 
 PG_ADMIN_URL = os.environ.get("IDP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -78,11 +77,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
     """Each storage or flow test runs on both engines."""
-    if request.param == "sqlite":
-        target = tmp_path / "idp.db"
-        shutil.copy(sqlite_template, target)
-        return f"sqlite+aiosqlite:///{target}"
-    return str(request.getfixturevalue("pg_database_url"))
+    return database_url_on(request.param, request, tmp_path, sqlite_template)
 
 
 @pytest.fixture

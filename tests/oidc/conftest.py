@@ -14,7 +14,6 @@ import email.policy
 import os
 import re
 import secrets
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,7 +32,7 @@ from sqlalchemy import Connection, select
 from idp import audit, clients, eids, tenants
 from idp.storage import tables
 from tests.support.flows import RelyingParty, form_value, query_of
-from tests.support.server import ServedApp, serve, settings_factory_for
+from tests.support.server import ServedApp, database_url_on, serve, settings_factory_for
 
 REDIRECT_URI = "https://rp.example/cb"
 LOGOUT_URI = "https://rp.example/logged-out"
@@ -139,13 +138,8 @@ def shared_app(
     """One app per engine for the suite: SQLite with in-process limits, or PostgreSQL with Redis as
     a multi-instance deployment has them. Generous per-IP throttles: every test comes from 127.0.0.1."""
     directory = tmp_path_factory.mktemp(f"oidc-{request.param}")
-    redis_url = None
-    if request.param == "sqlite":
-        shutil.copy(sqlite_template, directory / "idp.db")
-        url = f"sqlite+aiosqlite:///{directory / 'idp.db'}"
-    else:
-        url = str(request.getfixturevalue("pg_database_url"))
-        redis_url = reachable_redis()
+    url = database_url_on(request.param, request, directory, sqlite_template)
+    redis_url = reachable_redis() if request.param == "postgresql" else None
     with serve(
         settings_factory_for(url, directory),
         tls=tls,

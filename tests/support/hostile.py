@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 import urllib.parse
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from tests.admin.conftest import Admin, client_credentials_token
 from tests.oidc.conftest import Party, PartyFactory, parties
 from tests.oidc.test_advanced_login import ADVANCED, start
 from tests.support.flows import form_value
-from tests.support.server import ServedApp, serve, settings_factory_for
+from tests.support.server import ServedApp, database_url_on, serve, settings_factory_for
 
 TEXT_CASES: dict[str, str] = {
     "nul": "ab\x00cd",
@@ -59,11 +58,7 @@ def app(
     tls: tuple[Path, Path],
 ) -> Iterator[ServedApp]:
     directory = tmp_path_factory.mktemp("hostile-steps")
-    if request.param == "sqlite":
-        shutil.copy(sqlite_template, directory / "idp.db")
-        url = f"sqlite+aiosqlite:///{directory / 'idp.db'}"
-    else:
-        url = str(request.getfixturevalue("pg_database_url"))
+    url = database_url_on(request.param, request, directory, sqlite_template)
     with serve(
         settings_factory_for(url, directory),
         tls=tls,

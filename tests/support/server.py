@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
+import shutil
 import socket
 import ssl
 import threading
@@ -36,6 +37,15 @@ T = TypeVar("T")
 # one instance secret for every test app: a run's PostgreSQL database is shared, and signing keys
 # sealed with one secret cannot be opened with another
 SECRET = "test-secret-" + "x" * 40
+
+
+def database_url_on(engine: str, request: Any, directory: Path, sqlite_template: Path) -> str:
+    """A database for ``engine`` (a fixture's param): a copy of the migrated SQLite template in
+    ``directory``, or the run's PostgreSQL database (the ``pg_database_url`` fixture)."""
+    if engine == "sqlite":
+        shutil.copy(sqlite_template, directory / "idp.db")
+        return f"sqlite+aiosqlite:///{directory / 'idp.db'}"
+    return str(request.getfixturevalue("pg_database_url"))
 
 
 def settings_factory_for(database_url: str, directory: Path, **defaults: object) -> Callable[..., Settings]:

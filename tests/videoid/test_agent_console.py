@@ -5,7 +5,6 @@ rejection (with a second agent), CSRF, and hostile requests."""
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +30,7 @@ from tests.support.agents import (
     session_of,
 )
 from tests.support.flows import form_value
-from tests.support.server import ServedApp, serve, settings_factory_for
+from tests.support.server import ServedApp, database_url_on, serve, settings_factory_for
 from tests.videoid.test_live_view import crafted
 from videoid.records import Status
 
@@ -75,11 +74,7 @@ def agent_app(
 ) -> Iterator[ServedApp]:
     """One served app per engine for this module (each test makes its own tenant)."""
     directory = tmp_path_factory.mktemp(f"agent-{request.param}")
-    if request.param == "sqlite":
-        shutil.copy(sqlite_template, directory / "idp.db")
-        url = f"sqlite+aiosqlite:///{directory / 'idp.db'}"
-    else:
-        url = str(request.getfixturevalue("pg_database_url"))
+    url = database_url_on(request.param, request, directory, sqlite_template)
     with serve(settings_factory_for(url, directory), tls=tls, outbox=directory / "mail") as app:
         yield app
 

@@ -32,7 +32,6 @@ import base64
 import json
 import re
 import secrets
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -52,7 +51,7 @@ from idp.web.direct import DirectRoutes
 from idp.web.i18n import LANGUAGE_COOKIE
 from tests.support import agents
 from tests.support.raw_asgi import InProcessApp, RawRequest, Reply, in_process
-from tests.support.server import settings_factory_for
+from tests.support.server import database_url_on, settings_factory_for
 
 SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -166,11 +165,8 @@ def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
 ) -> Iterator[World]:
     directory = tmp_path_factory.mktemp("sweep")
-    if request.param == "sqlite":
-        shutil.copy(sqlite_template, directory / "idp.db")
-        url = f"sqlite+aiosqlite:///{directory / 'idp.db'}"
-    else:  # text PostgreSQL cannot hold (NUL) fails only there
-        url = str(request.getfixturevalue("pg_database_url"))
+    # on both: text PostgreSQL cannot hold (NUL) fails only there
+    url = database_url_on(request.param, request, directory, sqlite_template)
     settings = settings_factory_for(url, directory)(
         issuer="https://idp.test",
         trust_proxy_headers=True,  # X-Forwarded-For is read, so its garbage is too
