@@ -12,7 +12,6 @@ the authenticator app and passkeys.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -131,7 +130,7 @@ async def change_password(request: Request) -> Response:
         PASSWORD_POLICY.check(secret, context=context)
     except WeakPasswordError as exc:
         return change_page(request, who, "password", status=400, error=str(exc.code))
-    new_hash = await asyncio.get_running_loop().run_in_executor(st.cpu, st.hasher.hash, secret)
+    new_hash = await st.hash_password(secret)
     ip = client_ip(request)
     await st.db.write(
         lambda tx: password.set_hash(

@@ -9,7 +9,6 @@ reached and otherwise comes back here.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -185,7 +184,6 @@ async def password_submit(request: Request) -> Response:
         return response
 
     person, stored, locked = await st.db.read(find)
-    loop = asyncio.get_running_loop()
     reason = None
     try:
         if person is None or stored is None or not person.active:
@@ -194,10 +192,10 @@ async def password_submit(request: Request) -> Response:
                 if person is None
                 else ("no_password" if stored is None else "eid_not_active")
             )
-            await loop.run_in_executor(st.cpu, st.hasher.verify_dummy, secret)
+            await st.verify_dummy_password(secret)
         else:
             assert stored is not None
-            await loop.run_in_executor(st.cpu, st.hasher.verify, stored, secret)
+            await st.verify_password(stored, secret)
     except LoginError:
         reason = reason or "wrong_password"
     except IdPError as exc:  # an unusable stored hash: refuse, and say why in the log only
@@ -212,7 +210,7 @@ async def password_submit(request: Request) -> Response:
     await st.throttle.succeeded("password", account=account)
     new_hash = None
     if st.hasher.needs_rehash(stored):
-        new_hash = await loop.run_in_executor(st.cpu, st.hasher.hash, secret)
+        new_hash = await st.hash_password(secret)
     factor = Factor(Method.PASSWORD, (AMR.PWD,), time.time())
     who = person
 

@@ -49,6 +49,19 @@ class Metrics:
         self.tokens_issued = Counter(
             "tokens_issued", "Token responses by OAuth 2 grant type.", ("grant_type",), registry=self.registry
         )
+        self.password_hashes = Counter(
+            "password_hashes",
+            "argon2id computations by operation: verify (a sign-in; also the dummy one for an unknown "
+            "account) or hash (a new or rehashed password).",
+            ("operation",),
+            registry=self.registry,
+        )
+        self.password_hash_cpu = Counter(
+            "password_hash_cpu_seconds",
+            "CPU time of the thread that ran those computations, by operation.",
+            ("operation",),
+            registry=self.registry,
+        )
         # labels() costs a lock and a tuple build; the label sets are bounded, so keep the children.
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._token_children: dict[str, Counter] = {}
@@ -61,6 +74,10 @@ class Metrics:
         if child is None:  # grant types are bounded: the endpoint counts only those it served
             child = self._token_children[grant_type] = self.tokens_issued.labels(grant_type=grant_type)
         child.inc()
+
+    def password_hashed(self, operation: str, cpu_seconds: float) -> None:
+        self.password_hashes.labels(operation).inc()
+        self.password_hash_cpu.labels(operation).inc(cpu_seconds)
 
     def observe_request(self, *, method: str, route: str, status: int, duration: float) -> None:
         """Count one request; ``route`` must be a template (bounded), never a raw path."""

@@ -5,7 +5,6 @@ them, and what they share, are in :mod:`idp.web.onboarding_routes`.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from starlette.requests import Request
@@ -93,7 +92,7 @@ async def set_password(request: Request, form: Any, inv: invitations.Invitation)
         PASSWORD_POLICY.check(new, context=context)
     except WeakPasswordError as exc:
         return await render_step(request, inv, "password", status=400, error=str(exc.code))
-    new_hash = await asyncio.get_running_loop().run_in_executor(st.cpu, st.hasher.hash, new)
+    new_hash = await st.hash_password(new)
     eid_id, ip = eid_of(inv), client_ip(request)
 
     def unit(tx: Any) -> None:

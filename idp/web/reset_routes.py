@@ -15,7 +15,6 @@ session and token of the eID, and is audited (``password.reset``).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -287,7 +286,7 @@ async def set_password(request: Request) -> Response:
         )
     except WeakPasswordError as exc:
         return page(request, "password", status=400, error=str(exc.code), request_id=request_id)
-    new_hash = await asyncio.get_running_loop().run_in_executor(st.cpu, st.hasher.hash, secret)
+    new_hash = await st.hash_password(secret)
 
     def unit(tx: Tx) -> None:
         r = tables.auth_requests.c

@@ -201,8 +201,14 @@ def test_change_password(party: PartyFactory) -> None:
     assert 'aria-describedby="password-error"' in mismatch.text
     weak = post(p, form, "/account/password", password="password1", password_repeat="password1")
     assert weak.status_code == 400 and "too common" in weak.text
+    hashed = p.served.state.metrics.registry.get_sample_value("password_hashes_total", {"operation": "hash"})
     done = post(p, form, "/account/password", password=NEW_SECRET, password_repeat=NEW_SECRET)
     assert done.status_code == 303 and done.headers["location"] == "/account?done=password"
+    # the new hash was made on the CPU pool and counted (the refused ones above made none)
+    labels = {"operation": "hash"}
+    assert (
+        p.served.state.metrics.registry.get_sample_value("password_hashes_total", labels) == (hashed or 0) + 1
+    )
     assert "Your password was changed" in p.rp.browser.get("/account?done=password").text
     assert len(events_of(p, "password.changed")) == 1
     # the new password signs in; the old one no longer does

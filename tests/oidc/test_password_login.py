@@ -66,6 +66,30 @@ def test_wrong_password_or_unknown_address_get_the_same_answer(
     assert "location" not in refused.headers  # a page, no way on to the client
 
 
+def _hashes(p: Party, operation: str) -> tuple[float, float]:
+    registry = p.served.state.metrics.registry
+    labels = {"operation": operation}
+    count = registry.get_sample_value("password_hashes_total", labels) or 0.0
+    return count, registry.get_sample_value("password_hash_cpu_seconds_total", labels) or 0.0
+
+
+def test_each_argon2_verification_and_its_cpu_time_reach_the_metrics(party: PartyFactory) -> None:
+    p = _password_party(party)
+    before, cpu_before = _hashes(p, "verify")
+    hashed = _hashes(p, "hash")
+    for secret, email in ((SECRET, p.email), ("not the password", p.email), (SECRET, "nobody@example.com")):
+        page, _ = _login_page(p, prompt="login")  # the first one signs in: ask again each time
+        _submit(p, page, secret, email=email)
+    after, cpu_after = _hashes(p, "verify")
+    assert after - before == 3  # a success, a wrong password, and the dummy check of an unknown address
+    # the pool thread's CPU time, not the wall time of the request: argon2id at m=19 MiB takes ms
+    assert 0.001 * 3 < cpu_after - cpu_before < 10
+    assert _hashes(p, "hash") == hashed  # nothing was hashed anew (the app serves other tests too)
+    exposed = p.rp.browser.get("/metrics").text
+    assert 'password_hashes_total{operation="verify"}' in exposed
+    assert 'password_hash_cpu_seconds_total{operation="verify"}' in exposed
+
+
 def test_failures_bring_growing_delays_then_a_lock_only_an_administrator_lifts(party: PartyFactory) -> None:
     p = _password_party(party)
     assert p.eid is not None
