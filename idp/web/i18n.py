@@ -31,7 +31,7 @@ from starlette.responses import RedirectResponse, Response
 
 from idp.language_tags import babel_locale, language_tag
 from idp.web.branding import brand_colors, brand_style, clean_branding
-from idp.web.page_gettext import page_gettext
+from idp.web.page_gettext import one_full_stop, page_gettext
 from idp.web.safe_urls import safe_next, safe_url
 
 LANGUAGE_COOKIE = "idp_lang"
@@ -270,7 +270,7 @@ class Pages:
     def gettext(self, language: str, message: str, **variables: object) -> str:
         """Translate ``message`` (e.g. a mail subject) and fill in ``%(name)s`` placeholders."""
         translations = self._translations[self.supported(language) or self.default_language]
-        return translations.gettext(message) % variables
+        return one_full_stop(translations.gettext(message), variables) % variables
 
 
 async def set_language(request: Request) -> Response:

@@ -437,6 +437,34 @@ def test_gettext_for_mail_subjects(pages: Pages) -> None:
     assert pages.gettext("hr", SUBJECT_INVITATION, name="Acme") == "Acme vas poziva da izradite svoj eID"
 
 
+@pytest.mark.parametrize("language", ["sl", "en", "hr", "sr-Latn"])
+def test_a_name_ending_with_a_full_stop_ends_its_sentence_once(pages: Pages, language: str) -> None:
+    # companies' names often end with one ("d.o.o.", "d.d."); Slovenian puts the client's name
+    # last in the sign-in mail's first sentence, English in the middle
+    context = {
+        "link": "https://idp.test/login/email/verify?token=t",
+        "minutes": 15,
+        "client_name": "Podpis d.o.o.",
+        "ip": "192.0.2.7",
+        "requested_at": "2026-12-07 10:00 UTC",
+        "branding": {"name": "Banka d.d."},
+        "languages": ["sl", "en"],
+        "csrf_token": "",
+        "current_path": "",
+    }
+    mail = pages.render("emails/login_link.txt", language=language, **context)
+    html = pages.render("emails/login_link.html", language=language, **context)
+    assert "Podpis d.o.o." in mail and "d.o.o.." not in mail and "d.o.o..<" not in html
+    confirm = render(pages, "email_link_confirm.html", language=language, client_name="Podpis d.o.o.")
+    assert "Podpis d.o.o." in confirm and "d.o.o.." not in confirm
+    # the same in messages formatted outside templates (mail subjects, SMS)
+    subject = pages.gettext(language, SUBJECT_LOGIN_LINK_FOR_CLIENT, client_name="Podpis d.o.o.")
+    assert "Podpis d.o.o." in subject and ".." not in subject
+    # a sentence whose name has no full stop keeps its own
+    plain = render(pages, "email_link_confirm.html", language=language, client_name="Portal")
+    assert "Portal." in plain
+
+
 # --- language switcher endpoint ----------------------------------------------------------------
 
 
