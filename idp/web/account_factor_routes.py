@@ -276,8 +276,12 @@ async def add_passkey(request: Request) -> Response:
     if isinstance(got, Response):
         return got
     form, who = got
-    if form.get("error"):  # the browser's ceremony failed or was cancelled (passkey.js says which)
-        return await _passkeys_page(request, who, status=400, error="cancelled")
+    if browser_error := form.get("error"):  # the browser's ceremony failed (passkey.js names its error)
+        # InvalidStateError: the device already holds one of this eID's passkeys (WebAuthn §5.1.3 step 20)
+        already = browser_error == "InvalidStateError"
+        return await _passkeys_page(
+            request, who, status=400, error="already_registered" if already else "cancelled"
+        )
     rp_id, origin = _rp(request)
     challenge_id = opaque_id(form.get("challenge_id"), max_length=128)
     credential = str(form.get("credential") or "")

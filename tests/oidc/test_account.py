@@ -446,6 +446,26 @@ def test_a_refused_registration_spends_its_challenge(party: PartyFactory) -> Non
     assert not events_of(p, "passkey.registered")
 
 
+@pytest.mark.parametrize(
+    ("browser_error", "shown"),
+    [
+        # WebAuthn §5.1.3 step 20: the authenticator already holds one of excludeCredentials
+        ("InvalidStateError", "This passkey is already registered."),
+        ("NotAllowedError", "The passkey was not created. Try again, or use another device."),
+    ],
+)
+def test_the_browser_s_refusal_is_told_as_it_was(party: PartyFactory, browser_error: str, shown: str) -> None:
+    """A person adding a passkey on a device that already has one was told to 'try again, or use
+    another device', as if they had cancelled, though trying again could never work there."""
+    p, _ = signed_in_advanced(party)
+    page = p.rp.browser.get("/account/passkeys")
+    challenge = form_value(page.text, "challenge_id")
+    refused = post(p, page, "/account/passkeys", challenge_id=challenge, credential="", error=browser_error)
+    assert refused.status_code == 400
+    assert shown in refused.text
+    assert not events_of(p, "passkey.registered")
+
+
 @pytest.mark.parametrize("credential", ["", "{}", "not json", json.dumps({"id": "x" * 70_000}), "[1,2]"])
 def test_a_bad_passkey_response_is_a_clear_error(party: PartyFactory, credential: str) -> None:
     p, _ = signed_in_advanced(party)
