@@ -14,12 +14,18 @@ message; when the handover fails the row is marked dead. With Twilio Verify (``v
 Twilio generates, sends and checks the code; the row then keeps the same state (expiry, single
 use, attempts) without the code. Every send and every check writes its audit event in the
 transaction that changes the row; codes never appear in the trail.
+
+A code sent here ends with the origin-bound line of the SMS one-time codes format
+(https://wicg.github.io/sms-one-time-codes/), ``@idp.example.org #123456``, when the IdP is
+served over HTTPS on a domain name (``bound_to``): phones then offer the code for the code field
+of that site, and only of that site, so a look-alike page gets no help to phish it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 import time
@@ -27,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, select, update
 
@@ -106,6 +113,20 @@ def _row(conn: Connection, challenge_id: str, *, lock: bool = False) -> Any:
     return conn.execute(query).mappings().first()
 
 
+def origin_host(issuer: str) -> str | None:
+    """The host an SMS code is bound to: the issuer's, when it is served over HTTPS on a domain
+    name (phones fill in codes on secure sites only, and the format names no IP address)."""
+    parts = urlsplit(issuer)
+    host = parts.hostname
+    if parts.scheme != "https" or not host or parts.port not in (None, 443):
+        return None
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    return None
+
+
 class PhoneVerifier:
     """Sends codes to phone numbers and checks them (module docstring).
 
@@ -127,6 +148,7 @@ class PhoneVerifier:
         sends_per_tenant_hour: int = 1000,
         code_key: str | bytes = b"",
         default_region: str | None = None,
+        bound_to: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if sender is None and verify_service is None:
@@ -151,6 +173,7 @@ class PhoneVerifier:
         self._limits = (sends_per_number_hour, sends_per_ip_hour, sends_per_tenant_hour)
         self._key = code_key.encode() if isinstance(code_key, str) else code_key
         self._region = default_region
+        self._bound_to = bound_to
         self._clock = clock
 
     @property
@@ -205,7 +228,10 @@ class PhoneVerifier:
                 message_id = await self._verify.start(to=e164, locale=locale)
             else:
                 assert self._sender is not None and code is not None
-                message_id = await self._sender.send(to=e164, body=message(code))
+                body = message(code)
+                if self._bound_to:
+                    body = f"{body}\n\n@{self._bound_to} #{code}"
+                message_id = await self._sender.send(to=e164, body=body)
         except Exception as exc:
             reason = getattr(exc, "code", None) if isinstance(exc, IdPError) else type(exc).__name__
             await db.write(lambda tx: self._not_sent(tx, challenge_id, str(reason), at))

@@ -30,7 +30,7 @@ from levels_of_assurance.authenticators.password import PasswordHasher
 from oidc import keys
 from oidc.endpoints import Endpoints
 from oidc.server import Provider
-from otp.sms import PhoneVerifier
+from otp.sms import PhoneVerifier, origin_host
 from videoid.service import VideoIdService
 
 log = logging.getLogger("idp")
@@ -80,6 +80,7 @@ class AppState:
             sends_per_ip_hour=settings.sms_limit_per_ip,
             sends_per_tenant_hour=settings.sms_limit_per_tenant,
             code_key=settings.secret_key,
+            bound_to=origin_host(settings.issuer),
         )
         return cls(
             settings=settings,

@@ -26,7 +26,7 @@ from idp.ratelimit import MemoryRateLimiter, RateLimiter
 from idp.settings import load_settings
 from idp.storage import tables
 from idp.storage.database import Database
-from otp.sms import Challenge, CodePurpose, PhoneVerifier
+from otp.sms import Challenge, CodePurpose, PhoneVerifier, origin_host
 from otp.totp import OTPError
 from tests.support.factors import events, person, rate_limiter
 from tests.support.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, VERIFY_SID, FakeTwilio, fake_twilio
@@ -134,6 +134,41 @@ async def test_code_sent_then_accepted_once(
     assert trail[1]["details"]["message_id"] == sms.id
     dumped = json.dumps([e["details"] for e in trail])
     assert code not in dumped and PHONE not in dumped  # never the code; only the masked number
+
+
+async def test_the_code_is_bound_to_the_idps_site(db: Database, signer: EID, outbox: Path) -> None:
+    bound = PhoneVerifier(
+        sender=FileSMSSender(outbox),
+        verify_service=None,
+        limiter=MemoryRateLimiter(),
+        code_key=KEY,
+        bound_to="eid.example.org",
+    )
+    challenge = await send(bound, db, signer)
+    [sms] = read_outbox(outbox)
+    text, last_line = sms.body.rsplit("\n\n", 1)
+    code = last_code(outbox)
+    # the origin-bound line of the SMS one-time codes format, last, after the tenant's own text
+    assert text == body(code) and last_line == f"@eid.example.org #{code}"
+    checked = await bound.check(db, challenge_id=challenge.challenge_id, code=code, now=T0 + 5)
+    assert checked.challenge_id == challenge.challenge_id
+
+
+@pytest.mark.parametrize(
+    ("issuer", "host"),
+    [
+        ("https://eid.example.org", "eid.example.org"),
+        ("https://eid.example.org:443/", "eid.example.org"),
+        ("https://EID.Example.org/tenant", "eid.example.org"),
+        ("http://eid.example.org", None),  # phones fill codes in on secure sites only
+        ("https://eid.example.org:8443", None),  # the format names a host, no port
+        ("https://192.0.2.7", None),
+        ("https://[2001:db8::1]", None),
+        ("http://127.0.0.1:8000", None),  # `make run`
+    ],
+)
+def test_which_issuers_bind_their_codes(issuer: str, host: str | None) -> None:
+    assert origin_host(issuer) == host
 
 
 async def test_only_a_keyed_digest_is_stored(
