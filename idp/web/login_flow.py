@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from idp import audit, eids, lockout, logins, proofing
-from idp.errors import ConflictError, IdPError, LoginError, RateLimitedError
+from idp.errors import ConflictError, IdPError, LoginError, NotFoundError, RateLimitedError
 from idp.web import browser, code_routes, login_state, passkey_routes
 from idp.web.browser import client_ip, render, state
 from idp.web.login_state import again, current, mask_email, no_request, proceed
@@ -162,7 +162,13 @@ async def password_submit(request: Request) -> Response:
 
     async def page(status: int, error: str, retry_after: float | None = None) -> Response:
         if known_id is not None:
-            context = _page(login, email="", error=error, retry_after=retry_after)
+            # the page says whom the password is for, as before the failed attempt
+            try:
+                known = await st.db.read(lambda conn: eids.get(conn, known_id))
+                email = mask_email(known.value("email") or known.username)
+            except NotFoundError:  # erased meanwhile
+                email = ""
+            context = _page(login, email=email, error=error, retry_after=retry_after)
             return render(request, "login_password.html", status=status, **context)
         return await identify_page(
             request, login, status=status, email=raw_email, password_error=error, retry_after=retry_after

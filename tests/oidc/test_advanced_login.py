@@ -268,7 +268,13 @@ def test_step_up_from_basic_asks_only_for_what_is_missing_and_keeps_the_session(
     assert basic_claims["acr"] == "urn:eid:loa:basic"
     page, params, verifier = start(p, acr_values=ADVANCED)
     assert "Enter your password" in page.text and 'name="email"' not in page.text  # known: no address asked
-    code_page = follow(p, post_form(p, page, "/login/password", password=SECRET))
+    masked = re.search(r"Signing in as <strong[^>]*>([^<]+)</strong>", page.text)
+    assert masked is not None and "***" in masked.group(1)
+    # a wrong password first: the page still says whom the password is for
+    wrong = post_form(p, page, "/login/password", password="not the password at all")
+    assert wrong.status_code == 401 and 'name="email"' not in wrong.text
+    assert f'Signing in as <strong class="nowrap-anywhere">{masked.group(1)}</strong>.' in wrong.text
+    code_page = follow(p, post_form(p, wrong, "/login/password", password=SECRET))
     code = totp.code_at(secret=secret, for_time=time.time())
     claims = finish(p, post_form(p, code_page, "/login/code", method="totp", code=code), params, verifier)
     assert claims["acr"] == ADVANCED and claims["sid"] == basic_claims["sid"]
