@@ -95,6 +95,9 @@ SECURITY_EVENTS = frozenset(
     }
 )
 SECURITY_EVENT_FAMILIES = ("password.", "otp.", "recovery_codes.", "passkey.", "email_link.")
+# steps inside another event that would take places in the short list: a code issued (its
+# "sent" follows), an app's set-up begun (its "set up" follows), a hash redone with new parameters
+NOT_SHOWN = ("otp.sms.issued", "otp.totp.enrolment_started", "password.rehashed")
 
 
 def recent_events(conn: Connection, *, eid_id: str, limit: int = RECENT_EVENTS) -> list[SecurityEvent]:
@@ -109,6 +112,7 @@ def recent_events(conn: Connection, *, eid_id: str, limit: int = RECENT_EVENTS) 
                 a.event_type.in_(sorted(SECURITY_EVENTS)),
                 *(a.event_type.startswith(family, autoescape=True) for family in SECURITY_EVENT_FAMILIES),
             )
+            & a.event_type.not_in(NOT_SHOWN)
         )
         .order_by(a.seq.desc())
         .limit(limit)

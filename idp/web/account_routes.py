@@ -23,6 +23,7 @@ from idp import account, sessions, tenants
 from idp.errors import ConflictError, NotFoundError
 from idp.web.account_login import SignedIn, fresh, fresh_form, signed_in, start
 from idp.web.browser import client_ip, render, state
+from idp.web.i18n import N_
 from idp.web.login_state import opaque_id
 from levels_of_assurance.authenticators import password, recovery_codes
 from levels_of_assurance.authenticators.password import WeakPasswordError
@@ -56,6 +57,64 @@ def change_page(request: Request, who: SignedIn, step: str, *, status: int = 200
     )
 
 
+# What each security event means to the person, in their words (the trail's names are for
+# administrators); a family's events without their own label fall back to the family's.
+EVENT_LABELS = {
+    "session.authenticated": N_("Signed in"),
+    "session.ended": N_("Signed out"),
+    "eid.signed_out_everywhere": N_("Signed out everywhere"),
+    "login.failed": N_("Failed sign-in attempt"),
+    "login.factor_proven": N_("Sign-in step passed"),
+    "eid.created": N_("eID created"),
+    "invitation.completed": N_("eID created"),
+    "eid.phone_changed": N_("Mobile number changed"),
+    "eid.attribute_verified": N_("Details confirmed or changed"),
+    "eid.attributes_verified": N_("Details confirmed or changed"),
+    "eid.updated": N_("Details confirmed or changed"),
+    "eid.proofed": N_("Identity verified by video identification"),
+    "eid.proofing_revoked": N_("Identity verification withdrawn"),
+    "eid.locked": N_("eID locked after too many failed attempts"),
+    "eid.unlocked": N_("eID unlocked"),
+    "eid.blocked_by_owner": N_("You blocked the eID"),
+    "eid.status_changed": N_("Status of the eID changed"),
+    "password.set": N_("Password set"),
+    "password.changed": N_("Password changed"),
+    "password.reset": N_("Password reset"),
+    "otp.totp.enrolled": N_("Authenticator app set up"),
+    "otp.totp.verified": N_("Code from the authenticator app used"),
+    "otp.totp.removed": N_("Authenticator app removed"),
+    "otp.sms.sent": N_("SMS code sent"),
+    "otp.sms.verified": N_("SMS code used"),
+    "otp.sms.failed": N_("Wrong SMS code"),
+    "otp.sms.refused": N_("SMS code not sent: too many asked for"),
+    "otp.sms.send_failed": N_("SMS code could not be sent"),
+    "recovery_codes.issued": N_("New recovery codes made"),
+    "recovery_codes.used": N_("Recovery code used"),
+    "passkey.registered": N_("Passkey added"),
+    "passkey.used": N_("Passkey used"),
+    "passkey.removed": N_("Passkey removed"),
+    "email_link.sent": N_("Sign-in link sent by email"),
+    "email_link.refused": N_("Sign-in link not sent"),
+    "email_link.delivery_failed": N_("Sign-in link could not be delivered"),
+}
+_FAMILY_LABELS = (
+    ("password.", N_("Password set or changed")),
+    ("otp.totp.", N_("Authenticator app used or changed")),
+    ("otp.sms.", N_("SMS code sent or used")),
+    ("recovery_codes.", N_("Recovery codes made or used")),
+    ("passkey.", N_("Passkey added, used or removed")),
+    ("email_link.", N_("Email link sent")),
+)
+
+
+def event_label(event_type: str) -> str:
+    """The untranslated label of ``event_type`` for the account page."""
+    label = EVENT_LABELS.get(event_type)
+    if label is None:
+        label = next((text for family, text in _FAMILY_LABELS if event_type.startswith(family)), None)
+    return label or N_("Other event")
+
+
 async def account_page(request: Request) -> Response:
     who = await signed_in(request)
     if who is None:
@@ -70,7 +129,7 @@ async def account_page(request: Request) -> Response:
         enrolled=who.enrolled,
         phone=mask_phone(who.enrolled.phone) if who.enrolled.phone else None,
         phone_number=display_phone(who.person.value("phone_number") or ""),
-        events=events,
+        events=[(event, event_label(event.event_type)) for event in events],
         verified_on={
             name: datetime.fromtimestamp(attr.verified_at, UTC).strftime("%Y-%m-%d")
             for name, attr in who.person.attributes.items()

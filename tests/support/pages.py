@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from idp.web.account_routes import event_label
 from idp.web.i18n import Pages
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,7 +113,7 @@ _ACCOUNT: dict[str, object] = {
     "enrolled": _ENROLLED,
     "phone": "+386 40 *** 456",
     "phone_number": "+386 40 123 456",
-    "events": _EVENTS,
+    "events": [(e, event_label(str(e["event_type"]))) for e in _EVENTS],
     "done": None,
 }
 _RESET_CODE: dict[str, object] = {

@@ -273,7 +273,15 @@ def test_missing_required_key_is_an_error(pages: Pages) -> None:
                     "locked": False,
                 },
                 "events": [
-                    {"occurred_at": HOSTILE, "event_type": HOSTILE, "client_ip": HOSTILE, "success": False}
+                    (
+                        {
+                            "occurred_at": HOSTILE,
+                            "event_type": HOSTILE,
+                            "client_ip": HOSTILE,
+                            "success": False,
+                        },
+                        "Other event",
+                    )
                 ],
             },
         ),
