@@ -52,6 +52,13 @@ def internal_client_id(tenant_id: str) -> str:
     return CLIENT_PREFIX + tenant_id
 
 
+def shown_client_name(client_id: str, name: str | None) -> str | None:
+    """The client name the sign-in pages and the sign-in mail show: none for the internal account
+    client, whose stored name is a label for administrators, in English ("Sign in to eID account"
+    on a Serbian page); without a name they say plain "Sign in" in the person's language."""
+    return None if client_id.startswith(CLIENT_PREFIX) else name
+
+
 def is_internal(params: object) -> bool:
     """Whether an auth request's params are an account login or a reset (not an app's request)."""
     return isinstance(params, dict) and params.get("purpose") in (ACCOUNT, RESET)

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from idp import audit, eids, lockout, logins
 from idp.errors import ConflictError, DeliveryError, InvalidPhoneError, RateLimitedError
 from idp.storage.prepared import Prepared
-from idp.web import browser, code_check, login_state
+from idp.web import account_login, browser, code_check, login_state
 from idp.web.branding import sms_name
 from idp.web.browser import client_ip, render, state
 from idp.web.i18n import SMS_LOGIN_CODE
@@ -113,7 +113,7 @@ def code_page(
         return render(
             request,
             "login_unavailable.html",
-            client_name=login.client_name,
+            client_name=account_login.shown_client_name(login.client_id, login.client_name),
             request_id=login.request_id,
             email=mask_email(person.value("email") or person.username),
             branding=dict(login.tenant.branding),
@@ -133,7 +133,7 @@ def code_page(
         methods=methods,
         phone=mask_phone(opts.phone) if opts.phone else None,
         recovery_left=opts.recovery,
-        client_name=login.client_name,
+        client_name=account_login.shown_client_name(login.client_id, login.client_name),
         request_id=login.request_id,
         branding=dict(login.tenant.branding),
         return_path=f"/login?{urlencode({'request_id': login.request_id, 'method': chosen})}",

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from idp import audit, eids, lockout, logins, proofing
 from idp.errors import ConflictError, IdPError, LoginError, NotFoundError, RateLimitedError
-from idp.web import browser, code_routes, login_state, passkey_routes
+from idp.web import account_login, browser, code_routes, login_state, passkey_routes
 from idp.web.browser import client_ip, render, state
 from idp.web.login_state import again, current, mask_email, no_request, proceed
 from levels_of_assurance.authenticators import password
@@ -35,7 +35,7 @@ log = logging.getLogger("idp.login")
 
 def _page(login: logins.Login, **extra: Any) -> dict[str, Any]:
     return {
-        "client_name": login.client_name,
+        "client_name": account_login.shown_client_name(login.client_id, login.client_name),
         "request_id": login.request_id,
         "branding": dict(login.tenant.branding),
         "return_path": f"/login?{urlencode({'request_id': login.request_id})}",

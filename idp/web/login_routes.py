@@ -19,7 +19,7 @@ from idp.delivery.mail import compose
 from idp.errors import DeliveryError, LoginError, NotFoundError, RateLimitedError
 from idp.ratelimit import subject_key
 from idp.storage import tables
-from idp.web import browser, login_flow, login_state
+from idp.web import account_login, browser, login_flow, login_state
 from idp.web.authorize_routes import REQUEST_ID
 from idp.web.browser import client_ip, render, state
 from idp.web.i18n import SUBJECT_LOGIN_LINK, SUBJECT_LOGIN_LINK_FOR_CLIENT
@@ -35,7 +35,7 @@ HOUR = 3600.0
 class PendingRequest:
     id: str
     client_id: str
-    client_name: str
+    client_name: str | None
     tenant: tenants.Tenant
 
 
@@ -55,7 +55,8 @@ async def _pending(request: Request, request_id: str | None) -> PendingRequest |
         ).first()
         if row is None or row.expires_at <= now or not secrets.matches(browser_value, row.browser_digest):
             return None
-        return PendingRequest(row.id, row.client_id, row.name, tenants.get(conn, row.tenant_id))
+        name = account_login.shown_client_name(row.client_id, row.name)
+        return PendingRequest(row.id, row.client_id, name, tenants.get(conn, row.tenant_id))
 
     return await state(request).db.read(load)
 
@@ -233,11 +234,12 @@ async def confirm_page(request: Request) -> Response:
         client_name = None
         if link.request_id:
             r, c = tables.auth_requests.c, tables.clients.c
-            client_name = conn.execute(
-                select(c.name)
+            row = conn.execute(
+                select(c.client_id, c.name)
                 .join(tables.auth_requests, r.client_id == c.client_id)
                 .where(r.id == link.request_id)
-            ).scalar()
+            ).first()
+            client_name = account_login.shown_client_name(row.client_id, row.name) if row else None
         return tenants.get(conn, link.tenant_id), person, client_name
 
     try:

@@ -21,7 +21,15 @@ from idp.web.browser import csrf_token
 from levels_of_assurance.authenticators import recovery_codes
 from otp import totp
 from otp.sms import Checked, PhoneVerifier
-from tests.oidc.conftest import Party, PartyFactory, audit_events, redirect_query
+from tests.oidc.conftest import (
+    Party,
+    PartyFactory,
+    audit_events,
+    link_in,
+    outbox_names,
+    redirect_query,
+    wait_for_mail,
+)
 from tests.oidc.test_advanced_login import (
     ADVANCED,
     PHONE,
@@ -96,6 +104,29 @@ def test_without_a_session_the_page_says_where_to_sign_in(party: PartyFactory) -
         unknown = p.rp.browser.get(f"/account?tenant={ref}")
         assert unknown.status_code == 404 and "not valid" in unknown.text
     assert p.rp.browser.get("/login?request_id=%00").status_code == 400
+
+
+def test_signing_in_to_the_account_names_no_internal_client(party: PartyFactory) -> None:
+    # the account's sign-in serves no app: its internal client's stored name ("eID account", in
+    # English) read "Prijava na uslugu eID account" on a Serbian page and in the mail's subject
+    p = party()
+    p.rp.browser.headers["Accept-Language"] = "sr-Latn-RS"
+    to_login = p.rp.browser.get(f"/account?tenant={p.tenant.slug}")
+    page = p.rp.browser.get(to_login.headers["location"])
+    assert page.status_code == 200
+    assert re.search(r"<h1>\s*Prijava\s*</h1>", page.text), page.text
+    assert "eID account" not in page.text
+    seen = outbox_names(p.served)
+    sent = post(p, page, "/login/email", request_id=form_value(page.text, "request_id"), email=p.email)
+    assert sent.status_code == 303, sent.text
+    mail = wait_for_mail(p.served, p.email, seen=seen)
+    assert mail["Subject"] == "Vaš link za prijavu"
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "neko je sa ovom adresom e-pošte zatražio link za prijavu." in text
+    assert "eID account" not in mail.as_string()
+    confirm = p.rp.browser.get(link_in(mail))
+    assert confirm.status_code == 200 and "eID account" not in confirm.text
+    assert "Prijavljujete se na uslugu" not in confirm.text
 
 
 def test_signing_in_to_the_account_by_email_link_comes_back_to_the_page(party: PartyFactory) -> None:
