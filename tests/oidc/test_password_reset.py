@@ -155,6 +155,23 @@ def test_reset_with_a_recovery_code(party: PartyFactory) -> None:
     )
 
 
+def test_a_mistyped_recovery_code_is_told_what_a_recovery_code_looks_like(party: PartyFactory) -> None:
+    # a recovery code of the wrong length was answered "six digits for an app or SMS code", on the
+    # page that asks for a recovery code (ten letters and digits)
+    p = party()
+    assert p.eid is not None
+    eid_id = p.eid.id
+    p.served.write(lambda tx: recovery_codes.issue(tx, eid_id=eid_id, now=time.time()))
+    _, seen = ask_for_link(p)
+    link = reset_link(wait_for_mail(p.served, p.email, seen=seen))
+    p.rp.browser.headers["Accept-Language"] = "sr-Latn-RS"
+    entry = p.rp.browser.get(link + "&method=recovery")
+    answer = post_form_token(p, entry, "/reset/code", method="recovery", code="ABCD-1234")
+    assert answer.status_code == 401, answer.text
+    assert "Unesite kod za oporavak onako kako je prikazan: deset slova i cifara." in answer.text
+    assert "šest cifara" not in answer.text
+
+
 def test_without_a_second_factor_the_reset_is_refused_clearly(party: PartyFactory) -> None:
     p = party()
     assert p.eid is not None
