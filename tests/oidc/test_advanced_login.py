@@ -274,6 +274,8 @@ def test_step_up_from_basic_asks_only_for_what_is_missing_and_keeps_the_session(
     wrong = post_form(p, page, "/login/password", password="not the password at all")
     assert wrong.status_code == 401 and 'name="email"' not in wrong.text
     assert f'Signing in as <strong class="nowrap-anywhere">{masked.group(1)}</strong>.' in wrong.text
+    # only the password was asked for, so only the password can be wrong (not "email address or password")
+    assert "The password is not correct." in wrong.text and "email address" not in wrong.text
     code_page = follow(p, post_form(p, wrong, "/login/password", password=SECRET))
     code = totp.code_at(secret=secret, for_time=time.time())
     claims = finish(p, post_form(p, code_page, "/login/code", method="totp", code=code), params, verifier)
