@@ -155,6 +155,18 @@ def test_plural_forms_follow_the_numbers(language: str) -> None:
     assert got == expected[language]
 
 
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_the_person_s_video_pages_name_the_agent_one_way(language: str) -> None:
+    # the person's video identification pages say "operater" for the agent who leads or reviews
+    # the session; one line of the camera check said "agent", as only the agents' console does
+    person_facing = re.compile(r"templates/videoid")
+    agent_word = re.compile(r"\bagent", re.IGNORECASE)
+    for message in messages(catalogue(language)):
+        if message.locations and all(person_facing.match(f) for f, _ in message.locations):
+            for text in forms(message.string):
+                assert not agent_word.search(text), f"{language}: {text!r}"
+
+
 def test_english_is_the_source() -> None:
     for message in messages(catalogue("en")):
         assert not message.fuzzy, message.id
