@@ -127,6 +127,8 @@ def test_password_and_authenticator_app_reach_advanced(party: PartyFactory) -> N
     code_page = follow(p, post_form(p, page, "/login/password", password=SECRET))
     again = post_form(p, code_page, "/login/code", method="totp", code=code)
     assert again.status_code == 401 and "already used" in again.text
+    # an app code is not sent: the advice is to wait for the app's next code, not "send a new one"
+    assert "Wait for the app to show the next one." in again.text and "send a new one" not in again.text
 
 
 def test_the_code_step_answers_with_the_redirect_and_audits_every_step(party: PartyFactory) -> None:

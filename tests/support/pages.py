@@ -615,6 +615,7 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
     ("login_code.html", dict(_CODE_PAGE, method="sms", challenge_id="c1")),
     ("login_code.html", dict(_CODE_PAGE, method="recovery")),
     ("login_code.html", dict(_CODE_PAGE, method="recovery", error="malformed")),
+    ("login_code.html", dict(_CODE_PAGE, method="sms", challenge_id="c1", error="replayed")),
     *(("login_code.html", dict(_CODE_PAGE, **error)) for error in _CODE_ERRORS),
     ("email_link_confirm.html", {"token": "t", "email": "a***@example.com", "client_name": "Portal"}),
     *(("link_invalid.html", {"reason": reason}) for reason in ("used", "other_browser", "unknown")),
