@@ -82,3 +82,19 @@ def test_details_on_a_desktop_stay_side_by_side(browser: Browser, showing: list[
     label_right = page.eval_on_selector(".details dt", "e => e.getBoundingClientRect().right")
     value_left = page.eval_on_selector(".details dd", "e => e.getBoundingClientRect().left")
     assert value_left > label_right
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+@on_browser_thread
+def test_the_masked_sms_number_stays_on_one_line(
+    browser: Browser, showing: list[Page], viewport: dict[str, int]
+) -> None:
+    """The Serbian line 'Broj mobilnog telefona za SMS kodove: +381 ••• ••• 567' broke inside the
+    masked number on a desktop, leaving '567' alone on the next line."""
+    html = render(all_pages(), "account.html", "sr-Latn", **ACCOUNT, phone="+381 ••• ••• 567")
+    page = show(browser, showing, viewport, html)
+    lines = page.eval_on_selector_all(
+        "li span", "els => els.filter(e => e.textContent.includes('•')).map(e => e.getClientRects().length)"
+    )
+    assert lines == [1]
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
