@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 from collections.abc import Mapping
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -82,10 +83,8 @@ class Client:
         writer, self._writer, self._reader = self._writer, None, None
         if writer is not None:
             writer.close()
-            try:
+            with contextlib.suppress(OSError):  # the server closed it first: closed either way
                 await writer.wait_closed()
-            except OSError:
-                pass
 
     async def post(self, url: str, **kwargs: object) -> Response:
         return await self.request("POST", url, **kwargs)  # type: ignore[arg-type]
