@@ -26,8 +26,8 @@ def visible_text(page: str) -> str:
     ("language", "expected"),
     [
         ("en", "2 passkeys: Laptop, Phone ·"),
-        ("sl", "2 ključa za dostop (passkey): Laptop, Phone ·"),
-        ("hr", "2 pristupna ključa (passkey): Laptop, Phone ·"),
+        ("sl", "2 ključa za dostop: Laptop, Phone ·"),
+        ("hr", "2 pristupna ključa: Laptop, Phone ·"),
     ],
 )
 def test_the_passkeys_names_are_apart_from_their_count(pages: Pages, language: str, expected: str) -> None:

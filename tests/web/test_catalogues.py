@@ -297,3 +297,22 @@ def test_no_english_left_on_translated_pages(
         for source in forms(message.id):
             if source not in strings:
                 assert not _words(source).search(read[language]), f"{language}: English {source!r} shown"
+
+
+# The language's own word for a passkey, in any case form; never the English word beside it
+PASSKEY_TERM = {
+    "sl": re.compile(r"ključ\w* za dostop", re.IGNORECASE),
+    "hr": re.compile(r"pristupn\w+ ključ", re.IGNORECASE),
+    "sr-Latn": re.compile(r"pristupn\w+ ključ", re.IGNORECASE),
+}
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_a_passkey_is_called_one_thing_in_each_language(language: str) -> None:
+    # "ključ za dostop (passkey)" in some strings and "ključ za dostop" in others: on one page the
+    # sign-in button had the English word in brackets and the heading above it did not
+    for message in messages(catalogue(language)):
+        if "passkey" in str(message.id).lower():
+            for text in forms(message.string):
+                assert "passkey" not in text.lower(), f"{language}: {text!r}"
+                assert PASSKEY_TERM[language].search(text), f"{language}: {text!r}"
