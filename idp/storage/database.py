@@ -13,7 +13,10 @@ connection). They are written once and driven two ways:
   them proceed during a commit). Hot statements run on the driver itself
   (:mod:`idp.storage.prepared`).
 * **PostgreSQL** runs each unit in its own transaction on the asyncpg driver through
-  ``AsyncConnection.run_sync``; concurrency comes from the server.
+  ``AsyncConnection.run_sync``; concurrency comes from the server. Reads run in autocommit:
+  each statement is its own transaction, which is what READ COMMITTED gives a statement inside
+  one anyway, without the BEGIN and ROLLBACK round trips around them (two of the three a
+  one-statement read took, each a send to the server and a wait for its answer).
 
 Rows that nobody reads back in the same unit (audit events, issued tokens) may be deferred with
 :meth:`Tx.defer_insert`; they are inserted with one ``executemany`` per table per batch.
@@ -137,6 +140,7 @@ class Database:
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self._async_engine: AsyncEngine | None = None
+        self._read_engine: AsyncEngine | None = None
         self._writer: _SqliteWriter | None = None
         self.sync_engine: Engine | None = None
         if self.is_sqlite:
@@ -147,6 +151,8 @@ class Database:
         else:
             async_url = parsed.set(drivername="postgresql+asyncpg")
             self._async_engine = create_async_engine(async_url, echo=echo, pool_size=10, max_overflow=10)
+            # the same pool; a connection is in autocommit while a read holds it
+            self._read_engine = self._async_engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def write(self, unit: Callable[[Tx], T]) -> T:
         """Run ``unit`` in a transaction; return its result once committed, or raise its error."""
@@ -158,12 +164,13 @@ class Database:
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn``, which only reads, on a connection; each of its statements sees what was
-        committed before it (READ COMMITTED: PostgreSQL's default, and on SQLite a statement at a
-        time between the writer's commits)."""
+        committed before it (on PostgreSQL each statement in a transaction of its own, and on
+        SQLite a statement at a time between the writer's commits). ``fn`` must not write: on
+        PostgreSQL what it wrote would stay."""
         if self._writer is not None:
             return self._writer.read(fn)
-        assert self._async_engine is not None
-        async with self._async_engine.connect() as conn:
+        assert self._read_engine is not None
+        async with self._read_engine.connect() as conn:
             return await conn.run_sync(fn)
 
     async def ping(self) -> None:
