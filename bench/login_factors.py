@@ -2,6 +2,7 @@
 
     python bench/login_factors.py [--seconds 20] [--concurrency 6] [--server-cpu 0] [--client-cpu 1]
         [--memory-kib 19456 --time-cost 2] [--client raw|httpx] [--verify-as argon2|pbkdf2|none]
+        [--postgresql [ADMIN_URL]] [--redis [URL]]
 
 The whole flow a browser goes through, for the advanced level: /authorize → sign-in page →
 email and password → one-time code page → TOTP code, answered with the redirect to the client →
@@ -25,6 +26,14 @@ of the flow costs (target ≥ 0.85). The verification is timed twice:
 A probe asks for the discovery document every 20 ms during the run and prints its latency:
 what requests that are not sign-ins see meanwhile (README: why that matters here).
 
+The database is a fresh SQLite file by default. ``--postgresql`` makes a fresh database on a
+PostgreSQL server instead (through ``ADMIN_URL``, which may create and drop databases; the
+local server by default) and drops it afterwards; ``--redis`` keeps the throttling counters in
+Redis, as a multi-instance deployment does. Their servers run where the kernel puts them, on
+either core: their CPU time during the run (every ``postgres`` process, and Redis's own count in
+``INFO cpu``) is added to the server's in the figures per login, and the ratio in CPU time
+counts it as part of the rest of the flow.
+
 ``--verify-as`` is a control experiment: the server's argon2id verification is replaced
 (:mod:`harness.stand_in_server`) by PBKDF2 for as long as argon2 took alone before the run, which
 uses the CPU as argon2 does but leaves the caches alone, or by nothing at all. Every password is
@@ -40,6 +49,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import hashlib
 import os
 import re
@@ -330,6 +340,56 @@ async def drive(
     return done, time.monotonic() - began, latencies, requests, probe_latencies
 
 
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+async def pg_admin(admin_url: str, statement: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"), timeout=10)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def postgres_cpu_seconds() -> float:
+    """User + system CPU time so far of every process named ``postgres`` on this machine: the
+    backends that serve the IdP, and the WAL writer and checkpointer its commits keep busy."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() == "postgres":
+                total += cpu_seconds(int(entry.name))
+        except (FileNotFoundError, ProcessLookupError, PermissionError):  # gone meanwhile, or not ours
+            continue
+    return total
+
+
+def redis_cpu_seconds(url: str) -> float:
+    """The Redis server's own CPU time so far (``INFO cpu``: its main thread and the rest)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        info = client.info("cpu")
+    finally:
+        client.close()
+    return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+
+
+def outside_cpu_seconds(postgresql: bool, redis_url: str | None) -> dict[str, float]:
+    """CPU seconds so far of the servers the IdP uses outside its process."""
+    found = {}
+    if postgresql:
+        found["PostgreSQL"] = postgres_cpu_seconds()
+    if redis_url:
+        found["Redis"] = redis_cpu_seconds(redis_url)
+    return found
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -351,17 +411,40 @@ def main() -> int:
         default="argon2",
         help="control experiment: what the server runs instead of argon2id's verification",
     )
+    parser.add_argument(
+        "--postgresql",
+        nargs="?",
+        const=PG_ADMIN_URL,
+        metavar="ADMIN_URL",
+        help=f"a fresh database on this PostgreSQL server instead of SQLite (default {PG_ADMIN_URL})",
+    )
+    parser.add_argument(
+        "--redis",
+        nargs="?",
+        const="redis://127.0.0.1:6379/0",
+        metavar="URL",
+        help="IDP_REDIS_URL: the throttling counters in Redis (default redis://127.0.0.1:6379/0)",
+    )
     args = parser.parse_args()
     if args.client_cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.client_cpu})
 
     per_second = 60 if args.verify_as != "none" else 250  # more than one core can log in
     users = int((args.seconds + args.warmup) * per_second) + 100
-    with tempfile.TemporaryDirectory(prefix="bench-login-") as work:
+    database = f"bench_login_{secrets.token_hex(6)}"
+    with tempfile.TemporaryDirectory(prefix="bench-login-") as work, contextlib.ExitStack() as cleanup:
         var = Path(work)
         port = free_port()
         secret_key = secrets.token_urlsafe(48)
         url = f"sqlite+aiosqlite:///{var / 'idp.db'}"
+        if args.postgresql:
+            from sqlalchemy.engine import make_url
+
+            asyncio.run(pg_admin(args.postgresql, f'CREATE DATABASE "{database}"'))
+            drop = f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'
+            cleanup.callback(lambda: asyncio.run(pg_admin(args.postgresql, drop)))
+            pg_url = make_url(args.postgresql).set(drivername="postgresql+asyncpg", database=database)
+            url = pg_url.render_as_string(hide_password=False)
         env = clean_env() | {
             "IDP_VAR_DIR": str(var),
             "IDP_DATABASE_URL": url,
@@ -371,6 +454,8 @@ def main() -> int:
             "IDP_PASSWORD_MEMORY_KIB": str(args.memory_kib),
             "IDP_PASSWORD_TIME_COST": str(args.time_cost),
         }
+        if args.redis:
+            env["IDP_REDIS_URL"] = args.redis
         say(f"preparing {users} eIDs with a password and an authenticator app")
         argon2 = {"memory_kib": args.memory_kib, "time_cost": args.time_cost}
         client_id, client_secret, people = asyncio.run(prepare(url, secret_key, users, **argon2))
@@ -414,10 +499,15 @@ def main() -> int:
             asyncio.run(drive(base, people=first, seconds=args.warmup, **common))  # type: ignore[arg-type]
             server = proc.pid  # taskset execs the server: the same process
             cpu_before, threads_before = cpu_seconds(server), cpu_by_thread(server)
+            outside_before = outside_cpu_seconds(bool(args.postgresql), args.redis)
             hashes_before = hash_counters(base)
             measured = drive(base, people=rest, seconds=args.seconds, **common)  # type: ignore[arg-type]
             done, elapsed, latencies, requests, probed = asyncio.run(measured)
             cpu_used = cpu_seconds(server) - cpu_before
+            outside = {
+                name: used - outside_before[name]
+                for name, used in outside_cpu_seconds(bool(args.postgresql), args.redis).items()
+            }
             threads_after = cpu_by_thread(server)
             hashes_after = hash_counters(base)
         alone_after = argon2_verify_ms(args.server_cpu, **argon2)
@@ -433,6 +523,10 @@ def main() -> int:
     in_server_ms = (hashes_after[1] - hashes_before[1]) / verifications * 1000
     cuts = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [0.0] * 99
     print(f"server python: {interpreter(Path(sys.executable))}")
+    print(
+        f"database: {'PostgreSQL' if args.postgresql else 'SQLite'}; "
+        f"throttling counters: {'Redis' if args.redis else 'in the process'}"
+    )
     print(
         f"argon2id verify (m={args.memory_kib} KiB, t={args.time_cost}, p=1) alone on the server's core, "
         "before and after the run: "
@@ -458,7 +552,12 @@ def main() -> int:
             f"discovery requests during the run, one every 20 ms: p50 {probe_cuts[49] * 1000:.1f} ms, "
             f"p95 {probe_cuts[94] * 1000:.1f} ms, max {max(probed) * 1000:.1f} ms ({len(probed)} requests)"
         )
-    per_login = cpu_used / done * 1000
+    per_login = (cpu_used + sum(outside.values())) / done * 1000
+    if outside:
+        print(
+            "CPU per login outside the IdP's process, counted in the server's below: "
+            + ", ".join(f"{name} {used / done * 1000:.1f} ms" for name, used in outside.items())
+        )
     if args.verify_as in what:
         alone_ms = (alone_before[0] + alone_after[0]) / 2
         print(
