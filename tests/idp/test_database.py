@@ -181,6 +181,35 @@ async def test_two_instances_append_to_one_chain(pg_database_url: str) -> None:
     assert tags.count(tag + "a") == 150 and tags.count(tag + "b") == 150
 
 
+def _transaction_of_each_statement(conn: Connection) -> tuple[str, bool]:
+    """The isolation level, and whether two statements 10 ms apart ran in one transaction."""
+    level = conn.exec_driver_sql("SHOW transaction_isolation").scalar()
+    first = conn.exec_driver_sql("SELECT now()").scalar()
+    conn.exec_driver_sql("SELECT pg_sleep(0.01)")
+    return str(level), first == conn.exec_driver_sql("SELECT now()").scalar()
+
+
+async def test_postgresql_reads_run_each_statement_alone_and_writes_in_one_transaction(
+    pg_database_url: str,
+) -> None:
+    """Reads go without BEGIN and ROLLBACK (two round trips each); a write is one transaction; a
+    read that asks for a snapshot (``audit.verify``) still gets one, and it does not stay on the
+    pooled connection for the next read."""
+    db = Database(pg_database_url)
+
+    def snapshot(conn: Connection) -> tuple[str, bool]:
+        conn.execution_options(isolation_level="REPEATABLE READ")
+        return _transaction_of_each_statement(conn)
+
+    try:
+        assert await db.read(_transaction_of_each_statement) == ("read committed", False)
+        assert await db.write(lambda tx: _transaction_of_each_statement(tx.conn)) == ("read committed", True)
+        assert await db.read(snapshot) == ("repeatable read", True)
+        assert await db.read(_transaction_of_each_statement) == ("read committed", False)
+    finally:
+        await db.close()
+
+
 async def test_verify_during_concurrent_appends(pg_database_url: str) -> None:
     """``idp audit verify`` on a live system sees one consistent trail, not a half-read one.
 
