@@ -81,8 +81,10 @@ async def login_page(request: Request) -> Response:
     login = await current(request, request.query_params.get("request_id"))
     if login is None:
         return no_request(request)
+    # the person's passkey ceremony ended in the browser without a passkey (cancelled, timed out)
+    passkey_error = "cancelled" if request.query_params.get("passkey") == "cancelled" else None
     if login.eid_id is None:
-        return await identify_page(request, login)
+        return await identify_page(request, login, passkey_error=passkey_error)
     eid_id = login.eid_id
 
     def load(conn: Connection) -> tuple[eids.EID, bool, code_routes.Options]:
@@ -108,7 +110,14 @@ async def login_page(request: Request) -> Response:
     email = mask_email(person.value("email") or person.username)
     if Step.PASSWORD in steps:
         offer = await passkey_routes.options_for(request, eid_id=person.id) if Step.PASSKEY in steps else None
-        context = _page(login, email=email, error=None, retry_after=None, passkey=offer)
+        context = _page(
+            login,
+            email=email,
+            error=None,
+            retry_after=None,
+            passkey=offer,
+            passkey_error=passkey_error if offer else None,
+        )
         return render(request, "login_password.html", **context)
     if Step.ONE_TIME_CODE in steps:
         return code_routes.code_page(request, login, person, opts, method=request.query_params.get("method"))

@@ -59,8 +59,10 @@ def no_request(request: Request) -> Response:
     return render(request, "error.html", status=400, title_key="request_expired")
 
 
-def again(login: logins.Login) -> RedirectResponse:
-    return RedirectResponse(f"/login?{urlencode({'request_id': login.request_id})}", status_code=303)
+def again(login: logins.Login, *, passkey: str | None = None) -> RedirectResponse:
+    """Back to the login's page; ``passkey="cancelled"`` has it say the passkey sign-in did not complete."""
+    query = {"request_id": login.request_id, **({"passkey": passkey} if passkey else {})}
+    return RedirectResponse(f"/login?{urlencode(query)}", status_code=303)
 
 
 @dataclass(slots=True, frozen=True)

@@ -53,7 +53,7 @@ async def submit(request: Request) -> Response:
         return no_request(request)
     ip = client_ip(request)
     if form.get("error"):  # the browser's ceremony failed or was cancelled: nothing to verify
-        return again(login)
+        return again(login, passkey="cancelled")
     credential = str(form.get("credential") or "")
     challenge_id = str(form.get("challenge_id") or "")[:128]
     rp_id, origin = relying_party(request)

@@ -279,3 +279,37 @@ def test_a_single_page_app_exchanges_its_code_from_its_own_origin(
         assert page.evaluate(_FROM_ELSEWHERE, f"{issuer}/token") == "TypeError"
     finally:
         context.close()
+
+
+# What Chromium answers a page when the person closes the device's passkey dialog (or it times out)
+_CANCEL = """navigator.credentials.get = () => Promise.reject(
+    new DOMException("The operation either timed out or was not allowed.", "NotAllowedError"));"""
+
+
+@pytest.mark.parametrize(
+    ("locale", "said"),
+    [
+        ("en-GB", "The passkey sign-in did not complete. Try again, or use your password."),
+        ("sl-SI", "Prijava s ključem za dostop ni bila dokončana. Poskusite znova ali uporabite geslo."),
+    ],
+)
+@on_browser_thread
+def test_a_cancelled_passkey_sign_in_is_told_so(
+    browser: Browser, localhost_app: ServedApp, rp_app: RelyingApp, locale: str, said: str
+) -> None:
+    """The message flashed for a moment, then the sign-in page came back as if nothing had happened."""
+    rp = _party(localhost_app, rp_app).rp
+    context = browser.new_context(ignore_https_errors=True, locale=locale)
+    context.set_default_timeout(10_000)
+    try:
+        page = context.new_page()
+        page.add_init_script(_CANCEL)
+        params, _ = rp.authorize_params(acr_values=ADVANCED)
+        page.goto(f"{localhost_app.issuer}/authorize?{urlencode(params)}")
+        page.locator("button[data-passkey=get]").click()
+        expect(page.get_by_role("alert")).to_have_text(said)
+        expect(page.locator("button[data-passkey=get]")).to_be_visible()  # to try again
+        assert rp_app.received == []
+    finally:
+        context.close()
+        rp.close()
