@@ -58,3 +58,30 @@ def test_a_password_the_policy_refuses_is_the_first_fields_error(
     expect(first).to_have_attribute("aria-invalid", "true")
     expect(first).to_have_accessible_description("The password is too short: use at least 8 characters.")
     expect(page.locator("#password_repeat")).not_to_have_attribute("aria-invalid", "true")
+
+
+@pytest.mark.parametrize("offer_email_link", [True, False], ids=["basic", "advanced"])
+@on_browser_thread
+def test_an_address_that_is_not_one_is_the_address_fields_error(page: Page, offer_email_link: bool) -> None:
+    """'Enter a valid email address' on the password form described the password field and marked
+    it invalid; the address was what was wrong."""
+    context = {
+        "offer_email_link": offer_email_link,
+        "email": "ana@@example",
+        "password_error": "invalid_email",
+    }
+    page.set_content(render(PAGES, "login_email.html", "en", **context))
+    address, secret = page.locator("#pw-email"), page.locator("#password")
+    expect(address).to_have_attribute("aria-invalid", "true")
+    expect(address).to_have_accessible_description("Enter a valid email address, like name@example.com.")
+    expect(secret).not_to_have_attribute("aria-invalid", "true")
+
+
+@on_browser_thread
+def test_a_wrong_password_is_the_password_fields_error(page: Page) -> None:
+    context = {"offer_email_link": False, "email": "ana@example.com", "password_error": "wrong_credentials"}
+    page.set_content(render(PAGES, "login_email.html", "en", **context))
+    expect(page.locator("#password")).to_have_accessible_description(
+        "The email address or password is not correct."
+    )
+    expect(page.locator("#pw-email")).not_to_have_attribute("aria-invalid", "true")
