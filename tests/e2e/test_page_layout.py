@@ -98,3 +98,15 @@ def test_the_masked_sms_number_stays_on_one_line(
     )
     assert lines == [1]
     assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+
+
+@pytest.mark.parametrize("language", ["sl", "hr", "sr-Latn", "en"])
+@on_browser_thread
+def test_the_date_a_detail_was_confirmed_stays_on_one_line(
+    browser: Browser, showing: list[Page], language: str
+) -> None:
+    """On a phone the Slovenian 'potrjeno s povezavo iz povabila 2026-12-07' broke inside the date,
+    leaving '12-07' alone on the next line: the value's column may break anywhere (long addresses)."""
+    page = show(browser, showing, PHONE, render(all_pages(), "account.html", language, **ACCOUNT))
+    lines = page.eval_on_selector_all(".details dd time", "els => els.map(e => e.getClientRects().length)")
+    assert lines and all(n == 1 for n in lines), lines
