@@ -38,6 +38,9 @@ TEXT = {
         "continue": "Nadaljuj",
         "language": "Jezik",
         "change": "Zamenjaj",
+        "unusable": "Te povezave ni mogoče uporabiti",
+        "other_browser": "Ta povezava je bila zahtevana v drugem brskalniku ali na drugi napravi. "
+        "Zaradi vaše varnosti jo odprite tam, kjer ste jo zahtevali.",
     },
     "en": {
         "locale": "en-US",
@@ -49,6 +52,9 @@ TEXT = {
         "continue": "Continue",
         "language": "Language",
         "change": "Change",
+        "unusable": "This link cannot be used",
+        "other_browser": "This link was requested in a different browser or on a different device. "
+        "For your security, open it where you requested it.",
     },
 }
 
@@ -150,6 +156,23 @@ def test_email_link_login(browser: Browser, scene: Scene, language: str) -> None
     claims = scene.rp.verify_id_token(tokens.json()["id_token"], nonce=params["nonce"])
     assert claims["acr"] == "urn:eid:loa:basic"
     assert claims["amr"] == ["email"]
+
+
+@pytest.mark.parametrize("language", ["sl", "en"])
+@on_browser_thread
+def test_a_link_opened_in_another_browser_sends_the_person_back_to_where_they_asked(
+    browser: Browser, scene: Scene, language: str
+) -> None:
+    """The page told the person to 'request a new link here', where there was nothing to request it
+    with: the link's sign-in request belongs to the browser that asked for it."""
+    text = TEXT[language]
+    with browsing(browser, language) as asked_in, browsing(browser, language) as another:
+        _params, _verifier, mails_before = ask_for_link(asked_in.new_page(), scene, language)
+        page = another.new_page()
+        page.goto(scene.rp.link_from_mail(EMAIL, after=mails_before))
+        expect(page.get_by_role("heading", level=1)).to_have_text(text["unusable"])
+        expect(page.locator("main p").first).to_have_text(text["other_browser"])
+        expect(page.locator("main a")).to_have_count(0)
 
 
 @on_browser_thread
