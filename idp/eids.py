@@ -224,20 +224,45 @@ def set_verified(
     )
 
 
+_E = tables.eids.c
+_A = tables.eid_attributes.c
+
+
+def _with_attributes(where: Any) -> Prepared:
+    """An eID and its attributes in one statement (one row per attribute; one row with NULL
+    attribute columns for an eID without any): one round trip to the database, not two."""
+    return Prepared(
+        select(
+            *tables.eids.c,
+            _A.name.label("attribute_name"),
+            _A.value.label("attribute_value"),
+            _A.verified_method.label("attribute_verified_method"),
+            _A.verified_at.label("attribute_verified_at"),
+            _A.evidence_ref.label("attribute_evidence_ref"),
+        )
+        .select_from(tables.eids.outerjoin(tables.eid_attributes, _A.eid_id == _E.id))
+        .where(where)
+    )
+
+
 # every sign-in step reads the person: built once, run on the driver (idp.storage.prepared)
-_ATTRIBUTES_OF = Prepared(
-    select(tables.eid_attributes).where(tables.eid_attributes.c.eid_id == bindparam("eid_id"))
-)
-_BY_ID = Prepared(select(tables.eids).where(tables.eids.c.id == bindparam("id")))
+_BY_ID = _with_attributes(_E.id == bindparam("id"))
 
 
 def _load(conn: Connection, statement: Prepared, params: dict[str, Any]) -> EID | None:
-    row = statement.first(conn, params)
-    if row is None:
+    rows = statement.all(conn, params)
+    if not rows:
         return None
+    row = rows[0]
     attrs = {
-        r["name"]: Attribute(r["value"], r["verified_method"], r["verified_at"], r["evidence_ref"])
-        for r in _ATTRIBUTES_OF.all(conn, {"eid_id": row["id"]})
+        r["attribute_name"]: Attribute(
+            r["attribute_value"],
+            r["attribute_verified_method"],
+            r["attribute_verified_at"],
+            r["attribute_evidence_ref"],
+        )
+        for r in rows
+        if r["attribute_name"] is not None
     }
     return EID(
         row["id"],
@@ -270,11 +295,7 @@ def owner(conn: Connection, eid_id: str) -> tuple[str, str]:
     return str(row["tenant_id"]), str(row["username"])
 
 
-_BY_EMAIL = Prepared(
-    select(tables.eids).where(
-        (tables.eids.c.tenant_id == bindparam("t")) & (tables.eids.c.email_normalized == bindparam("m"))
-    )
-)
+_BY_EMAIL = _with_attributes((_E.tenant_id == bindparam("t")) & (_E.email_normalized == bindparam("m")))
 
 
 def find_by_email(conn: Connection, *, tenant_id: str, email: str) -> EID | None:
