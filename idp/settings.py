@@ -172,6 +172,11 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     if ice:
         values["videoid_ice_servers"] = parse_ice_servers(ice)
     values.update(overrides)
+    var = values.get("var_dir")
+    if isinstance(var, Path):  # the local state follows IDP_VAR_DIR unless a variable names its own
+        values.setdefault("database_url", f"sqlite+aiosqlite:///{var / 'idp.db'}")
+        values.setdefault("email_backend", f"file:{var / 'outbox' / 'mail'}")
+        values.setdefault("sms_backend", f"file:{var / 'outbox' / 'sms'}")
     settings = Settings(**values)  # type: ignore[arg-type]
     _validate(settings)
     return settings
