@@ -1,6 +1,12 @@
 """A resource server that demands step-up (RFC 9470) from tokens of this IdP.
 
-    IDP_ISSUER=https://idp.example RS_CLIENT_ID=… RS_CLIENT_SECRET=… uvicorn examples.resource_server:app
+    IDP_ISSUER=https://idp.example RS_CLIENT_ID=… RS_CLIENT_SECRET=… \
+        .venv/bin/uvicorn examples.resource_server:app --port 8001
+
+(the IdP of ``make run`` has port 8000). ``RS_CLIENT_ID`` and ``RS_CLIENT_SECRET`` are those of a
+client of the tenant whose tokens it checks, since a client introspects only its own tenant's
+tokens: ``idp client create --tenant demo --name "Documents API" --grant client_credentials
+--scope api``.
 
 ``GET /documents/{id}/sign`` needs the advanced level within the last 10 minutes. It checks the
 access token by introspection (RFC 7662: ``active``, ``acr``, ``auth_time``) and, when the login
@@ -22,6 +28,7 @@ from collections.abc import Callable
 
 import httpx
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -53,7 +60,7 @@ def build(introspect: Callable[[str], dict[str, object]]) -> Starlette:
             return JSONResponse(
                 {"error": "invalid_token"}, 401, {"WWW-Authenticate": 'Bearer realm="documents"'}
             )
-        info = introspect(header[7:].strip())
+        info = await run_in_threadpool(introspect, header[7:].strip())  # a blocking HTTP call
         if not info.get("active"):
             return JSONResponse(
                 {"error": "invalid_token"}, 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
