@@ -98,6 +98,13 @@ SECURITY_EVENT_FAMILIES = ("password.", "otp.", "recovery_codes.", "passkey.", "
 # steps inside another event that would take places in the short list: a code issued (its
 # "sent" follows), an app's set-up begun (its "set up" follows), a hash redone with new parameters
 NOT_SHOWN = ("otp.sms.issued", "otp.totp.enrolment_started", "password.rehashed")
+# status changes that an event of their own already tells: the set-up from an invitation finished
+# (invitation.completed), the person blocked the eID (eid.blocked_by_owner)
+_TOLD_ELSEWHERE = frozenset({"onboarding_completed", "blocked_by_owner"})
+
+
+def _told_elsewhere(event: SecurityEvent) -> bool:
+    return event.event_type == "eid.status_changed" and event.details.get("reason") in _TOLD_ELSEWHERE
 
 
 def recent_events(conn: Connection, *, eid_id: str, limit: int = RECENT_EVENTS) -> list[SecurityEvent]:
@@ -115,12 +122,13 @@ def recent_events(conn: Connection, *, eid_id: str, limit: int = RECENT_EVENTS) 
             & a.event_type.not_in(NOT_SHOWN)
         )
         .order_by(a.seq.desc())
-        .limit(limit)
+        .limit(limit + len(_TOLD_ELSEWHERE))  # each happens once in an eID's life at most
     )
-    return [
+    events = (
         SecurityEvent(r.event_type, r.occurred_at, bool(r.success), r.client_ip, dict(r.details or {}))
         for r in rows
-    ]
+    )
+    return [event for event in events if not _told_elsewhere(event)][:limit]
 
 
 def change_phone(

@@ -12,6 +12,7 @@ the authenticator app and passkeys.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,7 +67,7 @@ EVENT_LABELS = {
     "login.failed": N_("Failed sign-in attempt"),
     "login.factor_proven": N_("Sign-in step passed"),
     "eid.created": N_("eID created"),
-    "invitation.completed": N_("eID created"),
+    "invitation.completed": N_("eID set-up finished"),
     "eid.phone_changed": N_("Mobile number changed"),
     "eid.attribute_verified": N_("Details confirmed or changed"),
     "eid.attributes_verified": N_("Details confirmed or changed"),
@@ -107,8 +108,20 @@ _FAMILY_LABELS = (
 )
 
 
-def event_label(event_type: str) -> str:
-    """The untranslated label of ``event_type`` for the account page."""
+# a status change by the status it changed to
+STATUS_LABELS = {
+    "active": N_("eID enabled"),
+    "suspended": N_("eID suspended"),
+    "blocked": N_("eID blocked"),
+}
+
+
+def event_label(event_type: str, details: Mapping[str, Any] | None = None) -> str:
+    """The untranslated label of ``event_type`` (with these ``details``) for the account page."""
+    if event_type == "eid.status_changed" and details:
+        status = STATUS_LABELS.get(str(details.get("status")))
+        if status is not None:
+            return status
     label = EVENT_LABELS.get(event_type)
     if label is None:
         label = next((text for family, text in _FAMILY_LABELS if event_type.startswith(family)), None)
@@ -129,7 +142,7 @@ async def account_page(request: Request) -> Response:
         enrolled=who.enrolled,
         phone=mask_phone(who.enrolled.phone) if who.enrolled.phone else None,
         phone_number=display_phone(who.person.value("phone_number") or ""),
-        events=[(event, event_label(event.event_type)) for event in events],
+        events=[(event, event_label(event.event_type, event.details)) for event in events],
         verified_on={
             name: datetime.fromtimestamp(attr.verified_at, UTC).strftime("%Y-%m-%d")
             for name, attr in who.person.attributes.items()

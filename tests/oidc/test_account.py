@@ -225,6 +225,41 @@ def test_each_security_event_is_told_in_words(party: PartyFactory) -> None:
     assert not re.search(r"\b(otp|passkey|password|recovery_codes|eid|session|login)\.[a-z_]+", text)
 
 
+def test_a_status_change_is_told_by_what_it_changed_to_and_once(party: PartyFactory) -> None:
+    """The set-up from an invitation and a block by the person each write a status change next to
+    their own event: the page tells each once. Other status changes say what the status became."""
+    p, _ = signed_in_advanced(party)
+    assert p.eid is not None
+    person = p.eid
+
+    def unit(tx: Any) -> None:
+        for event_type, details in (
+            ("eid.status_changed", {"status": "active", "reason": "onboarding_completed"}),
+            ("invitation.completed", {"acr": "urn:eid:loa:advanced"}),
+            ("eid.status_changed", {"status": "suspended", "reason": "suspended_by_admin"}),
+            ("eid.status_changed", {"status": "active", "reason": "enabled_by_admin"}),
+            ("eid.status_changed", {"status": "blocked", "reason": "blocked_by_owner"}),
+            ("eid.blocked_by_owner", {"reason": "suspected_misuse"}),
+        ):
+            audit.record(
+                tx,
+                audit.AuditEvent(
+                    event_type,
+                    tenant_id=person.tenant_id,
+                    eid_id=person.id,
+                    username=person.username,
+                    details=details,
+                ),
+            )
+
+    p.served.write(unit)
+    page = p.rp.browser.get("/account").text
+    assert page.count('data-event="eid.status_changed"') == 2
+    assert "eID set-up finished" in page and "eID suspended" in page and "eID enabled" in page
+    assert page.count("You blocked the eID") == 1 and "eID blocked" not in page
+    assert "Status of the eID changed" not in page and page.count("eID created") <= 1
+
+
 # -- step-up -------------------------------------------------------------------------------------
 
 
