@@ -8,6 +8,7 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -157,25 +158,28 @@ def test_the_page_shows_the_methods_and_how_each_detail_was_confirmed(party: Par
     assert "confirmed by an SMS code" in page.text
 
 
+def _record_events(p: Any, events: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Write audit events of the signed-in person: (event type, the event's other fields)."""
+    person = p.eid
+    assert person is not None
+
+    def unit(tx: Any) -> None:
+        for event_type, fields in events:
+            event = audit.AuditEvent(
+                event_type, tenant_id=person.tenant_id, eid_id=person.id, username=person.username, **fields
+            )
+            audit.record(tx, event)
+
+    p.served.write(unit)
+
+
 def test_at_most_ten_events_and_only_security_events_not_every_token_of_every_app(
     party: PartyFactory,
 ) -> None:
     p, _ = signed_in_advanced(party)
-    assert p.eid is not None
-    person = p.eid
     tokens = ("token.issued", "token.revoked", "videoid.step_passed", "invitation.opened")
-
-    def unit(tx: Any) -> None:
-        # more than ten security events, and the app's refreshes last
-        for event_type in ("eid.created", *["login.failed"] * 8, "eid.proofed", *tokens * 5):
-            audit.record(
-                tx,
-                audit.AuditEvent(
-                    event_type, tenant_id=person.tenant_id, eid_id=person.id, username=person.username
-                ),
-            )
-
-    p.served.write(unit)
+    # more than ten security events, and the app's refreshes last
+    _record_events(p, [(t, {}) for t in ("eid.created", *["login.failed"] * 8, "eid.proofed", *tokens * 5)])
     page = p.rp.browser.get("/account")
     assert page.status_code == 200 and page.text.count('<li data-event="') == 10
     assert not any(f'data-event="{t}"' in page.text for t in tokens)
@@ -187,8 +191,6 @@ def test_at_most_ten_events_and_only_security_events_not_every_token_of_every_ap
 
 def test_each_security_event_is_told_in_words(party: PartyFactory) -> None:
     p, _ = signed_in_advanced(party)
-    assert p.eid is not None
-    person = p.eid
     shown = {
         "otp.totp.verified": "Code from the authenticator app used",
         "otp.sms.failed": "Wrong SMS code",
@@ -200,21 +202,9 @@ def test_each_security_event_is_told_in_words(party: PartyFactory) -> None:
     # steps that another event already tells: they would only push real ones out of the ten
     hidden = ("otp.sms.issued", "otp.totp.enrolment_started", "password.rehashed")
 
-    def unit(tx: Any) -> None:
-        for event_type in (*shown, *hidden):
-            audit.record(
-                tx,
-                audit.AuditEvent(
-                    event_type,
-                    tenant_id=person.tenant_id,
-                    eid_id=person.id,
-                    username=person.username,
-                    client_ip="192.0.2.7",
-                    success=event_type != "otp.sms.failed",
-                ),
-            )
-
-    p.served.write(unit)
+    _record_events(
+        p, [(t, {"client_ip": "192.0.2.7", "success": t != "otp.sms.failed"}) for t in (*shown, *hidden)]
+    )
     page = p.rp.browser.get("/account").text
     for event_type, words in shown.items():
         assert f'data-event="{event_type}"' in page and words in page
@@ -229,30 +219,15 @@ def test_a_status_change_is_told_by_what_it_changed_to_and_once(party: PartyFact
     """The set-up from an invitation and a block by the person each write a status change next to
     their own event: the page tells each once. Other status changes say what the status became."""
     p, _ = signed_in_advanced(party)
-    assert p.eid is not None
-    person = p.eid
-
-    def unit(tx: Any) -> None:
-        for event_type, details in (
-            ("eid.status_changed", {"status": "active", "reason": "onboarding_completed"}),
-            ("invitation.completed", {"acr": "urn:eid:loa:advanced"}),
-            ("eid.status_changed", {"status": "suspended", "reason": "suspended_by_admin"}),
-            ("eid.status_changed", {"status": "active", "reason": "enabled_by_admin"}),
-            ("eid.status_changed", {"status": "blocked", "reason": "blocked_by_owner"}),
-            ("eid.blocked_by_owner", {"reason": "suspected_misuse"}),
-        ):
-            audit.record(
-                tx,
-                audit.AuditEvent(
-                    event_type,
-                    tenant_id=person.tenant_id,
-                    eid_id=person.id,
-                    username=person.username,
-                    details=details,
-                ),
-            )
-
-    p.served.write(unit)
+    events = (
+        ("eid.status_changed", {"status": "active", "reason": "onboarding_completed"}),
+        ("invitation.completed", {"acr": "urn:eid:loa:advanced"}),
+        ("eid.status_changed", {"status": "suspended", "reason": "suspended_by_admin"}),
+        ("eid.status_changed", {"status": "active", "reason": "enabled_by_admin"}),
+        ("eid.status_changed", {"status": "blocked", "reason": "blocked_by_owner"}),
+        ("eid.blocked_by_owner", {"reason": "suspected_misuse"}),
+    )
+    _record_events(p, [(event_type, {"details": details}) for event_type, details in events])
     page = p.rp.browser.get("/account").text
     assert page.count('data-event="eid.status_changed"') == 2
     assert "eID set-up finished" in page and "eID suspended" in page and "eID enabled" in page
