@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -335,6 +336,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        return _run(args)
+    except BrokenPipeError:
+        # the reader went away (``idp … | head``): what the command did stands; say nothing more,
+        # and leave nothing for the interpreter to flush into the closed pipe at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # what a shell reports for a command that SIGPIPE ended
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
         # commands on files alone (idp videoid …) need no settings, database or secret
         settings = ensure_secret_key(load_settings()) if getattr(args, "needs_settings", True) else None
         args.func(args, settings)
@@ -352,6 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "database_error",
             f"the database at IDP_DATABASE_URL is unreachable or not migrated (run 'idp migrate'): {reason}",
         )
+    sys.stdout.flush()  # a closed pipe shows here, inside main, not at the interpreter's exit
     return 0
 
 
