@@ -142,6 +142,14 @@ def callgrind(on: bool) -> None:
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
 
 
+def _counting(execute: Callable[..., Any], meter: Meter) -> Callable[..., Any]:
+    def counted(self: Any, operation: str, *args: Any, **kwargs: Any) -> Any:
+        meter.count(operation)
+        return execute(self, operation, *args, **kwargs)
+
+    return counted
+
+
 async def run(
     url: str,
     var: Path,
@@ -185,7 +193,12 @@ async def run(
         # SQLite: every statement the driver runs, also those idp.storage.prepared sends it directly
         event.listen(engine, "connect", lambda dbapi, _record: dbapi.set_trace_callback(meter.count))
     else:
-        event.listen(engine, "before_cursor_execute", lambda *args: meter.count(args[2]))
+        # PostgreSQL: every statement on the asyncpg dialect's DBAPI cursor, which both
+        # SQLAlchemy's execution and idp.storage.prepared use (the latter past SQLAlchemy's events)
+        from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_cursor as cursor
+
+        for method in ("execute", "executemany"):  # for this process's life: it profiles, then ends
+            setattr(cursor, method, _counting(getattr(cursor, method), meter))
     per_login: list[list[tuple[str, float, int]]] = []
     transport = httpx.ASGITransport(app=meter)  # type: ignore[arg-type]
     async with contextlib.AsyncExitStack() as stack:

@@ -163,3 +163,29 @@ async def test_none_and_bytes_parameters_bind_as_null_and_blob(db: Database) -> 
 
     assert await db.write(unit) == [(None, "null", blob, "blob", "x", "text")]
     assert {(type(None), sqlite3.PrepareProtocol), (bytes, sqlite3.PrepareProtocol)} <= set(sqlite3.adapters)
+
+
+async def test_a_postgresql_connection_lost_under_a_prepared_statement_leaves_the_pool(
+    pg_database_url: str,
+) -> None:
+    """The statement fails as SQLAlchemy's own execution would (its error, marked as a lost
+    connection), and the next read gets a live connection instead of the dead one again."""
+    import asyncpg
+    from sqlalchemy.exc import DBAPIError
+
+    db = Database(pg_database_url)
+    tenant_id, (alpha, _beta) = await _two_clients(db)
+    try:
+        pid = await db.read(lambda conn: conn.exec_driver_sql("SELECT pg_backend_pid()").scalar())
+        admin = await asyncpg.connect(pg_database_url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await admin.close()
+        with pytest.raises(DBAPIError) as lost:
+            await db.read(lambda conn: CLIENT.first(conn, {"id": alpha}))
+        assert lost.value.connection_invalidated
+        found = await db.read(lambda conn: CLIENT.first(conn, {"id": alpha}))
+        assert found is not None and found["tenant_id"] == tenant_id
+    finally:
+        await db.close()
