@@ -13,7 +13,8 @@ connection). They are written once and driven two ways:
   them proceed during a commit). Hot statements run on the driver itself
   (:mod:`idp.storage.prepared`).
 * **PostgreSQL** runs each unit in its own transaction on the asyncpg driver through
-  ``AsyncConnection.run_sync``; concurrency comes from the server. Reads run in autocommit:
+  ``AsyncConnection.run_sync``; concurrency comes from the server; hot statements go to the
+  dialect's DBAPI cursor (:mod:`idp.storage.prepared`). Reads run in autocommit:
   each statement is its own transaction, which is what READ COMMITTED gives a statement inside
   one anyway, without the BEGIN and ROLLBACK round trips around them (two of the three a
   one-statement read took, each a send to the server and a wait for its answer).
