@@ -160,15 +160,26 @@ def readable(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any
     return out
 
 
+_SUBJECT = Prepared(
+    select(tables.eids.c.tenant_id, tables.eids.c.username).where(tables.eids.c.id == bindparam("id"))
+)
+
+
 def record(tx: Tx, event: AuditEvent) -> str:
-    """Append ``event`` to the trail within ``tx``; returns the event id."""
+    """Append ``event`` to the trail within ``tx``; returns the event id. An event about an eID
+    that does not name its tenant or username gets them from the eID (every event records both)."""
+    tenant_id, username = event.tenant_id, event.username
+    if event.eid_id is not None and (tenant_id is None or username is None):
+        subject = _SUBJECT.first(tx.conn, {"id": event.eid_id})
+        if subject is not None:
+            tenant_id, username = tenant_id or subject["tenant_id"], username or subject["username"]
     seq, prev = tx.audit_head()
     row: dict[str, Any] = {
         "seq": seq + 1,
         "id": uuid7(),  # time-ordered: appends to the id index
-        "tenant_id": event.tenant_id,
+        "tenant_id": tenant_id,
         "eid_id": event.eid_id,
-        "username": _seal_username(tx, event.eid_id, event.username),
+        "username": _seal_username(tx, event.eid_id, username),
         "event_type": event.event_type,
         "occurred_at": _iso(tx.now),
         "success": event.success,
