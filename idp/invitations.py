@@ -6,6 +6,12 @@ person receives a single-use link by email; opening it proves the address. The f
 that opens it owns the onboarding (nobody else can continue it), which then confirms the mobile
 number by SMS, the prefilled data, a second factor and, for the advanced level, a password.
 
+An invitee who already has an eID does not get a second one. If that eID signs in by email link
+alone (no password, code, passkey or identity proofing) and the invitation asks for more, the
+onboarding enrols what the level needs on it instead (:func:`enrol_on_existing`): the link
+proves the address and the SMS step the sender's number, as they would for a new eID. Any other
+existing eID is sent to sign in; an invitation never replaces a way to sign in that is there.
+
 Only the link's SHA-256 digest is stored. ``progress`` records the steps done, so a person who
 closes the tab continues where they left off in the same browser until the invitation expires.
 """
@@ -21,7 +27,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, select, update
 
-from idp import audit, eids, secrets, value_rules
+from idp import account, audit, eids, proofing, secrets, value_rules
 from idp.clients import Client
 from idp.errors import ConflictError, LoginError, NotFoundError
 from idp.storage import tables
@@ -75,6 +81,11 @@ class Invitation:
     def needs_password(self) -> bool:
         """Advanced and above rest on a password with a one-time code (DESIGN.md's ladder)."""
         return self.level >= Level.ADVANCED
+
+    @property
+    def enrols_existing(self) -> bool:
+        """Whether this onboarding adds sign-in methods to an eID that was there before it."""
+        return bool(self.progress.get("existing_eid"))
 
 
 def from_row(row: Any) -> Invitation:
@@ -272,6 +283,39 @@ def load(conn: Connection, *, invitation_id: str, browser: str | None, now: floa
     if browser is None or not secrets.matches(browser, row["browser_digest"]):
         _raise(InvitationProblem.OTHER_BROWSER)
     return from_row(row)
+
+
+def can_enrol_on(conn: Connection, invitation: Invitation, person: eids.EID) -> bool:
+    """Whether ``invitation`` may enrol its level's sign-in methods on ``person``, the eID its
+    address already has: the level needs more than the email link, and the eID is active and
+    has nothing that the link and an SMS code would otherwise be enough to get around — no
+    password, app, passkey, recovery codes, lock or identity proofing."""
+    if not invitation.needs_password or person.status != eids.EIDStatus.ACTIVE:
+        return False
+    has = account.enrolled(conn, person)
+    if has.password or has.app or has.passkeys or has.recovery_codes_left or has.locked:
+        return False
+    return not proofing.is_proofed(conn, person.id)
+
+
+def enrol_on_existing(
+    tx: Tx, invitation: Invitation, person: eids.EID, *, client_ip: str | None
+) -> Invitation:
+    """Continue ``invitation`` on ``person``'s eID (:func:`can_enrol_on` said it may): its
+    details stay as they are, so the step that confirms the sender's is done."""
+    audit.record(
+        tx,
+        audit.AuditEvent(
+            "invitation.existing_eid",
+            tenant_id=invitation.tenant_id,
+            eid_id=person.id,
+            client_ip=client_ip,
+            transaction_id=invitation.id,
+            details={"acr": invitation.acr},
+            process_state="onboarding",
+        ),
+    )
+    return record_progress(tx, invitation, existing_eid=True, details_confirmed_at=tx.now, eid_id=person.id)
 
 
 def record_progress(tx: Tx, invitation: Invitation, **steps: Any) -> Invitation:

@@ -15,7 +15,15 @@ from idp import invitations
 from idp.errors import LoginError, RateLimitedError
 from idp.web.browser import client_ip, state
 from idp.web.login_state import opaque_id
-from idp.web.onboarding_routes import PASSWORD_POLICY, back_to_step, eid_of, render_step, step_post, tenant_of
+from idp.web.onboarding_routes import (
+    PASSWORD_POLICY,
+    back_to_step,
+    eid_of,
+    invitation_page,
+    render_step,
+    step_post,
+    tenant_of,
+)
 from levels_of_assurance.authenticators import password, recovery_codes
 from levels_of_assurance.authenticators.password import WeakPasswordError
 from otp import authenticator_app
@@ -95,13 +103,17 @@ async def set_password(request: Request, form: Any, inv: invitations.Invitation)
     new_hash = await st.hash_password(new)
     eid_id, ip = eid_of(inv), client_ip(request)
 
-    def unit(tx: Any) -> None:
+    def unit(tx: Any) -> bool:
+        if inv.enrols_existing and password.stored_hash(tx.conn, eid_id=eid_id) is not None:
+            return False  # the eID got a password meanwhile: an invitation never replaces one
         password.set_hash(
             tx, eid_id=eid_id, tenant_id=inv.tenant_id, new_hash=new_hash, reason="set", client_ip=ip
         )
         invitations.record_progress(tx, inv, password_at=tx.now)
+        return True
 
-    await st.db.write(unit)
+    if not await st.db.write(unit):
+        return await invitation_page(request, inv, "existing", status=409)
     return back_to_step(inv)
 
 

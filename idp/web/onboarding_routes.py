@@ -6,7 +6,9 @@ shows the next step: confirm the mobile number with an SMS code, confirm the pre
 (this creates the eID, pending), choose SMS or an authenticator app for codes (and enrol it),
 set a password, save the recovery codes — the last three only for the advanced level. The last
 step activates the eID, starts an SSO session at the level reached, and sends the person back
-to the relying app. An invitee who already has an eID is sent to sign in instead.
+to the relying app. An invitee who already has an eID is sent to sign in instead, unless that
+eID signs in by email link alone and the invitation asks for more: then the same steps enrol
+what the level needs on it (``idp.invitations.can_enrol_on``), without the details step.
 """
 
 from __future__ import annotations
@@ -66,21 +68,25 @@ async def invite_page(request: Request) -> Response:
     token = request.query_params.get("token", "")[:128]
     now = time.time()
 
-    def load(conn: Connection) -> tuple[invitations.Invitation, bool]:
+    def load(conn: Connection) -> tuple[invitations.Invitation, str]:
         inv = invitations.peek(conn, token=token, now=now)
-        return inv, eids.find_by_email(conn, tenant_id=inv.tenant_id, email=inv.email) is not None
+        person = eids.find_by_email(conn, tenant_id=inv.tenant_id, email=inv.email)
+        if person is None or inv.eid_id == person.id:  # none, or this invitation's own
+            return inv, "welcome"
+        return inv, "enrol" if invitations.can_enrol_on(conn, inv, person) else "existing"
 
     try:
-        inv, has_eid = await st.db.read(load)
+        inv, step = await st.db.read(load)
     except LoginError as exc:
         return _problem_page(request, exc)
-    return await _invitation_page(request, inv, "existing" if has_eid else "welcome", token=token)
+    return await invitation_page(request, inv, step, token=token)
 
 
-async def _invitation_page(
+async def invitation_page(
     request: Request, inv: invitations.Invitation, step: str, *, status: int = 200, token: str | None = None
 ) -> Response:
-    """invite.html for one invitation: its welcome, or the sign-in offered to an existing eID."""
+    """invite.html for one invitation: its welcome, the sign-in offered to an existing eID, or
+    the set-up of what the invitation's level needs on an eID that signs in by email link alone."""
     browser.hint_language(request, inv.language)
     tenant = await tenant_of(request, inv.tenant_id)
     return render(
@@ -107,10 +113,17 @@ async def start(request: Request) -> Response:
     browser_value = browser.browser_id(request)
     assert browser_value is not None  # csrf_ok needs the browser cookie
     ip = client_ip(request)
+
+    def unit(tx: Any) -> invitations.Invitation:
+        inv = invitations.open_link(tx, token=token, browser=browser_value, client_ip=ip)
+        if inv.eid_id is None and inv.needs_password:
+            person = eids.find_by_email(tx.conn, tenant_id=inv.tenant_id, email=inv.email)
+            if person is not None and invitations.can_enrol_on(tx.conn, inv, person):
+                return invitations.enrol_on_existing(tx, inv, person, client_ip=ip)
+        return inv
+
     try:
-        inv = await st.db.write(
-            lambda tx: invitations.open_link(tx, token=token, browser=browser_value, client_ip=ip)
-        )
+        inv = await st.db.write(unit)
     except LoginError as exc:
         return _problem_page(request, exc)
     return RedirectResponse(f"/onboarding/{inv.id}", status_code=303)
@@ -150,7 +163,8 @@ async def render_step(
 ) -> Response:
     tenant = await tenant_of(request, inv.tenant_id)
     steps = ["phone"] if inv.phone_number else []
-    steps += ["details"] + (["factor", "password", "recovery"] if inv.needs_password else [])
+    steps += [] if inv.enrols_existing else ["details"]
+    steps += ["factor", "password", "recovery"] if inv.needs_password else []
     counted = _COUNTED_AS.get(step, step)
     context: dict[str, Any] = {
         "error": None,
@@ -359,7 +373,7 @@ async def confirm_details(request: Request, form: Any, inv: invitations.Invitati
     except invitations.AlreadyCompletedError:
         raise  # step_post's page: the invitation is used
     except ConflictError:  # an eID for this address appeared meanwhile: sign in with it instead
-        return await _invitation_page(request, inv, "existing", status=409)
+        return await invitation_page(request, inv, "existing", status=409)
     return back_to_step(inv)
 
 
@@ -389,9 +403,21 @@ async def finish(request: Request, _form: Any, inv: invitations.Invitation) -> R
     cookie = request.cookies.get(sessions.COOKIE_NAME)
     eid_id, ip, ttl = eid_of(inv), client_ip(request), float(st.settings.session_ttl)
 
-    def unit(tx: Any) -> sessions.Issued:
+    def unit(tx: Any) -> sessions.Issued | None:
         person = eids.get(tx.conn, eid_id)
-        eids.set_status(tx, eid_id=eid_id, status=eids.EIDStatus.ACTIVE, reason="onboarding_completed")
+        if not inv.enrols_existing:
+            eids.set_status(tx, eid_id=eid_id, status=eids.EIDStatus.ACTIVE, reason="onboarding_completed")
+        elif person.status != eids.EIDStatus.ACTIVE:  # suspended or blocked while the steps ran
+            return None
+        elif inv.phone_number and "phone_verified_at" in inv.progress:
+            # the number the steps confirmed is the one the eID's SMS codes go to from now on
+            eids.set_verified(
+                tx,
+                eid_id=eid_id,
+                values={eids.AttributeName.PHONE_NUMBER: inv.phone_number},
+                method="sms",
+                evidence_ref=f"invitation:{inv.id}",
+            )
         invitations.complete(tx, inv)
         return sessions.authenticate(
             tx,
@@ -411,6 +437,8 @@ async def finish(request: Request, _form: Any, inv: invitations.Invitation) -> R
         issued = await st.db.write(unit)
     except ConflictError:
         return _problem_page(request, invitations.InvitationError("used", "already completed"))
+    if issued is None:  # the sign-in page tells why that eID cannot be used
+        return await invitation_page(request, inv, "existing", status=409)
     target = inv.return_url or f"/onboarding/{inv.id}/done"
     response = RedirectResponse(target, status_code=303)
     browser.set_cookie(response, sessions.COOKIE_NAME, issued.cookie_value)

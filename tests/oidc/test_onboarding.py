@@ -282,6 +282,8 @@ def test_an_invitation_completed_in_another_tab_during_the_sms_step_is_a_clear_p
 
 def test_an_invitee_with_an_eid_is_sent_to_sign_in(party: PartyFactory) -> None:
     p = party(email="new.signer@example.com")
+    assert p.eid is not None
+    p.served.set_password(p.eid, PASSWORD)  # one that signs in by email link alone: test_onboarding_existing_eid
     link = urllib.parse.urlsplit(invite(p))
     page = p.rp.browser.get(f"{link.path}?{link.query}")
     assert "You already have an eID" in page.text

@@ -27,6 +27,7 @@ _INVITATION: dict[str, object] = {
     "family_name": "Novak",
     "email": "ana@example.com",
     "country": "SI",
+    "enrols_existing": False,
 }
 _ENROLMENT: dict[str, object] = {
     "enrolment_id": "e1",
@@ -642,6 +643,17 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
         "invite.html",
         {"step": "existing", "invitation": dict(_INVITATION, return_url=None), "tenant_name": "A"},
     ),
+    (
+        "invite.html",
+        {
+            "step": "enrol",
+            "invitation": _INVITATION,
+            "tenant_name": "Acme",
+            "email": "a@x.si",
+            "client_name": "P",
+        },
+    ),
+    ("invite.html", {"step": "enrol", "invitation": _INVITATION, "tenant_name": "Acme", "email": "a@x.si"}),
     ("invite.html", {"step": "done", "invitation": _INVITATION}),
     *(
         ("invite.html", {"step": "invalid", "reason": reason})
@@ -658,6 +670,7 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
     ("onboarding.html", dict(_ONBOARDING, step="recovery")),
     ("onboarding.html", dict(_ONBOARDING, step="recovery", codes=["AAAA-BBBB", "CCCC-DDDD"])),
     ("onboarding.html", dict(_ONBOARDING, step="finish")),
+    ("onboarding.html", dict(_ONBOARDING, step="finish", invitation=dict(_INVITATION, enrols_existing=True))),
     (
         "emails/login_link.txt",
         {

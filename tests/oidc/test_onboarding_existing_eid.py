@@ -1,0 +1,234 @@
+"""An invitation to an address that already has an eID: enrol what the level needs on an eID that
+signs in by email link alone, and send every other eID to sign in, through the served app."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from idp import account, eids, proofing, sessions
+from levels_of_assurance.authenticators import password
+from tests.oidc.conftest import Party, PartyFactory, audit_events, redirect_query
+from tests.oidc.test_advanced_login import ADVANCED, PHONE, enrol, sms_code, sms_count
+from tests.oidc.test_onboarding import PASSWORD, RETURN_URL, _invitation_row, action_of, invite, post, step
+from tests.support.flows import form_value
+
+EMAIL = "new.signer@example.com"  # the address test_onboarding.invite invites
+OLD_PHONE = "+38641000111"
+
+
+def email_only_party(party: PartyFactory) -> Party:
+    """A person whose eID has a name, an email and an unverified old number, and no way to sign in
+    but the emailed link."""
+    p = party(
+        email=EMAIL, attributes={"given_name": "Ana", "family_name": "Horvat", "phone_number": OLD_PHONE}
+    )
+    assert p.eid is not None
+    return p
+
+
+def open_invitation(p: Party, **kwargs: object) -> httpx.Response:
+    link = urllib.parse.urlsplit(invite(p, **kwargs))  # type: ignore[arg-type]
+    return p.rp.browser.get(f"{link.path}?{link.query}")
+
+
+def start(p: Party, page: httpx.Response) -> httpx.Response:
+    return step(p, post(p, page, "/invite", token=form_value(page.text, "token")))
+
+
+def confirm_phone(p: Party, phone_page: httpx.Response) -> httpx.Response:
+    before = sms_count(p.served)
+    entry = step(p, post(p, phone_page, action_of(phone_page, "/phone/send")))
+    code = sms_code(p.served, PHONE, after=before)
+    return step(
+        p,
+        post(
+            p,
+            entry,
+            action_of(entry, "/phone"),
+            challenge_id=form_value(entry.text, "challenge_id"),
+            code=code,
+        ),
+    )
+
+
+def to_finish(p: Party, password_page: httpx.Response) -> httpx.Response:
+    """From the password step through the recovery codes (ten shown) to the finish page."""
+    recovery = step(
+        p,
+        post(
+            p,
+            password_page,
+            action_of(password_page, "/password"),
+            password=PASSWORD,
+            password_repeat=PASSWORD,
+        ),
+    )
+    shown = post(p, recovery, action_of(recovery, "/recovery"))
+    assert len(re.findall(r"<code>([A-Z0-9]{5}-[A-Z0-9]{5})</code>", shown.text)) == 10
+    return step(p, post(p, shown, action_of(shown, "/recovery/saved")))
+
+
+def reload(p: Party) -> eids.EID:
+    assert p.eid is not None
+    eid_id = p.eid.id
+    return p.served.run(p.served.state.db.read(lambda conn: eids.get(conn, eid_id)))
+
+
+def test_an_eid_that_signs_in_by_email_link_gets_what_the_invitation_needs(party: PartyFactory) -> None:
+    p = email_only_party(party)
+    page = open_invitation(p)
+    assert page.status_code == 200 and "Make your eID ready for a stronger sign-in" in page.text
+    assert (
+        "So far you sign in with it by a link" in page.text and "Your details stay as they are" in page.text
+    )
+
+    phone_page = start(p, page)
+    assert "Confirm your mobile number" in phone_page.text and "Step 1 of 4" in phone_page.text
+    factor = confirm_phone(p, phone_page)  # no details step: the eID's own stay
+    assert "How do you want to receive sign-in codes?" in factor.text and "Step 2 of 4" in factor.text
+    password_page = step(p, post(p, factor, action_of(factor, "/factor"), factor="sms"))
+    assert "Choose a password" in password_page.text and "Step 3 of 4" in password_page.text
+    finish_page = to_finish(p, password_page)
+    assert "sign in with your eID." in finish_page.text and "new eID" not in finish_page.text
+    done = post(p, finish_page, action_of(finish_page, "/finish"))
+    assert done.status_code == 303 and done.headers["location"] == RETURN_URL
+
+    # the relying app asks for the advanced level and gets it from the session the steps began
+    params, verifier = p.rp.authorize_params(acr_values=ADVANCED, prompt="none")
+    tokens = p.rp.exchange(redirect_query(p.rp.start(params), p.rp.redirect_uri)["code"], verifier).json()
+    claims = p.rp.verify_id_token(tokens["id_token"], nonce=params["nonce"])
+    assert claims["acr"] == ADVANCED and claims["amr"] == ["pwd", "sms", "mfa"]
+
+    person = reload(p)
+    assert p.eid is not None and person.id == p.eid.id and person.status == eids.EIDStatus.ACTIVE
+    # the eID's details are its own, not the sender's prefill; the number is the one confirmed now
+    assert (
+        person.attributes["given_name"].value == "Ana" and person.attributes["family_name"].value == "Horvat"
+    )
+    assert person.attributes["phone_number"].value == PHONE
+    assert person.attributes["phone_number"].verified_method == "sms"
+    has = p.served.run(p.served.state.db.read(lambda conn: account.enrolled(conn, person)))
+    assert has.password and has.phone == PHONE and has.recovery_codes_left == 10 and has.can_reach_advanced
+    found = p.served.run(
+        p.served.state.db.read(lambda conn: eids.find_by_email(conn, tenant_id=p.tenant.id, email=EMAIL))
+    )
+    assert found is not None and found.id == person.id  # no second eID for the address
+
+    events = [e for e in audit_events(p.served) if e["tenant_id"] == p.tenant.id]
+    kinds = [e["event_type"] for e in events]
+    assert kinds.count("eid.created") == 1  # the eID the party made, none by the invitation
+    assert "eid.status_changed" not in kinds
+    existing = [e for e in events if e["event_type"] == "invitation.existing_eid"]
+    assert len(existing) == 1 and existing[0]["eid_id"] == person.id
+    for expected in (
+        "password.set",
+        "recovery_codes.issued",
+        "eid.attributes_verified",
+        "invitation.completed",
+    ):
+        assert expected in kinds, expected
+
+
+def _with_password(p: Party) -> None:
+    assert p.eid is not None
+    p.served.set_password(p.eid, "an older password of hers")
+
+
+def _with_app_and_password(p: Party) -> None:
+    assert p.eid is not None
+    enrol(p.served, p.eid)
+
+
+def _proofed(p: Party) -> None:
+    assert p.eid is not None
+    eid_id = p.eid.id
+    p.served.write(
+        lambda tx: proofing.record(tx, eid_id=eid_id, method="video", level="qualified", evidence_id="e-1")
+    )
+
+
+def _suspended(p: Party) -> None:
+    assert p.eid is not None
+    eid_id = p.eid.id
+    p.served.write(lambda tx: eids.suspend(tx, eid_id=eid_id, reason="admin"))
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [_with_password, _with_app_and_password, _proofed, _suspended],
+    ids=lambda f: f.__name__.strip("_"),
+)
+def test_any_other_existing_eid_is_sent_to_sign_in(
+    party: PartyFactory, setup: Callable[[Party], None]
+) -> None:
+    p = email_only_party(party)
+    before = open_invitation(p)  # the page offers to set up what the level needs …
+    assert "Make your eID ready for a stronger sign-in" in before.text
+    setup(p)  # … and then the eID changes
+    page = p.rp.browser.get(str(before.url))
+    assert "You already have an eID" in page.text and 'action="/invite"' not in page.text
+    # the start posted from the page opened before enrols nothing on that eID: it is the new-eID
+    # path, whose details step refuses a second eID for the address
+    started = start(p, before)
+    assert "Step 1 of 5" in started.text
+    kinds = [e["event_type"] for e in audit_events(p.served) if e["tenant_id"] == p.tenant.id]
+    assert "invitation.existing_eid" not in kinds and kinds.count("eid.created") == 1
+
+
+def test_an_invitation_at_the_basic_level_sends_an_email_only_eid_to_sign_in(party: PartyFactory) -> None:
+    p = email_only_party(party)
+    page = open_invitation(p, level="urn:eid:loa:basic")
+    assert "You already have an eID" in page.text
+
+
+def test_a_password_set_on_the_eid_during_the_steps_is_not_replaced(
+    party: PartyFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = email_only_party(party)
+    factor = confirm_phone(p, start(p, open_invitation(p)))
+    password_page = step(p, post(p, factor, action_of(factor, "/factor"), factor="sms"))
+    _with_password(p)  # an administrator set one meanwhile
+    assert p.eid is not None
+    eid_id = p.eid.id
+    kept = p.served.run(p.served.state.db.read(lambda conn: password.stored_hash(conn, eid_id=eid_id)))
+    raced = post(
+        p, password_page, action_of(password_page, "/password"), password=PASSWORD, password_repeat=PASSWORD
+    )
+    assert raced.status_code == 409 and "You already have an eID" in raced.text
+    after = p.served.run(p.served.state.db.read(lambda conn: password.stored_hash(conn, eid_id=eid_id)))
+    assert after == kept
+
+
+def test_an_eid_suspended_during_the_steps_is_not_signed_in(party: PartyFactory) -> None:
+    p = email_only_party(party)
+    factor = confirm_phone(p, start(p, open_invitation(p)))
+    finish_page = to_finish(p, step(p, post(p, factor, action_of(factor, "/factor"), factor="sms")))
+    _suspended(p)
+    refused = post(p, finish_page, action_of(finish_page, "/finish"))
+    assert refused.status_code == 409 and "You already have an eID" in refused.text
+    assert sessions.COOKIE_NAME not in refused.headers.get("set-cookie", "")
+    invitation_id = action_of(finish_page, "/finish").split("/")[2]
+    row = p.served.run(p.served.state.db.read(lambda conn: _invitation_row(conn, invitation_id)))
+    assert row.completed_at is None
+    assert reload(p).status == eids.EIDStatus.SUSPENDED
+
+
+@pytest.mark.parametrize(
+    ("language", "title"),
+    [
+        ("sl", "Pripravite svoj eID na močnejšo prijavo"),
+        ("hr", "Pripremite svoj eID za jaču prijavu"),
+        ("sr-Latn", "Pripremite svoj eID za jaču prijavu"),
+    ],
+)
+def test_the_offer_is_in_the_language_the_sender_chose(
+    party: PartyFactory, language: str, title: str
+) -> None:
+    p = email_only_party(party)
+    page = open_invitation(p, language=language)
+    assert f'<html lang="{language}">' in page.text and title in page.text
