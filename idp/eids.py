@@ -15,7 +15,7 @@ from idp import audit, sessions, value_rules
 from idp.errors import ConflictError, NotFoundError
 from idp.storage import tables
 from idp.storage.database import Tx
-from idp.storage.prepared import Prepared
+from idp.storage.prepared import Prepared, Row
 
 
 class AttributeName(StrEnum):
@@ -228,9 +228,13 @@ _E = tables.eids.c
 _A = tables.eid_attributes.c
 
 
-def _with_attributes(where: Any) -> Prepared:
+def with_attributes(where: Any, *extra: Any) -> Prepared:
     """An eID and its attributes in one statement (one row per attribute; one row with NULL
-    attribute columns for an eID without any): one round trip to the database, not two."""
+    attribute columns for an eID without any): one round trip to the database, not two.
+
+    ``extra`` are more labelled columns: scalar subqueries correlated with ``eids.id`` that read
+    what a sign-in step needs besides the person (the password hash, the lock), so that the step
+    takes one round trip, not three. :func:`load_with` returns their values."""
     return Prepared(
         select(
             *tables.eids.c,
@@ -239,17 +243,23 @@ def _with_attributes(where: Any) -> Prepared:
             _A.verified_method.label("attribute_verified_method"),
             _A.verified_at.label("attribute_verified_at"),
             _A.evidence_ref.label("attribute_evidence_ref"),
+            *extra,
         )
         .select_from(tables.eids.outerjoin(tables.eid_attributes, _A.eid_id == _E.id))
         .where(where)
     )
 
 
+# the eID by its id (parameter ``id``), or by tenant (``t``) and normalised email (``m``)
+BY_ID = _E.id == bindparam("id")
+BY_EMAIL = (_E.tenant_id == bindparam("t")) & (_E.email_normalized == bindparam("m"))
 # every sign-in step reads the person: built once, run on the driver (idp.storage.prepared)
-_BY_ID = _with_attributes(_E.id == bindparam("id"))
+_BY_ID = with_attributes(BY_ID)
 
 
-def _load(conn: Connection, statement: Prepared, params: dict[str, Any]) -> EID | None:
+def load_with(conn: Connection, statement: Prepared, params: dict[str, Any]) -> tuple[EID, Row] | None:
+    """The eID a :func:`with_attributes` statement finds, and its first row (the ``extra``
+    columns are the same on every row); None when there is no such eID."""
     rows = statement.all(conn, params)
     if not rows:
         return None
@@ -264,7 +274,7 @@ def _load(conn: Connection, statement: Prepared, params: dict[str, Any]) -> EID 
         for r in rows
         if r["attribute_name"] is not None
     }
-    return EID(
+    person = EID(
         row["id"],
         row["tenant_id"],
         row["username"],
@@ -273,13 +283,14 @@ def _load(conn: Connection, statement: Prepared, params: dict[str, Any]) -> EID 
         row["created_at"],
         row["updated_at"],
     )
+    return person, row
 
 
 def get(conn: Connection, eid_id: str) -> EID:
-    found = _load(conn, _BY_ID, {"id": eid_id})
+    found = load_with(conn, _BY_ID, {"id": eid_id})
     if found is None:
         raise NotFoundError(f"no eID {eid_id!r}")
-    return found
+    return found[0]
 
 
 _OWNER = Prepared(
@@ -295,11 +306,12 @@ def owner(conn: Connection, eid_id: str) -> tuple[str, str]:
     return str(row["tenant_id"]), str(row["username"])
 
 
-_BY_EMAIL = _with_attributes((_E.tenant_id == bindparam("t")) & (_E.email_normalized == bindparam("m")))
+_BY_EMAIL = with_attributes(BY_EMAIL)
 
 
 def find_by_email(conn: Connection, *, tenant_id: str, email: str) -> EID | None:
-    return _load(conn, _BY_EMAIL, {"t": tenant_id, "m": normalize_email(email)})
+    found = load_with(conn, _BY_EMAIL, {"t": tenant_id, "m": normalize_email(email)})
+    return None if found is None else found[0]
 
 
 def set_status(tx: Tx, *, eid_id: str, status: EIDStatus, reason: str, actor: str | None = None) -> None:
