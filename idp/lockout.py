@@ -109,6 +109,15 @@ def is_locked(conn: Connection, *, eid_id: str) -> bool:
     return _LOCKED.first(conn, {"e": eid_id}) is not None
 
 
+# when the eID an idp.eids.with_attributes statement reads was locked, NULL when it is not: the
+# sign-in steps read it with the person
+LOCKED_AT_OF_EID = (
+    select(tables.login_locks.c.locked_at)
+    .where(tables.login_locks.c.eid_id == tables.eids.c.id)
+    .scalar_subquery()
+)
+
+
 def lock(tx: Tx, *, eid_id: str, tenant_id: str, reason: str, client_ip: str | None = None) -> None:
     if is_locked(tx.conn, eid_id=eid_id):
         return

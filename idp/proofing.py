@@ -107,3 +107,10 @@ def current(conn: Connection, eid_id: str) -> Proofing | None:
 
 def is_proofed(conn: Connection, eid_id: str | None) -> bool:
     return eid_id is not None and current(conn, eid_id) is not None
+
+
+# a proofing of the eID an idp.eids.with_attributes statement reads that is not revoked, NULL when
+# there is none (what is_proofed asks): the sign-in steps read it with the person
+PROOFING_OF_EID = (
+    select(_P.id).where((_P.eid_id == tables.eids.c.id) & _P.revoked_at.is_(None)).limit(1).scalar_subquery()
+)

@@ -216,9 +216,17 @@ _TAKE_STEP = Prepared(
     )
     .values(last_used_step=bindparam("step"), last_used_at=bindparam("now"))
 )
-# the id of the eID ``e``'s confirmed app, if any (idp.web.code_routes reads it with other options)
-HAS_APP = select(_T.id).where((_T.eid_id == bindparam("e")) & _T.confirmed_at.is_not(None)).limit(1)
-_HAS_APP = Prepared(HAS_APP)
+_HAS_APP = Prepared(
+    select(_T.id).where((_T.eid_id == bindparam("e")) & _T.confirmed_at.is_not(None)).limit(1)
+)
+# the id of the confirmed app of the eID an idp.eids.with_attributes statement reads, NULL without
+# one: the code step reads it with the person (idp.web.code_routes)
+APP_OF_EID = (
+    select(_T.id)
+    .where((_T.eid_id == tables.eids.c.id) & _T.confirmed_at.is_not(None))
+    .limit(1)
+    .scalar_subquery()
+)
 
 
 def has_app(conn: Connection, eid_id: str) -> bool:

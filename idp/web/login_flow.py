@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from idp import audit, eids, lockout, logins, proofing
+from idp import audit, eids, lockout, logins
 from idp.errors import ConflictError, IdPError, LoginError, NotFoundError, RateLimitedError
 from idp.web import account_login, browser, code_routes, login_state, passkey_routes
 from idp.web.browser import client_ip, render, state
@@ -87,12 +87,9 @@ async def login_page(request: Request) -> Response:
         return await identify_page(request, login, passkey_error=passkey_error)
     eid_id = login.eid_id
 
-    def load(conn: Connection) -> tuple[eids.EID, bool, code_routes.Options]:
-        person = eids.get(conn, eid_id)
-        # the code options too: one read for the page that most often follows the password
-        return person, proofing.is_proofed(conn, eid_id), code_routes.options(conn, person)
-
-    person, proofed, opts = await state(request).db.read(load)
+    # the code options too: one statement for the page that most often follows the password
+    known = await state(request).db.read(lambda conn: code_routes.signer(conn, eid_id))
+    person, proofed, opts = known.person, known.proofed, known.options
     decided = logins.decision(login, identity_proofed=proofed)
     if decided.satisfied:
         return await proceed(request, login)
@@ -142,6 +139,33 @@ async def restart(request: Request) -> Response:
 
 # -- password ---------------------------------------------------------------------------------------
 
+# the person with their password hash and lock in one statement, not three round trips
+_HASH_AND_LOCK = (password.HASH_OF_EID.label("password_hash"), lockout.LOCKED_AT_OF_EID.label("locked_at"))
+_PASSWORD_BY_ID = eids.with_attributes(eids.BY_ID, *_HASH_AND_LOCK)
+_PASSWORD_BY_EMAIL = eids.with_attributes(eids.BY_EMAIL, *_HASH_AND_LOCK)
+
+
+def password_subject(
+    conn: Connection, *, tenant_id: str, eid_id: str | None, email: str
+) -> tuple[eids.EID | None, str | None, bool]:
+    """Whom a password is for: the login's eID ``eid_id`` once identified (:class:`NotFoundError`
+    when it is gone), else the eID of ``email`` in the tenant; with its stored hash (None without a
+    password) and whether it is locked. ``(None, None, False)`` for an unknown address."""
+    if eid_id is not None:
+        found = eids.load_with(conn, _PASSWORD_BY_ID, {"id": eid_id})
+        if found is None:
+            raise NotFoundError(f"no eID {eid_id!r}")
+    else:
+        try:
+            normalized = eids.normalize_email(email)
+        except ValueError:
+            return None, None, False
+        found = eids.load_with(conn, _PASSWORD_BY_EMAIL, {"t": tenant_id, "m": normalized})
+        if found is None:
+            return None, None, False
+    person, row = found
+    return person, row["password_hash"], row["locked_at"] is not None
+
 
 async def password_submit(request: Request) -> Response:
     st = state(request)
@@ -156,18 +180,6 @@ async def password_submit(request: Request) -> Response:
     tenant_id = login.tenant.id
     known_id = login.eid_id
     raw_email = str(form.get("email") or "")[:320]
-
-    def find(conn: Connection) -> tuple[eids.EID | None, str | None, bool]:
-        if known_id is not None:
-            person: eids.EID | None = eids.get(conn, known_id)
-        else:
-            try:
-                person = eids.find_by_email(conn, tenant_id=tenant_id, email=eids.normalize_email(raw_email))
-            except ValueError:
-                person = None
-        if person is None:
-            return None, None, False
-        return person, password.stored_hash(conn, eid_id=person.id), lockout.is_locked(conn, eid_id=person.id)
 
     async def page(status: int, error: str, retry_after: float | None = None) -> Response:
         if known_id is not None:
@@ -198,7 +210,9 @@ async def password_submit(request: Request) -> Response:
         response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
         return response
 
-    person, stored, locked = await st.db.read(find)
+    person, stored, locked = await st.db.read(
+        lambda conn: password_subject(conn, tenant_id=tenant_id, eid_id=known_id, email=raw_email)
+    )
     reason = None
     try:
         if person is None or stored is None or not person.active:

@@ -239,6 +239,14 @@ def stored_hash(conn: Connection, *, eid_id: str) -> str | None:
     return stored
 
 
+# the hash of the eID an idp.eids.with_attributes statement reads: the password step reads both
+HASH_OF_EID = (
+    select(tables.password_credentials.c.hash)
+    .where(tables.password_credentials.c.eid_id == tables.eids.c.id)
+    .scalar_subquery()
+)
+
+
 def set_hash(
     tx: Tx, *, eid_id: str, tenant_id: str, new_hash: str, reason: str, client_ip: str | None = None
 ) -> None:

@@ -146,10 +146,16 @@ def remaining(conn: Connection, *, eid_id: str) -> int:
     return int(_REMAINING.scalar(conn, {"e": eid_id}))
 
 
-# how many of the eID ``e``'s codes are unused (idp.web.code_routes reads it with other options)
-REMAINING = (
+_REMAINING = Prepared(
     select(func.count())
     .select_from(tables.recovery_codes)
     .where((_R.eid_id == bindparam("e")) & _R.used_at.is_(None))
 )
-_REMAINING = Prepared(REMAINING)
+# how many codes of the eID an idp.eids.with_attributes statement reads are unused: the code step
+# reads it with the person (idp.web.code_routes)
+REMAINING_OF_EID = (
+    select(func.count())
+    .select_from(tables.recovery_codes)
+    .where((_R.eid_id == tables.eids.c.id) & _R.used_at.is_(None))
+    .scalar_subquery()
+)
