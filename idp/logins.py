@@ -185,10 +185,14 @@ def complete(
     previous: sessions.Session | None,
     ttl: float,
     client_ip: str | None,
+    person: eids.EID | None = None,
 ) -> Completed:
-    """Turn a login that reached its level into an SSO session, and close the login."""
+    """Turn a login that reached its level into an SSO session, and close the login. ``person``
+    is the login's eID when the caller read it in ``tx`` (its status as committed now: an eID
+    suspended since the factor was checked must not get a session)."""
     assert decided.satisfied and decided.level is not None and login.eid_id is not None
-    person = eids.get(tx.conn, login.eid_id)
+    if person is None:
+        person = eids.get(tx.conn, login.eid_id)
     if not person.active:
         raise ConflictError("this eID is suspended or blocked")
     factors = list(decided.counted)
@@ -209,13 +213,22 @@ def complete(
     return Completed(issued, person)
 
 
+# the eID with whether it is proofed, in one statement: the proofing decides whether the level is
+# reached, the eID's status whether the login may complete
+_PROOFED = eids.with_attributes(eids.BY_ID, proofing.PROOFING_OF_EID.label("proofing"))
+
+
 def finish_if_reached(
     tx: Tx, login: Login, *, cookie: str | None, ttl: float, client_ip: str | None
 ) -> tuple[Decision, Completed | None]:
     """In the transaction that recorded a factor: complete the login when its level is reached
     (one commit for the factor and the session), else say what is still missing."""
-    decided = decision(login, identity_proofed=proofing.is_proofed(tx.conn, login.eid_id))
+    found = eids.load_with(tx.conn, _PROOFED, {"id": login.eid_id}) if login.eid_id is not None else None
+    decided = decision(login, identity_proofed=found is not None and found[1]["proofing"] is not None)
     if not decided.satisfied:
         return decided, None
     previous = sessions.load(tx.conn, cookie, now=tx.now)
-    return decided, complete(tx, login, decided=decided, previous=previous, ttl=ttl, client_ip=client_ip)
+    person = found[0] if found is not None else None  # None: complete() says the eID is gone
+    return decided, complete(
+        tx, login, decided=decided, previous=previous, ttl=ttl, client_ip=client_ip, person=person
+    )

@@ -15,6 +15,7 @@ import pytest
 import segno
 from sqlalchemy import select
 
+from idp import audit
 from idp.eids import EID
 from idp.errors import IdPError, NotFoundError
 from idp.storage import tables
@@ -119,6 +120,9 @@ async def test_confirm_then_verify_once_per_step(db: Database, signer: EID) -> N
         "otp.totp.verified",
     ]
     assert trail[2]["details"] == {"method": "totp", "step": int(T0 + 60) // 30}
+    # the tenant and username come with the app's row (one statement): the event names both
+    shown = await db.read(lambda conn: audit.readable(conn, trail))
+    assert shown[2]["username"] == signer.username
     assert all(enrolment.secret not in str(e["details"]) for e in trail)
 
 

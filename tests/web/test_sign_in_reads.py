@@ -16,13 +16,15 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection
 
-from idp import eids, lockout, proofing
+from idp import eids, lockout, logins, proofing, tenants
 from idp.eids import EID, Attribute
-from idp.errors import NotFoundError
+from idp.errors import ConflictError, NotFoundError
 from idp.storage import migrate, tables
 from idp.storage.database import Database
 from idp.web import code_routes, login_flow
 from levels_of_assurance.authenticators import password, recovery_codes
+from levels_of_assurance.ladder import AMR, Level, RequestedLevel, acr_for
+from levels_of_assurance.policy import Factor, Method
 from tests.support.factors import person
 
 HASH = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"  # read back, never verified
@@ -153,6 +155,34 @@ async def test_the_password_step_reads_each_eids_own_hash_and_lock(db: Database)
     assert await subject(email=other_tenant.value("email") or "") == (None, None, False)
     with pytest.raises(NotFoundError):
         await subject(eid_id="no-such-eid")
+
+
+async def test_completing_a_login_reads_the_eids_status_and_proofing_in_its_transaction(db: Database) -> None:
+    """The eID's status as committed when the login completes, not as the request read it before."""
+    full = await _full(db)
+    login = logins.Login(
+        request_id="r1",
+        client_id="c",
+        client_name="C",
+        tenant=await db.read(lambda conn: tenants.get(conn, full.tenant_id)),
+        requested=RequestedLevel(Level.QUALIFIED, acr_for(Level.QUALIFIED)),
+        eid_id=full.id,
+        factors=(Factor(Method.PASSWORD, (AMR.PWD,), NOW), Factor(Method.TOTP, (AMR.OTP,), NOW)),
+        params={},
+        created_at=NOW,
+    )
+
+    def finish(tx: Any) -> tuple[Any, Any]:
+        return logins.finish_if_reached(tx, login, cookie=None, ttl=60.0, client_ip=None)
+
+    await db.write(lambda tx: eids.suspend(tx, eid_id=full.id, reason="test"))
+    with pytest.raises(ConflictError, match="suspended or blocked"):
+        await db.write(finish)
+    await db.write(lambda tx: eids.set_status(tx, eid_id=full.id, status=eids.EIDStatus.ACTIVE, reason="t"))
+    decided, completed = await db.write(finish)
+    # qualified = advanced factors + a proofing that is not revoked
+    assert decided.satisfied and decided.level == Level.QUALIFIED
+    assert completed is not None and completed.person.id == full.id and completed.person.active
 
 
 async def test_each_read_takes_one_statement(tmp_path: Any) -> None:
