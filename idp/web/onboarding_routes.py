@@ -393,6 +393,22 @@ def _factors(inv: invitations.Invitation) -> list[Factor]:
     return factors
 
 
+def _record_what_the_steps_proved(tx: Any, inv: invitations.Invitation, person: eids.EID) -> None:
+    """On an existing eID, what the steps proved, as the details step records it on a new one:
+    the address the link was sent to (unless it is verified already), and the number the SMS code
+    confirmed, which the eID's SMS codes go to from now on."""
+    proved: list[tuple[eids.AttributeName, str, str]] = []
+    email = person.attributes.get(eids.AttributeName.EMAIL)
+    if email is not None and email.verified_at is None and email.value.lower() == inv.email:
+        proved.append((eids.AttributeName.EMAIL, email.value, "invitation_link"))
+    if inv.phone_number and "phone_verified_at" in inv.progress:
+        proved.append((eids.AttributeName.PHONE_NUMBER, inv.phone_number, "sms"))
+    for name, value, method in proved:
+        eids.set_verified(
+            tx, eid_id=person.id, values={name: value}, method=method, evidence_ref=f"invitation:{inv.id}"
+        )
+
+
 @step_post("finish", needs_eid=True)
 async def finish(request: Request, _form: Any, inv: invitations.Invitation) -> Response:
     st = state(request)
@@ -409,15 +425,8 @@ async def finish(request: Request, _form: Any, inv: invitations.Invitation) -> R
             eids.set_status(tx, eid_id=eid_id, status=eids.EIDStatus.ACTIVE, reason="onboarding_completed")
         elif person.status != eids.EIDStatus.ACTIVE:  # suspended or blocked while the steps ran
             return None
-        elif inv.phone_number and "phone_verified_at" in inv.progress:
-            # the number the steps confirmed is the one the eID's SMS codes go to from now on
-            eids.set_verified(
-                tx,
-                eid_id=eid_id,
-                values={eids.AttributeName.PHONE_NUMBER: inv.phone_number},
-                method="sms",
-                evidence_ref=f"invitation:{inv.id}",
-            )
+        else:
+            _record_what_the_steps_proved(tx, inv, person)
         invitations.complete(tx, inv)
         return sessions.authenticate(
             tx,
