@@ -6,11 +6,12 @@ person receives a single-use link by email; opening it proves the address. The f
 that opens it owns the onboarding (nobody else can continue it), which then confirms the mobile
 number by SMS, the prefilled data, a second factor and, for the advanced level, a password.
 
-An invitee who already has an eID does not get a second one. If that eID signs in by email link
-alone (no password, code, passkey or identity proofing) and the invitation asks for more, the
-onboarding enrols what the level needs on it instead (:func:`enrol_on_existing`): the link
-proves the address and the SMS step the sender's number, as they would for a new eID. Any other
-existing eID is sent to sign in; an invitation never replaces a way to sign in that is there.
+An invitee who already has an eID does not get a second one. If that eID has no code method,
+passkey or identity proofing and the invitation asks for more than the email link, the
+onboarding enrols what the level needs on it instead (:func:`enrolment_on`): the link proves
+the address and the SMS step the sender's number, as they would for a new eID, and a password
+the eID has must be entered, not set anew. Any other existing eID is sent to sign in; an
+invitation never replaces a way to sign in that is there.
 
 Only the link's SHA-256 digest is stored. ``progress`` records the steps done, so a person who
 closes the tab continues where they left off in the same browser until the invitation expires.
@@ -86,6 +87,11 @@ class Invitation:
     def enrols_existing(self) -> bool:
         """Whether this onboarding adds sign-in methods to an eID that was there before it."""
         return bool(self.progress.get("existing_eid"))
+
+    @property
+    def proves_password(self) -> bool:
+        """Whether the password step checks the existing eID's password rather than setting one."""
+        return self.progress.get("existing_eid") == "prove_password"
 
 
 def from_row(row: Any) -> Invitation:
@@ -285,24 +291,39 @@ def load(conn: Connection, *, invitation_id: str, browser: str | None, now: floa
     return from_row(row)
 
 
-def can_enrol_on(conn: Connection, invitation: Invitation, person: eids.EID) -> bool:
+class Enrolment(StrEnum):
+    """How an invitation treats the eID its address already has."""
+
+    NONE = "none"  # the eID is sent to sign in
+    SET_PASSWORD = "set_password"  # the steps set a password and a code method on it
+    PROVE_PASSWORD = "prove_password"  # the person enters the eID's password, then adds a code method
+
+
+def enrolment_on(conn: Connection, invitation: Invitation, person: eids.EID) -> Enrolment:
     """Whether ``invitation`` may enrol its level's sign-in methods on ``person``, the eID its
-    address already has: the level needs more than the email link, and the eID is active and
-    has nothing that the link and an SMS code would otherwise be enough to get around — no
-    password, app, passkey, recovery codes, lock or identity proofing."""
+    address already has: only if the level needs more than the email link, and the eID is
+    active and has no code method, passkey, lock or identity proofing — nothing that the link and
+    an SMS code to the sender's number would otherwise be enough to get around. A password the
+    eID has is kept, and proven in the steps instead of set."""
     if not invitation.needs_password or person.status != eids.EIDStatus.ACTIVE:
-        return False
+        return Enrolment.NONE
     has = account.enrolled(conn, person)
-    if has.password or has.app or has.passkeys or has.recovery_codes_left or has.locked:
-        return False
-    return not proofing.is_proofed(conn, person.id)
+    if (
+        has.app
+        or has.passkeys
+        or has.recovery_codes_left
+        or has.locked
+        or proofing.is_proofed(conn, person.id)
+    ):
+        return Enrolment.NONE
+    return Enrolment.PROVE_PASSWORD if has.password else Enrolment.SET_PASSWORD
 
 
 def enrol_on_existing(
-    tx: Tx, invitation: Invitation, person: eids.EID, *, client_ip: str | None
+    tx: Tx, invitation: Invitation, person: eids.EID, how: Enrolment, *, client_ip: str | None
 ) -> Invitation:
-    """Continue ``invitation`` on ``person``'s eID (:func:`can_enrol_on` said it may): its
-    details stay as they are, so the step that confirms the sender's is done."""
+    """Continue ``invitation`` on ``person``'s eID as :func:`enrolment_on` found it may (``how``):
+    its details stay as they are, so the step that confirms the sender's is done."""
     audit.record(
         tx,
         audit.AuditEvent(
@@ -311,11 +332,13 @@ def enrol_on_existing(
             eid_id=person.id,
             client_ip=client_ip,
             transaction_id=invitation.id,
-            details={"acr": invitation.acr},
+            details={"acr": invitation.acr, "enrolment": str(how)},
             process_state="onboarding",
         ),
     )
-    return record_progress(tx, invitation, existing_eid=True, details_confirmed_at=tx.now, eid_id=person.id)
+    return record_progress(
+        tx, invitation, existing_eid=str(how), details_confirmed_at=tx.now, eid_id=person.id
+    )
 
 
 def record_progress(tx: Tx, invitation: Invitation, **steps: Any) -> Invitation:

@@ -102,6 +102,7 @@ _PAGE_DEFAULTS: dict[str, dict[str, object]] = {
         "tenant_name": "",
         "client_name": None,
         "advanced": False,
+        "proves_password": False,
         "reason": None,
         "email": "",
     },

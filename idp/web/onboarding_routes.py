@@ -7,8 +7,9 @@ shows the next step: confirm the mobile number with an SMS code, confirm the pre
 set a password, save the recovery codes — the last three only for the advanced level. The last
 step activates the eID, starts an SSO session at the level reached, and sends the person back
 to the relying app. An invitee who already has an eID is sent to sign in instead, unless that
-eID signs in by email link alone and the invitation asks for more: then the same steps enrol
-what the level needs on it (``idp.invitations.can_enrol_on``), without the details step.
+eID has no code method, passkey or proofing and the invitation asks for more than the email
+link: then the same steps enrol what the level needs on it (``idp.invitations.enrolment_on``),
+without the details step, and a password it has is entered first instead of set.
 """
 
 from __future__ import annotations
@@ -68,25 +69,34 @@ async def invite_page(request: Request) -> Response:
     token = request.query_params.get("token", "")[:128]
     now = time.time()
 
-    def load(conn: Connection) -> tuple[invitations.Invitation, str]:
+    def load(conn: Connection) -> tuple[invitations.Invitation, str, invitations.Enrolment]:
         inv = invitations.peek(conn, token=token, now=now)
         person = eids.find_by_email(conn, tenant_id=inv.tenant_id, email=inv.email)
         if person is None or inv.eid_id == person.id:  # none, or this invitation's own
-            return inv, "welcome"
-        return inv, "enrol" if invitations.can_enrol_on(conn, inv, person) else "existing"
+            return inv, "welcome", invitations.Enrolment.NONE
+        how = invitations.enrolment_on(conn, inv, person)
+        return inv, "existing" if how == invitations.Enrolment.NONE else "enrol", how
 
     try:
-        inv, step = await st.db.read(load)
+        inv, step, how = await st.db.read(load)
     except LoginError as exc:
         return _problem_page(request, exc)
-    return await invitation_page(request, inv, step, token=token)
+    proves = how == invitations.Enrolment.PROVE_PASSWORD
+    return await invitation_page(request, inv, step, token=token, proves_password=proves)
 
 
 async def invitation_page(
-    request: Request, inv: invitations.Invitation, step: str, *, status: int = 200, token: str | None = None
+    request: Request,
+    inv: invitations.Invitation,
+    step: str,
+    *,
+    status: int = 200,
+    token: str | None = None,
+    proves_password: bool = False,
 ) -> Response:
     """invite.html for one invitation: its welcome, the sign-in offered to an existing eID, or
-    the set-up of what the invitation's level needs on an eID that signs in by email link alone."""
+    the set-up of what the invitation's level needs on an existing eID (``proves_password``: it
+    has a password, which the person will enter)."""
     browser.hint_language(request, inv.language)
     tenant = await tenant_of(request, inv.tenant_id)
     return render(
@@ -100,6 +110,7 @@ async def invitation_page(
         tenant_name=str(tenant.branding.get("name") or tenant.name),
         client_name=await _client_name(request, inv.client_id),
         advanced=inv.level >= Level.ADVANCED,
+        proves_password=proves_password,
         branding=dict(tenant.branding),
     )
 
@@ -118,8 +129,11 @@ async def start(request: Request) -> Response:
         inv = invitations.open_link(tx, token=token, browser=browser_value, client_ip=ip)
         if inv.eid_id is None and inv.needs_password:
             person = eids.find_by_email(tx.conn, tenant_id=inv.tenant_id, email=inv.email)
-            if person is not None and invitations.can_enrol_on(tx.conn, inv, person):
-                return invitations.enrol_on_existing(tx, inv, person, client_ip=ip)
+            how = invitations.Enrolment.NONE
+            if person is not None:
+                how = invitations.enrolment_on(tx.conn, inv, person)
+            if person is not None and how != invitations.Enrolment.NONE:
+                return invitations.enrol_on_existing(tx, inv, person, how, client_ip=ip)
         return inv
 
     try:
@@ -138,20 +152,29 @@ async def _load(request: Request, invitation_id: str) -> invitations.Invitation:
     return inv
 
 
-def _next_step(inv: invitations.Invitation) -> str:
-    p = inv.progress
-    if inv.phone_number and "phone_verified_at" not in p:
-        return "phone"
-    if "details_confirmed_at" not in p:
-        return "details"
+# what records each step as done in the invitation's progress
+_DONE_WHEN = {
+    "phone": "phone_verified_at",
+    "details": "details_confirmed_at",
+    "factor": "factor",
+    "password": "password_at",
+    "recovery": "recovery_shown_at",
+}
+
+
+def _steps(inv: invitations.Invitation) -> list[str]:
+    """The invitation's steps in order. An existing eID's details stay as they are; a password
+    it has is entered first, before anything is added to the eID."""
+    steps = ["password"] if inv.proves_password else []
+    steps += ["phone"] if inv.phone_number else []
+    steps += [] if inv.enrols_existing else ["details"]
     if inv.needs_password:
-        if "factor" not in p:
-            return "factor"
-        if "password_at" not in p:
-            return "password"
-        if "recovery_shown_at" not in p:
-            return "recovery"
-    return "finish"
+        steps += ["factor"] + ([] if inv.proves_password else ["password"]) + ["recovery"]
+    return steps
+
+
+def _next_step(inv: invitations.Invitation) -> str:
+    return next((s for s in _steps(inv) if _DONE_WHEN[s] not in inv.progress), "finish")
 
 
 # a page within a step is numbered as that step: setting up the app is part of choosing it
@@ -162,9 +185,7 @@ async def render_step(
     request: Request, inv: invitations.Invitation, step: str, *, status: int = 200, **extra: Any
 ) -> Response:
     tenant = await tenant_of(request, inv.tenant_id)
-    steps = ["phone"] if inv.phone_number else []
-    steps += [] if inv.enrols_existing else ["details"]
-    steps += ["factor", "password", "recovery"] if inv.needs_password else []
+    steps = _steps(inv)
     counted = _COUNTED_AS.get(step, step)
     context: dict[str, Any] = {
         "error": None,

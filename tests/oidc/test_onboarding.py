@@ -20,7 +20,7 @@ from idp.web.i18n import LANGUAGE_COOKIE
 from otp import totp
 from otp.sms import Checked, PhoneVerifier
 from tests.oidc.conftest import Party, PartyFactory, audit_events, outbox_names, redirect_query, wait_for_mail
-from tests.oidc.test_advanced_login import ADVANCED, PHONE, sms_code, sms_count
+from tests.oidc.test_advanced_login import ADVANCED, PHONE, enrol, sms_code, sms_count
 from tests.support.flows import form_value
 from tests.support.server import ServedApp
 
@@ -281,9 +281,9 @@ def test_an_invitation_completed_in_another_tab_during_the_sms_step_is_a_clear_p
 
 
 def test_an_invitee_with_an_eid_is_sent_to_sign_in(party: PartyFactory) -> None:
-    p = party(email="new.signer@example.com")
+    p = party(email="new.signer@example.com", attributes={"phone_number": PHONE})
     assert p.eid is not None
-    p.served.set_password(p.eid, PASSWORD)  # one that signs in by email link alone: test_onboarding_existing_eid
+    enrol(p.served, p.eid)  # a password and an app; eIDs without codes: test_onboarding_existing_eid
     link = urllib.parse.urlsplit(invite(p))
     page = p.rp.browser.get(f"{link.path}?{link.query}")
     assert "You already have an eID" in page.text

@@ -4,14 +4,16 @@ signs in by email link alone, and send every other eID to sign in, through the s
 from __future__ import annotations
 
 import re
+import time
 import urllib.parse
 from collections.abc import Callable
 
 import httpx
 import pytest
 
-from idp import account, eids, proofing, sessions
+from idp import account, eids, lockout, proofing, sessions
 from levels_of_assurance.authenticators import password
+from otp import totp
 from tests.oidc.conftest import Party, PartyFactory, audit_events, redirect_query
 from tests.oidc.test_advanced_login import ADVANCED, PHONE, enrol, sms_code, sms_count
 from tests.oidc.test_onboarding import PASSWORD, RETURN_URL, _invitation_row, action_of, invite, post, step
@@ -158,9 +160,15 @@ def _suspended(p: Party) -> None:
     p.served.write(lambda tx: eids.suspend(tx, eid_id=eid_id, reason="admin"))
 
 
+def _locked(p: Party) -> None:
+    assert p.eid is not None
+    eid_id, tenant_id = p.eid.id, p.tenant.id
+    p.served.write(lambda tx: lockout.lock(tx, eid_id=eid_id, tenant_id=tenant_id, reason="admin"))
+
+
 @pytest.mark.parametrize(
     "setup",
-    [_with_password, _with_app_and_password, _proofed, _suspended],
+    [_with_app_and_password, _proofed, _suspended, _locked],
     ids=lambda f: f.__name__.strip("_"),
 )
 def test_any_other_existing_eid_is_sent_to_sign_in(
@@ -232,3 +240,65 @@ def test_the_offer_is_in_the_language_the_sender_chose(
     p = email_only_party(party)
     page = open_invitation(p, language=language)
     assert f'<html lang="{language}">' in page.text and title in page.text
+
+
+def test_an_eid_with_a_password_proves_it_and_gets_a_code_method(party: PartyFactory) -> None:
+    p = email_only_party(party)
+    _with_password(p)
+    assert p.eid is not None
+    eid_id = p.eid.id
+    kept = p.served.run(p.served.state.db.read(lambda conn: password.stored_hash(conn, eid_id=eid_id)))
+    page = open_invitation(p)
+    assert "Make your eID ready for a stronger sign-in" in page.text
+    assert "Enter the password of your eID." in page.text and "Choose a password." not in page.text
+
+    # the password comes first: nothing is added to the eID before it is entered
+    password_page = start(p, page)
+    assert "Enter your password" in password_page.text and "Step 1 of 4" in password_page.text
+    assert 'autocomplete="current-password"' in password_page.text
+    wrong = post(p, password_page, action_of(password_page, "/password"), password="not hers at all")
+    assert wrong.status_code == 401 and "The password is not correct." in wrong.text
+    phone_page = step(p, post(p, wrong, action_of(wrong, "/password"), password="an older password of hers"))
+    assert "Confirm your mobile number" in phone_page.text and "Step 2 of 4" in phone_page.text
+    factor = confirm_phone(p, phone_page)
+    assert "Step 3 of 4" in factor.text
+    app_page = post(p, factor, action_of(factor, "/factor"), factor="app")
+    uri = form_value(app_page.text, "provisioning_uri")
+    secret = urllib.parse.parse_qs(urllib.parse.urlsplit(uri).query)["secret"][0]
+    recovery = step(
+        p,
+        post(
+            p,
+            app_page,
+            action_of(app_page, "/app"),
+            enrolment_id=form_value(app_page.text, "enrolment_id"),
+            code=totp.code_at(secret=secret, for_time=time.time()),
+        ),
+    )
+    assert "Save your recovery codes" in recovery.text and "Step 4 of 4" in recovery.text
+    shown = post(p, recovery, action_of(recovery, "/recovery"))
+    finish_page = step(p, post(p, shown, action_of(shown, "/recovery/saved")))
+    done = post(p, finish_page, action_of(finish_page, "/finish"))
+    assert done.status_code == 303 and done.headers["location"] == RETURN_URL
+
+    params, verifier = p.rp.authorize_params(acr_values=ADVANCED, prompt="none")
+    tokens = p.rp.exchange(redirect_query(p.rp.start(params), p.rp.redirect_uri)["code"], verifier).json()
+    claims = p.rp.verify_id_token(tokens["id_token"], nonce=params["nonce"])
+    assert claims["acr"] == ADVANCED and claims["amr"] == ["pwd", "otp", "mfa"]
+    after = p.served.run(p.served.state.db.read(lambda conn: password.stored_hash(conn, eid_id=eid_id)))
+    assert after == kept  # entered, never replaced
+    events = [e for e in audit_events(p.served) if e["eid_id"] == eid_id]
+    failed = [e for e in events if e["event_type"] == "login.failed"]
+    assert len(failed) == 1 and failed[0]["details"]["reason"] == "wrong_password"
+    assert any(e["event_type"] == "login.factor_proven" for e in events)
+
+
+def test_guessing_the_password_of_an_existing_eid_is_throttled_as_at_sign_in(party: PartyFactory) -> None:
+    p = email_only_party(party)
+    _with_password(p)
+    password_page = start(p, open_invitation(p))
+    action = action_of(password_page, "/password")
+    answers = [post(p, password_page, action, password=f"guess number {n}") for n in range(5)]
+    assert [a.status_code for a in answers[:4]] == [401, 401, 401, 401]
+    assert answers[4].status_code == 429 and "Too many failed attempts" in answers[4].text
+    assert int(answers[4].headers["Retry-After"]) >= 1

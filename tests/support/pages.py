@@ -28,6 +28,7 @@ _INVITATION: dict[str, object] = {
     "email": "ana@example.com",
     "country": "SI",
     "enrols_existing": False,
+    "proves_password": False,
 }
 _ENROLMENT: dict[str, object] = {
     "enrolment_id": "e1",
@@ -654,6 +655,17 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
         },
     ),
     ("invite.html", {"step": "enrol", "invitation": _INVITATION, "tenant_name": "Acme", "email": "a@x.si"}),
+    (
+        "invite.html",
+        {
+            "step": "enrol",
+            "invitation": _INVITATION,
+            "email": "a@x.si",
+            "client_name": "P",
+            "proves_password": True,
+        },
+    ),
+    ("invite.html", {"step": "enrol", "invitation": _INVITATION, "email": "a@x.si", "proves_password": True}),
     ("invite.html", {"step": "done", "invitation": _INVITATION}),
     *(
         ("invite.html", {"step": "invalid", "reason": reason})
@@ -670,6 +682,15 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
     ("onboarding.html", dict(_ONBOARDING, step="recovery")),
     ("onboarding.html", dict(_ONBOARDING, step="recovery", codes=["AAAA-BBBB", "CCCC-DDDD"])),
     ("onboarding.html", dict(_ONBOARDING, step="finish")),
+    *(
+        (
+            "onboarding.html",
+            dict(
+                _ONBOARDING, step="password", error=error, invitation=dict(_INVITATION, proves_password=True)
+            ),
+        )
+        for error in (None, "wrong_credentials", "throttled", "locked")
+    ),
     ("onboarding.html", dict(_ONBOARDING, step="finish", invitation=dict(_INVITATION, enrols_existing=True))),
     (
         "emails/login_link.txt",
