@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from idp.web.account_routes import event_label
 from idp.web.i18n import Pages
 from tests.support.pages import PAGES, all_pages, render
 
@@ -36,3 +37,47 @@ def test_the_passkeys_names_are_apart_from_their_count(pages: Pages, language: s
     enrolled = dict(PAGES["account.html"][0]["enrolled"])  # type: ignore[call-overload]
     assert [p["name"] for p in enrolled["passkeys"]] == ["Laptop", "Phone"]
     assert expected in visible_text(render(pages, "account.html", language))
+
+
+@pytest.mark.parametrize(
+    ("language", "email", "phone", "created"),
+    [
+        (
+            "en",
+            "Details confirmed or changed: Email address",
+            "Details confirmed or changed: Mobile number",
+            "eID created",
+        ),
+        (
+            "sl",
+            "Podatki potrjeni ali spremenjeni: E-poštni naslov",
+            "Podatki potrjeni ali spremenjeni: Številka mobilnega telefona",
+            "eID ustvarjen",
+        ),
+    ],
+)
+def test_each_detail_confirmed_is_named(
+    pages: Pages, language: str, email: str, phone: str, created: str
+) -> None:
+    """An invitation to an eID that signs in by email link alone confirms its address and its
+    number, one event each: the list said 'Details confirmed or changed' twice over."""
+    events = [
+        (
+            {
+                "occurred_at": "2026-01-02T03:04:05Z",
+                "event_type": event_type,
+                "client_ip": None,
+                "success": True,
+                "details": {"attributes": [name]},
+            },
+            event_label(event_type),
+        )
+        for event_type, name in (
+            ("eid.attributes_verified", "email"),
+            ("eid.attributes_verified", "phone_number"),
+            ("eid.created", "email"),  # the attributes it was made with are not a detail changed
+        )
+    ]
+    text = visible_text(render(pages, "account.html", language, events=events))
+    assert f"{email} " in text and f"{phone} " in text
+    assert f"{created} " in text and f"{created}:" not in text
