@@ -31,7 +31,7 @@ def cmd_user_invite(args: argparse.Namespace, settings: Settings) -> None:
     from idp.web.invitation_mail import invitation_link, send_invitation
 
     async def run(db: Database) -> tuple[invitations.Invitation, str, bool]:
-        def unit(tx: Tx) -> tuple[invitations.Invitation, str, tenants.Tenant]:
+        def unit(tx: Tx) -> tuple[invitations.Invitation, str, tenants.Tenant, bool]:
             tenant = tenants.get(tx.conn, args.tenant)
             client = None
             if args.client:
@@ -53,15 +53,22 @@ def cmd_user_invite(args: argparse.Namespace, settings: Settings) -> None:
                 language=args.language,
                 created_by="cli",
             )
-            return inv, token, tenant
+            existing = eids.find_by_email(tx.conn, tenant_id=tenant.id, email=inv.email) is not None
+            return inv, token, tenant, existing
 
-        inv, token, tenant = await db.write(unit)
+        inv, token, tenant, existing = await db.write(unit)
         sent = False
         if not args.no_mail:
             pages = Pages(languages=settings.languages)
             mailer = build_mailer(settings.email_backend, base_dir=None)
             await send_invitation(
-                settings=settings, pages=pages, mailer=mailer, invitation=inv, token=token, tenant=tenant
+                settings=settings,
+                pages=pages,
+                mailer=mailer,
+                invitation=inv,
+                token=token,
+                tenant=tenant,
+                existing=existing,
             )
             sent = True
         return inv, token, sent

@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from idp import clients, invitations
+from idp import clients, eids, invitations
 from idp.admin import models as m
 from idp.admin import queries
 from idp.admin.openapi import Operation
@@ -68,13 +68,13 @@ async def create_invitation(call: Call) -> Response:
     assert tenant is not None
     ttl = float(body.valid_days * 86400 if body.valid_days else st.settings.invitation_ttl)
 
-    def unit(tx: Tx) -> tuple[invitations.Invitation, str]:
+    def unit(tx: Tx) -> tuple[invitations.Invitation, str, bool]:
         client = None
         if body.client_id is not None:
             client = clients.get(tx.conn, body.client_id)
             if client is None or client.tenant_id != tenant.id:
                 raise NotFoundError(f"no client {body.client_id!r} in this tenant")
-        return invitations.create(
+        inv, token = invitations.create(
             tx,
             tenant_id=tenant.id,
             email=body.email,
@@ -89,8 +89,9 @@ async def create_invitation(call: Call) -> Response:
             language=body.language,
             created_by=call.principal.actor,
         )
+        return inv, token, eids.find_by_email(tx.conn, tenant_id=tenant.id, email=inv.email) is not None
 
-    inv, token = await st.db.write(unit)
+    inv, token, existing = await st.db.write(unit)
     mailed = False
     if body.send_mail:
         try:
@@ -101,6 +102,7 @@ async def create_invitation(call: Call) -> Response:
                 invitation=inv,
                 token=token,
                 tenant=tenant,
+                existing=existing,
             )
             mailed = True
         except DeliveryError as exc:  # the invitation stands; the caller sees mailed=false

@@ -48,6 +48,7 @@ SUBJECT_LOGIN_LINK = N_("Your sign-in link")
 SUBJECT_LOGIN_LINK_FOR_CLIENT = N_("Your sign-in link for %(client_name)s")
 SUBJECT_PASSWORD_RESET = N_("Reset your password")
 SUBJECT_INVITATION = N_("%(name)s invites you to create your eID")
+SUBJECT_INVITATION_EXISTING = N_("%(name)s invites you to use your eID")
 # Translators: an SMS; keep it short (one SMS is 160 GSM-7 or 70 UCS-2 characters)
 SMS_LOGIN_CODE = N_("%(code)s is your %(name)s sign-in code. Do not share it with anyone.")
 # Translators: an SMS; keep it short
@@ -118,8 +119,8 @@ _PAGE_DEFAULTS: dict[str, dict[str, object]] = {
         "step_number": 1,
         "step_count": 1,
     },
-    "emails/invitation.txt": {"given_name": None},
-    "emails/invitation.html": {"given_name": None},
+    "emails/invitation.txt": {"given_name": None, "existing": False},
+    "emails/invitation.html": {"given_name": None, "existing": False},
     "login_code.html": {
         "client_name": None,
         "error": None,

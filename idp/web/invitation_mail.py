@@ -8,7 +8,7 @@ from typing import Any
 from idp import invitations, tenants
 from idp.delivery.mail import Mailer, compose
 from idp.settings import Settings
-from idp.web.i18n import SUBJECT_INVITATION, Pages
+from idp.web.i18n import SUBJECT_INVITATION, SUBJECT_INVITATION_EXISTING, Pages
 
 
 def invitation_link(settings: Settings, token: str) -> str:
@@ -23,8 +23,11 @@ async def send_invitation(
     invitation: invitations.Invitation,
     token: str,
     tenant: tenants.Tenant,
+    existing: bool = False,
 ) -> None:
-    """Mail the link to the invitee (raises ``DeliveryError`` when it cannot be handed over)."""
+    """Mail the link to the invitee (raises ``DeliveryError`` when it cannot be handed over).
+    ``existing``: the address has an eID already, so the mail asks the person to continue with it
+    rather than to create one (the link's page then says what, if anything, is to be set up)."""
     # the stored language may be a tag ("sr-Latn"), a Babel id ("sr_Latn") or a bare range ("sr")
     language = pages.negotiate(cookie=invitation.language, accept_language=invitation.language)
     name = str(tenant.branding.get("name") or tenant.name)
@@ -33,6 +36,7 @@ async def send_invitation(
         "given_name": invitation.given_name,
         "tenant_name": name,
         "days": max(1, math.ceil((invitation.expires_at - invitation.created_at) / 86400)),
+        "existing": existing,
         "branding": dict(tenant.branding),
         "languages": list(pages.languages),
         "csrf_token": "",
@@ -41,7 +45,9 @@ async def send_invitation(
     message = compose(
         sender=settings.email_from,
         to=invitation.email,
-        subject=pages.gettext(language, SUBJECT_INVITATION, name=name),
+        subject=pages.gettext(
+            language, SUBJECT_INVITATION_EXISTING if existing else SUBJECT_INVITATION, name=name
+        ),
         text=pages.render("emails/invitation.txt", language=language, **context),
         html=pages.render("emails/invitation.html", language=language, **context),
         headers={"Auto-Submitted": "auto-generated"},

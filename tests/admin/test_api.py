@@ -316,6 +316,24 @@ def test_invitation_is_mailed_listed_and_revoked(admin: Admin) -> None:
     assert any(e["event_type"] == "invitation.revoked" for e in audit_events(admin.app))
 
 
+def test_an_invitation_to_an_address_with_an_eid_asks_to_use_it_not_to_create_one(admin: Admin) -> None:
+    assert admin.post("/users", {"attributes": {"email": "has.one@example.com"}}).status_code == 201
+    seen = outbox_names(admin.app)
+    created = admin.post(
+        "/invitations", {"email": "Has.One@example.com", "acr": "urn:eid:loa:basic", "language": "en"}
+    )
+    assert created.status_code == 201, created.text
+    mail = wait_for_mail(admin.app, "has.one@example.com", seen=seen)
+    assert mail["Subject"].endswith("invites you to use your eID")
+    text, html = mail.get_body(("plain",)), mail.get_body(("html",))
+    assert text is not None and html is not None
+    assert (
+        "invites you to use your eID" in text.get_content()
+        and "To continue, open this link:" in text.get_content()
+    )
+    assert "Continue with my eID" in html.get_content() and "create" not in text.get_content()
+
+
 @pytest.mark.parametrize(
     ("member", "value"),
     [

@@ -712,6 +712,14 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
         {"link": "https://idp.test/i", "tenant_name": "Acme", "days": 1, "given_name": "Ana"},
     ),
     ("emails/invitation.html", {"link": "https://idp.test/i", "tenant_name": "Acme", "days": 5}),
+    (
+        "emails/invitation.txt",
+        {"link": "https://idp.test/i", "tenant_name": "Acme", "days": 2, "existing": True},
+    ),
+    (
+        "emails/invitation.html",
+        {"link": "https://idp.test/i", "tenant_name": "Acme", "days": 2, "existing": True},
+    ),
     # the account page, its changes, and password reset
     *(
         ("account.html", dict(_ACCOUNT, done=done))
