@@ -95,6 +95,11 @@ def test_invitation_to_an_advanced_eid_and_back_to_the_relying_app(party: PartyF
     too_soon = post(p, entry, action_of(entry, "/phone/send"), challenge_id=sent)
     assert too_soon.status_code == 429 and "You can ask for a new code in" in too_soon.text
     assert 'name="code"' in too_soon.text and form_value(too_soon.text, "challenge_id") == sent
+    # switching the language on that answer comes back to the same code, not to "send a code"
+    assert (
+        form_value(too_soon.text, "next")
+        == f"{action_of(entry, '/phone').removesuffix('/phone')}?challenge={sent}"
+    )
     assert sms_count(p.served) == before + 1
     details = step(
         p,
@@ -125,6 +130,9 @@ def test_invitation_to_an_advanced_eid_and_back_to_the_relying_app(party: PartyF
         code="000000",
     )
     assert wrong.status_code == 401 and "<svg" in wrong.text  # the same key again, to retry
+    # the field takes the focus after a wrong code; before the first, the QR code comes first
+    assert re.search(r'<input id="code"[^>]*autofocus', wrong.text)
+    assert not re.search(r'<input id="code"[^>]*autofocus', app_page.text)
     assert form_value(wrong.text, "enrolment_id") == form_value(app_page.text, "enrolment_id")
     hostile = post(
         p,
