@@ -17,16 +17,9 @@ from starlette.routing import Route
 from idp import audit, invitations, lockout
 from idp.errors import IdPError, LoginError, RateLimitedError
 from idp.web.browser import client_ip, state
+from idp.web.invitation_routes import invitation_page, tenant_of
 from idp.web.login_state import opaque_id
-from idp.web.onboarding_routes import (
-    PASSWORD_POLICY,
-    back_to_step,
-    eid_of,
-    invitation_page,
-    render_step,
-    step_post,
-    tenant_of,
-)
+from idp.web.onboarding_routes import PASSWORD_POLICY, back_to_step, eid_of, render_step, step_post
 from levels_of_assurance.authenticators import password, recovery_codes
 from levels_of_assurance.authenticators.password import WeakPasswordError
 from otp import authenticator_app

@@ -1,15 +1,13 @@
-"""Onboarding from an invitation: from the emailed link to an eID at the level the sender asked.
+"""Onboarding from an invitation: the steps from the opened link to an eID at the level the
+sender asked (the link's own pages are :mod:`idp.web.invitation_routes`).
 
-``GET /invite?token=…`` shows the invitation (a mail scanner fetching it changes nothing);
-``POST /invite`` opens it in this browser, which alone may continue. Then ``/onboarding/{id}``
-shows the next step: confirm the mobile number with an SMS code, confirm the prefilled data
-(this creates the eID, pending), choose SMS or an authenticator app for codes (and enrol it),
-set a password, save the recovery codes — the last three only for the advanced level. The last
-step activates the eID, starts an SSO session at the level reached, and sends the person back
-to the relying app. An invitee who already has an eID is sent to sign in instead, unless that
-eID has no code method, passkey or proofing and the invitation asks for more than the email
-link: then the same steps enrol what the level needs on it (``idp.invitations.enrolment_on``),
-without the details step, and a password it has is entered first instead of set.
+``/onboarding/{id}`` shows the next step: confirm the mobile number with an SMS code, confirm the
+prefilled data (this creates the eID, pending), choose SMS or an authenticator app for codes (and
+enrol it), set a password, save the recovery codes — the last three only for the advanced level
+(:mod:`idp.web.onboarding_factor_routes`). The last step activates the eID, starts an SSO session
+at the level reached, and sends the person back to the relying app. On an existing eID that the
+invitation may enrol on (``idp.invitations.enrolment_on``) the details step is left out, and a
+password it has is entered first instead of set.
 """
 
 from __future__ import annotations
@@ -20,12 +18,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import Connection
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from idp import eids, invitations, sessions, tenants
+from idp import eids, invitations, sessions
 from idp.errors import (
     ConflictError,
     DeliveryError,
@@ -38,109 +35,15 @@ from idp.web import browser
 from idp.web.branding import sms_name
 from idp.web.browser import client_ip, render, state
 from idp.web.i18n import SMS_PHONE_CODE
+from idp.web.invitation_routes import invitation_page, problem_page, tenant_of
 from idp.web.login_state import opaque_id
 from levels_of_assurance.authenticators import password
-from levels_of_assurance.ladder import AMR, Level, acr_for
+from levels_of_assurance.ladder import AMR, acr_for
 from levels_of_assurance.policy import Factor, Method, amr_of, level_of
 from otp.phone import mask_phone
 from otp.sms import CodePurpose
 
 PASSWORD_POLICY = password.PasswordPolicy()
-
-
-def _problem_page(request: Request, exc: LoginError, status: int = 400) -> Response:
-    return render(request, "invite.html", status=status, step="problem", reason=str(exc.code))
-
-
-async def tenant_of(request: Request, tenant_id: str) -> tenants.Tenant:
-    return await state(request).db.read(lambda conn: tenants.get(conn, tenant_id))
-
-
-async def _client_name(request: Request, client_id: str | None) -> str | None:
-    if client_id is None:
-        return None
-    client = await state(request).clients.get(client_id)
-    return client.name if client else None
-
-
-async def invite_page(request: Request) -> Response:
-    """The invitation as the link shows it; nothing changes until the person starts."""
-    st = state(request)
-    token = request.query_params.get("token", "")[:128]
-    now = time.time()
-
-    def load(conn: Connection) -> tuple[invitations.Invitation, str, invitations.Enrolment]:
-        inv = invitations.peek(conn, token=token, now=now)
-        person = eids.find_by_email(conn, tenant_id=inv.tenant_id, email=inv.email)
-        if person is None or inv.eid_id == person.id:  # none, or this invitation's own
-            return inv, "welcome", invitations.Enrolment.NONE
-        how = invitations.enrolment_on(conn, inv, person)
-        return inv, "existing" if how == invitations.Enrolment.NONE else "enrol", how
-
-    try:
-        inv, step, how = await st.db.read(load)
-    except LoginError as exc:
-        return _problem_page(request, exc)
-    proves = how == invitations.Enrolment.PROVE_PASSWORD
-    return await invitation_page(request, inv, step, token=token, proves_password=proves)
-
-
-async def invitation_page(
-    request: Request,
-    inv: invitations.Invitation,
-    step: str,
-    *,
-    status: int = 200,
-    token: str | None = None,
-    proves_password: bool = False,
-) -> Response:
-    """invite.html for one invitation: its welcome, the sign-in offered to an existing eID, or
-    the set-up of what the invitation's level needs on an existing eID (``proves_password``: it
-    has a password, which the person will enter)."""
-    browser.hint_language(request, inv.language)
-    tenant = await tenant_of(request, inv.tenant_id)
-    return render(
-        request,
-        "invite.html",
-        status=status,
-        step=step,
-        token=token,
-        invitation=inv,
-        email=inv.email,
-        tenant_name=str(tenant.branding.get("name") or tenant.name),
-        client_name=await _client_name(request, inv.client_id),
-        advanced=inv.level >= Level.ADVANCED,
-        proves_password=proves_password,
-        branding=dict(tenant.branding),
-    )
-
-
-async def start(request: Request) -> Response:
-    st = state(request)
-    form = await request.form(max_fields=8)
-    if not browser.csrf_ok(request, form.get("csrf_token")):
-        return render(request, "error.html", status=403, title_key="csrf")
-    token = str(form.get("token") or "")[:128]
-    browser_value = browser.browser_id(request)
-    assert browser_value is not None  # csrf_ok needs the browser cookie
-    ip = client_ip(request)
-
-    def unit(tx: Any) -> invitations.Invitation:
-        inv = invitations.open_link(tx, token=token, browser=browser_value, client_ip=ip)
-        if inv.eid_id is None and inv.needs_password:
-            person = eids.find_by_email(tx.conn, tenant_id=inv.tenant_id, email=inv.email)
-            how = invitations.Enrolment.NONE
-            if person is not None:
-                how = invitations.enrolment_on(tx.conn, inv, person)
-            if person is not None and how != invitations.Enrolment.NONE:
-                return invitations.enrol_on_existing(tx, inv, person, how, client_ip=ip)
-        return inv
-
-    try:
-        inv = await st.db.write(unit)
-    except LoginError as exc:
-        return _problem_page(request, exc)
-    return RedirectResponse(f"/onboarding/{inv.id}", status_code=303)
 
 
 async def _load(request: Request, invitation_id: str) -> invitations.Invitation:
@@ -217,7 +120,7 @@ async def onboarding_page(request: Request) -> Response:
     try:
         inv = await _load(request, request.path_params["invitation_id"])
     except LoginError as exc:
-        return _problem_page(request, exc)
+        return problem_page(request, exc)
     step = _next_step(inv)
     if step == "finish":
         return await render_step(request, inv, "finish")
@@ -232,7 +135,7 @@ async def _form_and_invitation(request: Request) -> tuple[Any, invitations.Invit
     try:
         inv = await _load(request, request.path_params["invitation_id"])
     except LoginError as exc:
-        return _problem_page(request, exc)
+        return problem_page(request, exc)
     return form, inv
 
 
@@ -278,7 +181,7 @@ def step_post(step: str, *, needs_eid: bool = False) -> Callable[[StepHandler], 
                 return await handler(request, form, inv)
             except invitations.AlreadyCompletedError as exc:
                 used = invitations.InvitationError(invitations.InvitationProblem.USED, str(exc))
-                return _problem_page(request, used, status=409)
+                return problem_page(request, used, status=409)
 
         return endpoint
 
@@ -468,7 +371,7 @@ async def finish(request: Request, _form: Any, inv: invitations.Invitation) -> R
     try:
         issued = await st.db.write(unit)
     except ConflictError:
-        return _problem_page(request, invitations.InvitationError("used", "already completed"))
+        return problem_page(request, invitations.InvitationError("used", "already completed"))
     if issued is None:  # the sign-in page tells why that eID cannot be used
         return await invitation_page(request, inv, "existing", status=409)
     target = inv.return_url or f"/onboarding/{inv.id}/done"
@@ -477,17 +380,10 @@ async def finish(request: Request, _form: Any, inv: invitations.Invitation) -> R
     return response
 
 
-async def done_page(request: Request) -> Response:
-    return render(request, "invite.html", step="done")
-
-
 routes = [
-    Route("/invite", invite_page, methods=["GET"]),
-    Route("/invite", start, methods=["POST"]),
     Route("/onboarding/{invitation_id}", onboarding_page, methods=["GET"]),
     Route("/onboarding/{invitation_id}/phone/send", send_phone_code, methods=["POST"]),
     Route("/onboarding/{invitation_id}/phone", confirm_phone, methods=["POST"]),
     Route("/onboarding/{invitation_id}/details", confirm_details, methods=["POST"]),
     Route("/onboarding/{invitation_id}/finish", finish, methods=["POST"]),
-    Route("/onboarding/{invitation_id}/done", done_page, methods=["GET"]),
 ]

@@ -1,0 +1,131 @@
+"""An invitation's link: the page it opens, and opening it in this browser.
+
+``GET /invite?token=…`` shows the invitation (a mail scanner fetching it changes nothing): its
+welcome; for an address that has an eID already, the sign-in it is sent to, or the set-up of
+what the invitation's level needs on that eID (``idp.invitations.enrolment_on``). ``POST
+/invite`` opens it in this browser, which alone may continue, at the steps of
+:mod:`idp.web.onboarding_routes`; ``/onboarding/{id}/done`` ends them where the invitation names
+no app to return to.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import Connection
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from idp import eids, invitations, tenants
+from idp.errors import LoginError
+from idp.web import browser
+from idp.web.browser import client_ip, render, state
+from levels_of_assurance.ladder import Level
+
+
+def problem_page(request: Request, exc: LoginError, status: int = 400) -> Response:
+    return render(request, "invite.html", status=status, step="problem", reason=str(exc.code))
+
+
+async def tenant_of(request: Request, tenant_id: str) -> tenants.Tenant:
+    return await state(request).db.read(lambda conn: tenants.get(conn, tenant_id))
+
+
+async def _client_name(request: Request, client_id: str | None) -> str | None:
+    if client_id is None:
+        return None
+    client = await state(request).clients.get(client_id)
+    return client.name if client else None
+
+
+async def invite_page(request: Request) -> Response:
+    """The invitation as the link shows it; nothing changes until the person starts."""
+    st = state(request)
+    token = request.query_params.get("token", "")[:128]
+    now = time.time()
+
+    def load(conn: Connection) -> tuple[invitations.Invitation, str, invitations.Enrolment]:
+        inv = invitations.peek(conn, token=token, now=now)
+        person = eids.find_by_email(conn, tenant_id=inv.tenant_id, email=inv.email)
+        if person is None or inv.eid_id == person.id:  # none, or this invitation's own
+            return inv, "welcome", invitations.Enrolment.NONE
+        how = invitations.enrolment_on(conn, inv, person)
+        return inv, "existing" if how == invitations.Enrolment.NONE else "enrol", how
+
+    try:
+        inv, step, how = await st.db.read(load)
+    except LoginError as exc:
+        return problem_page(request, exc)
+    proves = how == invitations.Enrolment.PROVE_PASSWORD
+    return await invitation_page(request, inv, step, token=token, proves_password=proves)
+
+
+async def invitation_page(
+    request: Request,
+    inv: invitations.Invitation,
+    step: str,
+    *,
+    status: int = 200,
+    token: str | None = None,
+    proves_password: bool = False,
+) -> Response:
+    """invite.html for one invitation: its welcome, the sign-in offered to an existing eID, or
+    the set-up of what the invitation's level needs on an existing eID (``proves_password``: it
+    has a password, which the person will enter)."""
+    browser.hint_language(request, inv.language)
+    tenant = await tenant_of(request, inv.tenant_id)
+    return render(
+        request,
+        "invite.html",
+        status=status,
+        step=step,
+        token=token,
+        invitation=inv,
+        email=inv.email,
+        tenant_name=str(tenant.branding.get("name") or tenant.name),
+        client_name=await _client_name(request, inv.client_id),
+        advanced=inv.level >= Level.ADVANCED,
+        proves_password=proves_password,
+        branding=dict(tenant.branding),
+    )
+
+
+async def start(request: Request) -> Response:
+    st = state(request)
+    form = await request.form(max_fields=8)
+    if not browser.csrf_ok(request, form.get("csrf_token")):
+        return render(request, "error.html", status=403, title_key="csrf")
+    token = str(form.get("token") or "")[:128]
+    browser_value = browser.browser_id(request)
+    assert browser_value is not None  # csrf_ok needs the browser cookie
+    ip = client_ip(request)
+
+    def unit(tx: Any) -> invitations.Invitation:
+        inv = invitations.open_link(tx, token=token, browser=browser_value, client_ip=ip)
+        if inv.eid_id is None and inv.needs_password:
+            person = eids.find_by_email(tx.conn, tenant_id=inv.tenant_id, email=inv.email)
+            how = invitations.Enrolment.NONE
+            if person is not None:
+                how = invitations.enrolment_on(tx.conn, inv, person)
+            if person is not None and how != invitations.Enrolment.NONE:
+                return invitations.enrol_on_existing(tx, inv, person, how, client_ip=ip)
+        return inv
+
+    try:
+        inv = await st.db.write(unit)
+    except LoginError as exc:
+        return problem_page(request, exc)
+    return RedirectResponse(f"/onboarding/{inv.id}", status_code=303)
+
+
+async def done_page(request: Request) -> Response:
+    return render(request, "invite.html", step="done")
+
+
+routes = [
+    Route("/invite", invite_page, methods=["GET"]),
+    Route("/invite", start, methods=["POST"]),
+    Route("/onboarding/{invitation_id}/done", done_page, methods=["GET"]),
+]
