@@ -331,6 +331,20 @@ async def pg_admin(admin_url: str, statement: str) -> None:
         await conn.close()
 
 
+def fresh_postgresql(admin_url: str, cleanup: contextlib.ExitStack) -> str:
+    """A new database on ``admin_url``'s server for this run, dropped when ``cleanup`` closes; its
+    asyncpg URL. A run needs its own: its secret key is new, so an earlier run's sealed signing
+    keys and tenant would stop it."""
+    from sqlalchemy.engine import make_url
+
+    database = f"bench_login_{secrets.token_hex(6)}"
+    asyncio.run(pg_admin(admin_url, f'CREATE DATABASE "{database}"'))
+    drop = f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'
+    cleanup.callback(lambda: asyncio.run(pg_admin(admin_url, drop)))
+    url = make_url(admin_url).set(drivername="postgresql+asyncpg", database=database)
+    return url.render_as_string(hide_password=False)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -372,20 +386,13 @@ def main() -> int:
 
     per_second = 60 if args.verify_as != "none" else 250  # more than one core can log in
     users = int((args.seconds + args.warmup) * per_second) + 100
-    database = f"bench_login_{secrets.token_hex(6)}"
     with tempfile.TemporaryDirectory(prefix="bench-login-") as work, contextlib.ExitStack() as cleanup:
         var = Path(work)
         port = free_port()
         secret_key = secrets.token_urlsafe(48)
         url = f"sqlite+aiosqlite:///{var / 'idp.db'}"
         if args.postgresql:
-            from sqlalchemy.engine import make_url
-
-            asyncio.run(pg_admin(args.postgresql, f'CREATE DATABASE "{database}"'))
-            drop = f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'
-            cleanup.callback(lambda: asyncio.run(pg_admin(args.postgresql, drop)))
-            pg_url = make_url(args.postgresql).set(drivername="postgresql+asyncpg", database=database)
-            url = pg_url.render_as_string(hide_password=False)
+            url = fresh_postgresql(args.postgresql, cleanup)
         env = clean_env() | {
             "IDP_VAR_DIR": str(var),
             "IDP_DATABASE_URL": url,

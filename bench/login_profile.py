@@ -1,6 +1,6 @@
 """Where a password + TOTP login spends its CPU: per request, in process, without HTTP serving.
 
-    python bench/login_profile.py [--logins 300] [--database-url URL] [--statements] [--cprofile FILE]
+    python bench/login_profile.py [--logins 300] [--postgresql [ADMIN_URL]] [--statements] [--cprofile FILE]
 
 Runs the app in this process (httpx's ASGITransport, the app's own lifespan) and drives the
 same flow as ``login_factors.py``, one login at a time. Around every request it reads the event
@@ -8,8 +8,8 @@ loop thread's CPU time (``time.thread_time``) and counts the SQL statements the 
 SQLite every statement of the driver, BEGIN and COMMIT included). argon2 runs on the app's CPU
 pool, another thread, so it is not in these figures; nor is HTTP parsing (uvicorn), which
 ``login_factors.py`` includes. Prints per request the median and the 10th percentile, and their
-sums per login. SQLite by default (a fresh file); ``--database-url`` names a migrated PostgreSQL
-database instead (``postgresql+asyncpg://…``; the rows it adds stay there).
+sums per login. SQLite by default (a fresh file); ``--postgresql`` makes a fresh database on a
+PostgreSQL server instead (the local one by default) and drops it afterwards.
 
 The CPU times move with whatever else shares the core; for a count that does not, run it under
 callgrind with ``--callgrind``, which switches instrumentation on for the measured logins only
@@ -57,7 +57,7 @@ sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
 import httpx  # noqa: E402
-from login_factors import one_login, prepare  # noqa: E402
+from login_factors import PG_ADMIN_URL, fresh_postgresql, one_login, prepare  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
 Scope = MutableMapping[str, Any]
@@ -266,7 +266,11 @@ def main() -> int:
     parser.add_argument("--logins", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument(
-        "--database-url", help="a migrated PostgreSQL database (default: a fresh SQLite file)"
+        "--postgresql",
+        nargs="?",
+        const=PG_ADMIN_URL,
+        metavar="ADMIN_URL",
+        help=f"a fresh database on this PostgreSQL server instead of SQLite (default {PG_ADMIN_URL})",
     )
     parser.add_argument("--statements", action="store_true", help="print the SQL of one login, per request")
     parser.add_argument("--cprofile", metavar="FILE", help="also write a cProfile of the measured logins")
@@ -276,9 +280,13 @@ def main() -> int:
     )
     args = parser.parse_args()
     profiler = cProfile.Profile() if args.cprofile else None
-    with tempfile.TemporaryDirectory(prefix="bench-profile-") as work:
+    with tempfile.TemporaryDirectory(prefix="bench-profile-") as work, contextlib.ExitStack() as cleanup:
         var = Path(work)
-        url = args.database_url or f"sqlite+aiosqlite:///{var / 'idp.db'}"
+        url = (
+            fresh_postgresql(args.postgresql, cleanup)
+            if args.postgresql
+            else f"sqlite+aiosqlite:///{var / 'idp.db'}"
+        )
         per_login = asyncio.run(
             run(
                 url,
