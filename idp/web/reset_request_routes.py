@@ -34,7 +34,7 @@ async def request_page(request: Request) -> Response:
     login = await login_state.current(request, request.query_params.get("request_id"))
     if login is None:
         return login_state.no_request(request)
-    return page(request, "request", request_id=login.request_id, branding=dict(login.tenant.branding))
+    return page(request, "request", tenant=login.tenant, request_id=login.request_id)
 
 
 async def send_link(request: Request) -> Response:
@@ -46,21 +46,23 @@ async def send_link(request: Request) -> Response:
     if login is None:
         return login_state.no_request(request)
     raw = str(form.get("email") or "")[:320]
+    again: dict[str, Any] = {
+        "tenant": login.tenant,
+        "return_path": f"/reset?{urlencode({'request_id': login.request_id})}",
+        "email": raw,
+        "request_id": login.request_id,
+    }
     try:
         address = eids.normalize_email(raw)
     except ValueError:
-        return page(
-            request, "request", status=400, error="invalid_email", email=raw, request_id=login.request_id
-        )
+        return page(request, "request", status=400, error="invalid_email", **again)
     ip = client_ip(request) or "unknown"
     try:
         await st.limiter.hit(
             subject_key("reset:ip", ip), limit=st.settings.email_link_limit_per_ip, window=HOUR
         )
     except RateLimitedError as exc:
-        response = page(
-            request, "request", status=429, error="rate_limited", email=raw, request_id=login.request_id
-        )
+        response = page(request, "request", status=429, error="rate_limited", **again)
         response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
         return response
     tenant_id = login.tenant.id
@@ -115,9 +117,9 @@ async def sent_page(request: Request) -> Response:
     return page(
         request,
         "sent",
+        tenant=login.tenant if login else None,
         email=request.query_params.get("to", "")[:100],
         request_id=login.request_id if login else None,
-        branding=dict(login.tenant.branding) if login else None,
     )
 
 

@@ -16,6 +16,7 @@ session and token of the eID, and is audited (``password.reset``).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -49,23 +50,53 @@ class _LinkGoneError(Exception):
     """The reset link could no longer be used when the code was accepted."""
 
 
-def page(request: Request, step: str, *, status: int = 200, **extra: Any) -> Response:
-    return render(request, "reset.html", status=status, step=step, minutes=int(RESET_TTL // 60), **extra)
+def page(
+    request: Request,
+    step: str,
+    *,
+    status: int = 200,
+    tenant: tenants.Tenant | None = None,
+    return_path: str | None = None,
+    **extra: Any,
+) -> Response:
+    """A step of the reset in the tenant's branding (once the link or the request names it);
+    ``return_path`` is the GET page the language switcher comes back to from a form's answer."""
+    return render(
+        request,
+        "reset.html",
+        status=status,
+        step=step,
+        minutes=int(RESET_TTL // 60),
+        branding=dict(tenant.branding) if tenant is not None else None,
+        return_path=return_path,
+        **extra,
+    )
 
 
 # -- the link, and the one-time code -----------------------------------------------------------------
 
 
-async def _link(request: Request, token: str) -> tuple[email_link.Link, eids.EID, account.Enrolled] | None:
+@dataclass(slots=True, frozen=True)
+class _Found:
+    """What a reset link leads to: the link, its eID, what the eID has enrolled, its tenant."""
+
+    link: email_link.Link
+    person: eids.EID
+    enrolled: account.Enrolled
+    tenant: tenants.Tenant
+
+
+async def _link(request: Request, token: str) -> _Found | None:
     browser_value, now = browser.browser_id(request), time.time()
 
-    def load(conn: Connection) -> tuple[email_link.Link, eids.EID, account.Enrolled] | None:
+    def load(conn: Connection) -> _Found | None:
         try:
             link = email_link.check(conn, token=token, browser=browser_value, now=now, purpose=RESET)
             person = eids.get(conn, link.eid_id)
+            tenant = tenants.get(conn, link.tenant_id)
         except (LoginError, NotFoundError):
             return None
-        return (link, person, account.enrolled(conn, person)) if person.active else None
+        return _Found(link, person, account.enrolled(conn, person), tenant) if person.active else None
 
     return await state(request).db.read(load)
 
@@ -73,12 +104,13 @@ async def _link(request: Request, token: str) -> tuple[email_link.Link, eids.EID
 def _code_page(
     request: Request,
     token: str,
-    enrolled: account.Enrolled,
+    found: _Found,
     method: str | None,
     *,
     status: int = 200,
     **extra: Any,
 ) -> Response:
+    enrolled = found.enrolled
     methods = enrolled.second_factors
     chosen = method if method in methods else methods[0]
     context: dict[str, Any] = {
@@ -88,10 +120,16 @@ def _code_page(
         "challenge_id": None,
     }
     context.update(extra)
+    # the language switcher comes back to this step, with the SMS code already sent
+    again = {"token": token, "method": chosen}
+    if chosen == "sms" and context["challenge_id"]:
+        again["challenge"] = context["challenge_id"]
     return page(
         request,
         "code",
         status=status,
+        tenant=found.tenant,
+        return_path=f"/reset/verify?{urlencode(again)}",
         token=token,
         method=chosen,
         methods=methods,
@@ -105,12 +143,11 @@ async def verify_page(request: Request) -> Response:
     found = await _link(request, token)
     if found is None:
         return page(request, "invalid", status=400)
-    _, _, enrolled = found
-    if not enrolled.second_factors:
-        return page(request, "no_second_factor", status=409)
+    if not found.enrolled.second_factors:
+        return page(request, "no_second_factor", status=409, tenant=found.tenant)
     method = request.query_params.get("method")
     challenge = login_state.opaque_id(request.query_params.get("challenge", "")) if method == "sms" else None
-    return _code_page(request, token, enrolled, method, challenge_id=challenge or None)
+    return _code_page(request, token, found, method, challenge_id=challenge or None)
 
 
 async def send_sms(request: Request) -> Response:
@@ -122,10 +159,9 @@ async def send_sms(request: Request) -> Response:
     found = await _link(request, token)
     if found is None:
         return page(request, "invalid", status=400)
-    link, person, enrolled = found
+    link, person, enrolled, tenant = found.link, found.person, found.enrolled, found.tenant
     if enrolled.phone is None:
-        return _code_page(request, token, enrolled, None, status=400)
-    tenant = await st.db.read(lambda conn: tenants.get(conn, link.tenant_id))
+        return _code_page(request, token, found, None, status=400)
     lang, name = browser.language(request), sms_name(tenant.branding, tenant.name)
     try:
         challenge = await st.phones.send(
@@ -140,12 +176,12 @@ async def send_sms(request: Request) -> Response:
         )
     except RateLimitedError as exc:
         response = _code_page(
-            request, token, enrolled, "sms", status=429, error="sms_throttled", retry_after=exc.retry_after
+            request, token, found, "sms", status=429, error="sms_throttled", retry_after=exc.retry_after
         )
         response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
         return response
     except (DeliveryError, InvalidPhoneError):
-        return _code_page(request, token, enrolled, "sms", status=502, error="sms_failed")
+        return _code_page(request, token, found, "sms", status=502, error="sms_failed")
     query = urlencode({"token": token, "method": "sms", "challenge": challenge.challenge_id})
     return RedirectResponse(f"/reset/verify?{query}", status_code=303)
 
@@ -159,12 +195,12 @@ async def submit_code(request: Request) -> Response:
     found = await _link(request, token)
     if found is None:
         return page(request, "invalid", status=400)
-    link, person, enrolled = found
+    link, person, enrolled, tenant = found.link, found.person, found.enrolled, found.tenant
     if not enrolled.second_factors:
-        return page(request, "no_second_factor", status=409)
+        return page(request, "no_second_factor", status=409, tenant=tenant)
     method = str(form.get("method") or "")
     if method not in enrolled.second_factors:
-        return _code_page(request, token, enrolled, None, status=400)
+        return _code_page(request, token, found, None, status=400)
     code = str(form.get("code") or "")[:64]
     challenge_id = login_state.opaque_id(form.get("challenge_id")) or None
     ip = client_ip(request)
@@ -175,7 +211,7 @@ async def submit_code(request: Request) -> Response:
         return _code_page(
             request,
             token,
-            enrolled,
+            found,
             method,
             status=429,
             error="throttled",
@@ -183,10 +219,9 @@ async def submit_code(request: Request) -> Response:
             challenge_id=challenge_id,
         )
     if enrolled.locked:
-        return _code_page(request, token, enrolled, method, status=401, error="locked")
+        return _code_page(request, token, found, method, status=401, error="locked")
     browser_value = browser.browser_id(request)
     assert browser_value is not None  # csrf_ok needs it
-    tenant = await st.db.read(lambda conn: tenants.get(conn, link.tenant_id))
     linked = Factor(Method.EMAIL_LINK, (AMR.EMAIL,), time.time())
 
     def then(tx: Tx, factor: Factor) -> str:
@@ -224,7 +259,7 @@ async def submit_code(request: Request) -> Response:
         return _code_page(
             request,
             token,
-            enrolled,
+            found,
             method,
             status=401,
             error=refused.reason,
@@ -256,13 +291,33 @@ def _load_reset(conn: Connection, request_id: str, browser_value: str | None, no
     return row
 
 
+def _load_reset_and_tenant(
+    conn: Connection, request_id: str, browser_value: str | None, now: float
+) -> tuple[Any, tenants.Tenant] | None:
+    row = _load_reset(conn, request_id, browser_value, now)
+    if row is None:
+        return None
+    return row, tenants.get(conn, eids.get(conn, row["eid_id"]).tenant_id)
+
+
+def _password_page(
+    request: Request, request_id: str, tenant: tenants.Tenant, *, status: int = 200, **extra: Any
+) -> Response:
+    again = f"/reset/password?{urlencode({'request_id': request_id})}"
+    return page(
+        request, "password", status=status, tenant=tenant, return_path=again, request_id=request_id, **extra
+    )
+
+
 async def password_page(request: Request) -> Response:
     request_id = login_state.opaque_id(request.query_params.get("request_id", ""))
     browser_value, now = browser.browser_id(request), time.time()
-    row = await state(request).db.read(lambda conn: _load_reset(conn, request_id, browser_value, now))
-    if row is None:
+    found = await state(request).db.read(
+        lambda conn: _load_reset_and_tenant(conn, request_id, browser_value, now)
+    )
+    if found is None:
         return page(request, "invalid", status=400)
-    return page(request, "password", request_id=request_id)
+    return _password_page(request, request_id, found[1])
 
 
 async def set_password(request: Request) -> Response:
@@ -272,20 +327,23 @@ async def set_password(request: Request) -> Response:
         return render(request, "error.html", status=403, title_key="csrf")
     request_id = login_state.opaque_id(form.get("request_id"))
     browser_value, ip = browser.browser_id(request), client_ip(request)
-    row = await st.db.read(lambda conn: _load_reset(conn, request_id, browser_value, time.time()))
-    if row is None:
+    found = await st.db.read(
+        lambda conn: _load_reset_and_tenant(conn, request_id, browser_value, time.time())
+    )
+    if found is None:
         return page(request, "invalid", status=400)
+    row, tenant = found
     person = await st.db.read(lambda conn: eids.get(conn, row["eid_id"]))
     secret = str(form.get("password") or "")[:1024]
     if secret != str(form.get("password_repeat") or "")[:1024]:
-        return page(request, "password", status=400, error="mismatch", request_id=request_id)
+        return _password_page(request, request_id, tenant, status=400, error="mismatch")
     names = ("email", "given_name", "family_name")
     try:
         PASSWORD_POLICY.check(
             secret, context=[v for v in (person.username, *(person.value(n) for n in names)) if v]
         )
     except WeakPasswordError as exc:
-        return page(request, "password", status=400, error=str(exc.code), request_id=request_id)
+        return _password_page(request, request_id, tenant, status=400, error=str(exc.code))
     new_hash = await st.hash_password(secret)
 
     def unit(tx: Tx) -> None:
@@ -307,7 +365,9 @@ async def set_password(request: Request) -> Response:
     except LoginError:
         return page(request, "invalid", status=400)
     back = str((row["params"] or {}).get("login_request") or "") or None
-    response = page(request, "done", request_id=back)
+    # the page's one way on is signing in again: the language switcher goes there too
+    again = f"/login?{urlencode({'request_id': back})}" if back else None
+    response = page(request, "done", tenant=tenant, return_path=again, request_id=back)
     response.delete_cookie(browser.SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
     return response
 

@@ -3,6 +3,7 @@ old sessions and tokens gone; no account enumeration; no reset without a second 
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from email.message import EmailMessage
@@ -22,6 +23,7 @@ from tests.oidc.test_advanced_login import (
     PHONE,
     SECRET,
     advanced_party,
+    enrol,
     finish,
     follow,
     password_step,
@@ -297,3 +299,62 @@ def test_the_first_account_login_of_a_tenant_survives_a_racing_first_use(
     assert to_login.status_code == 303, to_login.text[:2000]
     assert to_login.headers["location"].startswith("/login?request_id=")
     assert len(internal_clients_created(p)) == 1
+
+
+def _switcher_target(page: httpx.Response) -> str:
+    """Where the page's language switcher comes back to (its hidden ``next``)."""
+    found = re.search(r'<input type="hidden" name="next" value="([^"]*)"', page.text)
+    assert found, page.text[:2000]
+    return html.unescape(found.group(1))
+
+
+def test_every_step_is_in_the_tenant_s_branding_and_a_language_switch_stays_on_it(
+    party: PartyFactory,
+) -> None:
+    """After the request step the pages showed the default branding (another name than the one the
+    person signed in to), and a language switch on a form's answer (a wrong code, a refused
+    password, the last page) went to the home page: the reset was lost, and with it the way on."""
+    tenant = party().served.tenant(branding={"name": "Acme Sign"})
+    p = party(tenant=tenant, email="mia@example.com", attributes={"phone_number": PHONE})
+    assert p.eid is not None
+    secret = enrol(p.served, p.eid)
+    assert secret is not None
+    page, _, _ = start(p, acr_values=ADVANCED, prompt="login")
+    form = p.rp.browser.get(f"/reset?request_id={form_value(page.text, 'request_id')}")
+    bad = post_form(p, form, "/reset", email="mia@")
+    assert bad.status_code == 400 and "Acme Sign" in bad.text
+    assert p.rp.browser.get(_switcher_target(bad)).text.count('name="email"') == 1
+    seen = outbox_names(p.served)
+    assert post_form(p, form, "/reset", email=p.email).status_code == 303
+    entry = p.rp.browser.get(reset_link(wait_for_mail(p.served, p.email, seen=seen)))
+    assert "Acme Sign" in entry.text
+    wrong = post_form_token(p, entry, "/reset/code", method="totp", code="000000")
+    assert wrong.status_code == 401 and "Acme Sign" in wrong.text
+    again = p.rp.browser.get(_switcher_target(wrong))
+    assert again.status_code == 200 and 'action="/reset/code"' in again.text
+    # an SMS code already sent stays the one to enter
+    sent = follow(p, post_form_token(p, entry, "/reset/sms"))
+    wrong = post_form_token(
+        p,
+        sent,
+        "/reset/code",
+        method="sms",
+        code="000000",
+        challenge_id=form_value(sent.text, "challenge_id"),
+    )
+    assert wrong.status_code == 401
+    back = p.rp.browser.get(_switcher_target(wrong))
+    assert form_value(back.text, "challenge_id") == form_value(sent.text, "challenge_id")
+    good = post_form_token(
+        p, entry, "/reset/code", method="totp", code=totp.code_at(secret=secret, for_time=time.time() + 30)
+    )
+    choose = p.rp.browser.get(good.headers["location"])
+    assert "Acme Sign" in choose.text
+    mismatch = post_form(p, choose, "/reset/password", password=NEW_SECRET, password_repeat="other")
+    assert mismatch.status_code == 400 and "Acme Sign" in mismatch.text
+    assert 'action="/reset/password"' in p.rp.browser.get(_switcher_target(mismatch)).text
+    done = post_form(p, choose, "/reset/password", password=NEW_SECRET, password_repeat=NEW_SECRET)
+    assert done.status_code == 200 and "Acme Sign" in done.text
+    assert _switcher_target(done).startswith("/login?request_id=")
+    signing_in = p.rp.browser.get(_switcher_target(done))
+    assert signing_in.status_code == 200 and 'action="/login/password"' in signing_in.text
