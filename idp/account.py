@@ -92,6 +92,7 @@ SECURITY_EVENTS = frozenset(
         "eid.unlocked",
         "eid.status_changed",
         "eid.blocked_by_owner",
+        "password_reset.failed",
     }
 )
 SECURITY_EVENT_FAMILIES = ("password.", "otp.", "recovery_codes.", "passkey.", "email_link.")

@@ -81,6 +81,7 @@ EVENT_LABELS = {
     "password.set": N_("Password set"),
     "password.changed": N_("Password changed"),
     "password.reset": N_("Password reset"),
+    "password_reset.failed": N_("Failed password reset attempt"),
     "otp.totp.enrolled": N_("Authenticator app set up"),
     "otp.totp.verified": N_("Code from the authenticator app used"),
     "otp.totp.removed": N_("Authenticator app removed"),
@@ -108,6 +109,12 @@ _FAMILY_LABELS = (
 )
 
 
+# an email link by what it was for: a password reset's link is no sign-in link
+RESET_LINK_LABELS = {
+    "email_link.sent": N_("Password reset link sent by email"),
+    "email_link.delivery_failed": N_("Password reset link could not be delivered"),
+}
+
 # a status change by the status it changed to
 STATUS_LABELS = {
     "active": N_("eID enabled"),
@@ -122,6 +129,8 @@ def event_label(event_type: str, details: Mapping[str, Any] | None = None) -> st
         status = STATUS_LABELS.get(str(details.get("status")))
         if status is not None:
             return status
+    if event_type in RESET_LINK_LABELS and details and details.get("purpose") == "reset":
+        return RESET_LINK_LABELS[event_type]
     label = EVENT_LABELS.get(event_type)
     if label is None:
         label = next((text for family, text in _FAMILY_LABELS if event_type.startswith(family)), None)

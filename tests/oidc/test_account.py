@@ -235,6 +235,27 @@ def test_a_status_change_is_told_by_what_it_changed_to_and_once(party: PartyFact
     assert "Status of the eID changed" not in page and page.count("eID created") <= 1
 
 
+def test_a_password_reset_is_told_as_one_not_as_a_sign_in(party: PartyFactory) -> None:
+    """A reset's link was listed as "Sign-in link sent by email", and its wrong codes not at all,
+    while a wrong code at sign-in shows as a failed attempt."""
+    p, _ = signed_in_advanced(party)
+    reset, login = {"purpose": "reset"}, {"purpose": "login"}
+    _record_events(
+        p,
+        [
+            ("email_link.sent", {"details": login}),
+            ("email_link.sent", {"details": reset}),
+            ("email_link.delivery_failed", {"details": reset, "success": False}),
+            ("password_reset.failed", {"details": {"reason": "invalid"}, "success": False}),
+        ],
+    )
+    page = p.rp.browser.get("/account").text
+    assert page.count("Sign-in link sent by email") == 1
+    assert "Password reset link sent by email" in page
+    assert "Password reset link could not be delivered" in page
+    assert 'data-event="password_reset.failed"' in page and "Failed password reset attempt" in page
+
+
 # -- step-up -------------------------------------------------------------------------------------
 
 
