@@ -51,9 +51,7 @@ def change_page(request: Request, who: SignedIn, step: str, *, status: int = 200
         status=status,
         step=step,
         branding=dict(who.tenant.branding),
-        return_path=f"/account/{step}"
-        if step in ("password", "phone", "app", "recovery", "block")
-        else "/account",
+        return_path=f"/account/{step}" if step in _PAGES else "/account",
         **context,
     )
 

@@ -571,6 +571,8 @@ def test_the_browser_s_refusal_is_told_as_it_was(party: PartyFactory, browser_er
     assert refused.status_code == 400
     assert shown in refused.text
     assert not events_of(p, "passkey.registered")
+    # a language switch on the answer comes back to the passkeys, not to the account page
+    assert '<input type="hidden" name="next" value="/account/passkeys">' in refused.text
 
 
 @pytest.mark.parametrize("credential", ["", "{}", "not json", json.dumps({"id": "x" * 70_000}), "[1,2]"])
