@@ -48,6 +48,8 @@ async def invite_page(request: Request) -> Response:
 
     def load(conn: Connection) -> tuple[invitations.Invitation, str, invitations.Enrolment]:
         inv = invitations.peek(conn, token=token, now=now)
+        if inv.enrols_existing:  # opened again during its steps: the offer it was opened with
+            return inv, "enrol", invitations.Enrolment(str(inv.progress["existing_eid"]))
         person = eids.find_by_email(conn, tenant_id=inv.tenant_id, email=inv.email)
         if person is None or inv.eid_id == person.id:  # none, or this invitation's own
             return inv, "welcome", invitations.Enrolment.NONE

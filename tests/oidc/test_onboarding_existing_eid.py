@@ -91,6 +91,10 @@ def test_an_eid_that_signs_in_by_email_link_gets_what_the_invitation_needs(party
 
     phone_page = start(p, page)
     assert "Confirm your mobile number" in phone_page.text and "Step 1 of 4" in phone_page.text
+    # the link opened again in the middle of the steps still makes the same offer, and continues
+    again = p.rp.browser.get(str(page.url))
+    assert "Make your eID ready for a stronger sign-in" in again.text and "create your eID" not in again.text
+    assert "Step 1 of 4" in start(p, again).text
     factor = confirm_phone(p, phone_page)  # no details step: the eID's own stay
     assert "How do you want to receive sign-in codes?" in factor.text and "Step 2 of 4" in factor.text
     password_page = step(p, post(p, factor, action_of(factor, "/factor"), factor="sms"))
@@ -255,6 +259,8 @@ def test_an_eid_with_a_password_proves_it_and_gets_a_code_method(party: PartyFac
     # the password comes first: nothing is added to the eID before it is entered
     password_page = start(p, page)
     assert "Enter your password" in password_page.text and "Step 1 of 4" in password_page.text
+    again = p.rp.browser.get(str(page.url))
+    assert "Enter the password of your eID." in again.text
     assert 'autocomplete="current-password"' in password_page.text
     wrong = post(p, password_page, action_of(password_page, "/password"), password="not hers at all")
     assert wrong.status_code == 401 and "The password is not correct." in wrong.text
