@@ -215,21 +215,20 @@ async def password_submit(request: Request) -> Response:
     )
     reason = None
     try:
-        if person is None or stored is None or not person.active:
-            reason = (
-                "unknown_account"
-                if person is None
-                else ("no_password" if stored is None else "eid_not_active")
-            )
+        if person is None or stored is None:
+            reason = "unknown_account" if person is None else "no_password"
             await st.verify_dummy_password(secret)
         else:
-            assert stored is not None
             await st.verify_password(stored, secret)
     except LoginError:
         reason = reason or "wrong_password"
     except IdPError as exc:  # an unusable stored hash: refuse, and say why in the log only
         log.error("password of eID %s cannot be verified: %s", person.id if person else "-", exc)
         reason = "unusable_hash"
+    # what the eID's state is, only to whoever knows its password (a person who blocked their
+    # own eID must not read that their password is wrong)
+    if reason is None and person is not None and not person.active:
+        reason = "eid_not_active"
     if reason is None and locked:
         reason = "locked"
     if reason is not None:
@@ -309,6 +308,8 @@ async def _password_failed(
     await st.db.write(unit)
     st.metrics.login(method="password", outcome=f"failed_{reason}")
     shown = "locked" if reason == "locked" or lock_now else "wrong_credentials"
+    if reason == "eid_not_active":
+        shown = "inactive"
     return await page(401, shown)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from idp import lockout
+from idp import account, eids, lockout
 from tests.oidc.conftest import Party, PartyFactory, audit_events, redirect_query
 from tests.support.flows import form_value
 
@@ -64,6 +64,32 @@ def test_wrong_password_or_unknown_address_get_the_same_answer(
     assert refused.status_code == 401
     assert "The email address or password is not correct." in refused.text
     assert "location" not in refused.headers  # a page, no way on to the client
+
+
+@pytest.mark.parametrize("how", ["suspended", "blocked_by_owner"])
+def test_a_suspended_or_blocked_eid_is_told_so_only_after_its_password(party: PartyFactory, how: str) -> None:
+    """A person who blocked their own eID (suspected misuse) must not read that their password is
+    wrong; anyone without the password learns nothing about the eID's state."""
+    p = _password_party(party)
+    assert p.eid is not None
+    eid_id = p.eid.id
+    if how == "suspended":
+        p.served.write(lambda tx: eids.suspend(tx, eid_id=eid_id, reason="admin"))
+    else:
+        p.served.write(lambda tx: account.block(tx, eid_id=eid_id))
+    page, _ = _login_page(p)
+    guessed = _submit(p, page, "not the password", email=p.email)
+    assert guessed.status_code == 401 and "The email address or password is not correct." in guessed.text
+    assert "suspended or blocked" not in guessed.text
+    told = _submit(p, page, SECRET, email=p.email)
+    assert told.status_code == 401 and "location" not in told.headers
+    assert "This eID is suspended or blocked, so it cannot sign in." in told.text
+    reasons = [
+        e["details"].get("reason")
+        for e in audit_events(p.served)
+        if e["event_type"] == "login.failed" and e["eid_id"] == eid_id
+    ]
+    assert reasons == ["wrong_password", "eid_not_active"]
 
 
 def _hashes(p: Party, operation: str) -> tuple[float, float]:

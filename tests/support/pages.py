@@ -470,7 +470,7 @@ _CODE_ERRORS = [
     {"error": "locked"},
     {"error": "unexpected"},
 ]
-_PASSWORD_ERRORS = ["wrong_credentials", "invalid_email", "throttled", "locked", "unexpected"]
+_PASSWORD_ERRORS = ["wrong_credentials", "invalid_email", "throttled", "inactive", "locked", "unexpected"]
 _ERROR_KEYS = [
     "bad_request",
     "not_found",
