@@ -372,7 +372,8 @@ def complete(tx: Tx, invitation: Invitation) -> None:
             tenant_id=invitation.tenant_id,
             eid_id=invitation.eid_id,
             transaction_id=invitation.id,
-            details={"acr": invitation.acr},
+            details={"acr": invitation.acr}
+            | ({"existing_eid": invitation.progress["existing_eid"]} if invitation.enrols_existing else {}),
             process_state="completed",
         ),
     )

@@ -129,6 +129,8 @@ def event_label(event_type: str, details: Mapping[str, Any] | None = None) -> st
             return status
     if event_type in RESET_LINK_LABELS and details and details.get("purpose") == "reset":
         return RESET_LINK_LABELS[event_type]
+    if event_type == "invitation.completed" and details and details.get("existing_eid"):
+        return N_("Sign-in set up from an invitation")  # on an eID that was there before it
     label = EVENT_LABELS.get(event_type)
     if label is None:
         label = next((text for family, text in _FAMILY_LABELS if event_type.startswith(family)), None)

@@ -125,6 +125,11 @@ def test_an_eid_that_signs_in_by_email_link_gets_what_the_invitation_needs(party
     )
     assert found is not None and found.id == person.id  # no second eID for the address
 
+    # the person's own account page tells what the invitation did to their eID
+    account_page = p.rp.browser.get("/account")
+    assert account_page.status_code == 200 and "Sign-in set up from an invitation" in account_page.text
+    assert "eID set-up finished" not in account_page.text
+
     events = [e for e in audit_events(p.served) if e["tenant_id"] == p.tenant.id]
     kinds = [e["event_type"] for e in events]
     assert kinds.count("eid.created") == 1  # the eID the party made, none by the invitation
