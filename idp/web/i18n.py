@@ -166,6 +166,7 @@ _PAGE_DEFAULTS: dict[str, dict[str, object]] = {
         "methods": [],
         "phone": None,
         "minutes": 15,
+        "has_password": True,
     },
     "emails/password_reset.txt": {"ip": None, "requested_at": None},
     "emails/password_reset.html": {"ip": None, "requested_at": None},

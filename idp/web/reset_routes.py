@@ -144,7 +144,9 @@ async def verify_page(request: Request) -> Response:
     if found is None:
         return page(request, "invalid", status=400)
     if not found.enrolled.second_factors:
-        return page(request, "no_second_factor", status=409, tenant=found.tenant)
+        # the link proved the address: whether the eID has a password is the person's to know
+        has_password = found.enrolled.password
+        return page(request, "no_second_factor", status=409, tenant=found.tenant, has_password=has_password)
     method = request.query_params.get("method")
     challenge = login_state.opaque_id(request.query_params.get("challenge", "")) if method == "sms" else None
     return _code_page(request, token, found, method, challenge_id=challenge or None)

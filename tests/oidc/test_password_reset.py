@@ -192,6 +192,17 @@ def test_without_a_second_factor_the_reset_is_refused_clearly(party: PartyFactor
     assert forced.status_code in (400, 403)
 
 
+def test_an_eid_without_a_password_is_told_an_invitation_sets_one_up(party: PartyFactory) -> None:
+    """ "Forgot your password?" from an eID that signs in by email link alone: the emailed link
+    proved the address, so the page may say there is no password, and what does set one up."""
+    p = party()
+    _, seen = ask_for_link(p)
+    entry = p.rp.browser.get(reset_link(wait_for_mail(p.served, p.email, seen=seen)))
+    assert entry.status_code == 409 and "Your eID has no password yet" in entry.text
+    assert "for an invitation: it sets up a password and one-time codes" in entry.text
+    assert "cannot be reset here" not in entry.text
+
+
 def test_unknown_addresses_get_the_same_answer_and_no_mail(party: PartyFactory) -> None:
     p, _ = advanced_party(party)
     known, _ = ask_for_link(p)

@@ -786,6 +786,7 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
     ("reset.html", {"step": "done", "request_id": "r1"}),
     ("reset.html", {"step": "done", "request_id": None}),
     ("reset.html", {"step": "no_second_factor"}),
+    ("reset.html", {"step": "no_second_factor", "has_password": False}),
     ("reset.html", {"step": "invalid"}),
     (
         "emails/password_reset.txt",
