@@ -313,3 +313,17 @@ def test_guessing_the_password_of_an_existing_eid_is_throttled_as_at_sign_in(par
     assert [a.status_code for a in answers[:4]] == [401, 401, 401, 401]
     assert answers[4].status_code == 429 and "Too many failed attempts" in answers[4].text
     assert int(answers[4].headers["Retry-After"]) >= 1
+
+
+@pytest.mark.parametrize("entered", ["", "\x00\x00", "x" * 1500, "\u202e\ufeff", "' OR 1=1 --", "x" * 5000])
+def test_hostile_passwords_at_the_existing_password_step_are_wrong_not_errors(
+    party: PartyFactory, entered: str
+) -> None:
+    p = email_only_party(party)
+    _with_password(p)
+    password_page = start(p, open_invitation(p))
+    answer = post(p, password_page, action_of(password_page, "/password"), password=entered)
+    if len(entered) > 4096:  # beyond what a form field may carry: a bad request (a browser's is a page)
+        assert answer.status_code == 400 and "maximum size" in answer.text
+    else:
+        assert answer.status_code == 401 and "The password is not correct." in answer.text
