@@ -43,6 +43,7 @@ class InvitationProblem(StrEnum):
     USED = "used"
     REVOKED = "revoked"
     OTHER_BROWSER = "other_browser"
+    EID_ERASED = "eid_erased"  # the eID its steps were setting up was erased meanwhile
 
 
 class InvitationError(LoginError):
@@ -218,6 +219,8 @@ def _problem(row: Any, now: float) -> InvitationProblem | None:
         return InvitationProblem.USED
     if row["expires_at"] <= now:
         return InvitationProblem.EXPIRED
+    if row["eid_id"] is None and "details_confirmed_at" in (row["progress"] or {}):
+        return InvitationProblem.EID_ERASED  # the foreign key set it NULL: no step could go on
     return None
 
 
@@ -227,6 +230,7 @@ _MESSAGES = {
     InvitationProblem.USED: "this invitation was already used",
     InvitationProblem.REVOKED: "this invitation was withdrawn",
     InvitationProblem.OTHER_BROWSER: "this invitation is being completed in another browser",
+    InvitationProblem.EID_ERASED: "the eID this invitation was setting up was erased",
 }
 
 

@@ -327,3 +327,20 @@ def test_hostile_passwords_at_the_existing_password_step_are_wrong_not_errors(
         assert answer.status_code == 400 and "maximum size" in answer.text
     else:
         assert answer.status_code == 401 and "The password is not correct." in answer.text
+
+
+def test_an_eid_erased_during_the_steps_ends_them_with_a_clear_page(party: PartyFactory) -> None:
+    """An administrator erases the eID (GDPR) while its invitation's steps run: the foreign key
+    clears the invitation's eID, and every step says so instead of going round in circles."""
+    p = email_only_party(party)
+    page = open_invitation(p)
+    factor = confirm_phone(p, start(p, page))
+    assert p.eid is not None
+    eid_id = p.eid.id
+    p.served.write(lambda tx: eids.erase(tx, eid_id=eid_id, reason="gdpr", actor="admin"))
+    chose = post(p, factor, action_of(factor, "/factor"), factor="sms")
+    assert chose.status_code == 400 and "has been deleted. Ask the sender for a new invitation." in chose.text
+    again = p.rp.browser.get(urllib.parse.urlsplit(str(factor.url)).path)
+    assert again.status_code == 400 and "has been deleted" in again.text
+    link = p.rp.browser.get(str(page.url))
+    assert link.status_code == 400 and "has been deleted" in link.text

@@ -669,7 +669,7 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
     ("invite.html", {"step": "done", "invitation": _INVITATION}),
     *(
         ("invite.html", {"step": "invalid", "reason": reason})
-        for reason in ("expired", "used", "revoked", "other_browser", "unknown")
+        for reason in ("expired", "used", "revoked", "other_browser", "eid_erased", "unknown")
     ),
     ("onboarding.html", dict(_ONBOARDING, challenge_id="c1", error="invalid", attempts_left=1)),
     ("onboarding.html", dict(_ONBOARDING, step="details", error="unconfirmed")),
