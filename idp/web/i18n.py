@@ -167,6 +167,7 @@ _PAGE_DEFAULTS: dict[str, dict[str, object]] = {
         "phone": None,
         "minutes": 15,
         "has_password": True,
+        "sign_in_url": None,
     },
     "emails/password_reset.txt": {"ip": None, "requested_at": None},
     "emails/password_reset.html": {"ip": None, "requested_at": None},

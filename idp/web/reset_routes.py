@@ -73,6 +73,23 @@ def page(
     )
 
 
+async def _invalid(request: Request, token: str) -> Response:
+    """The page for a reset link that cannot be used; for one that was made (expired, used, opened
+    in another browser), in its tenant's branding with a way to the sign-in that asks anew."""
+
+    def load(conn: Connection) -> tenants.Tenant | None:
+        tenant_id = email_link.tenant_of(conn, token=token, purpose=RESET)
+        try:
+            tenant = tenants.get(conn, tenant_id) if tenant_id else None
+        except NotFoundError:
+            return None
+        return tenant if tenant is not None and tenant.status == "active" else None
+
+    tenant = await state(request).db.read(load) if token else None
+    again = f"/account?{urlencode({'tenant': tenant.id})}" if tenant else None
+    return page(request, "invalid", status=400, tenant=tenant, sign_in_url=again)
+
+
 # -- the link, and the one-time code -----------------------------------------------------------------
 
 
@@ -142,7 +159,7 @@ async def verify_page(request: Request) -> Response:
     token = request.query_params.get("token", "")[:128]
     found = await _link(request, token)
     if found is None:
-        return page(request, "invalid", status=400)
+        return await _invalid(request, token)
     if not found.enrolled.second_factors:
         # the link proved the address: whether the eID has a password is the person's to know
         has_password = found.enrolled.password
@@ -160,7 +177,7 @@ async def send_sms(request: Request) -> Response:
     token = str(form.get("token") or "")[:128]
     found = await _link(request, token)
     if found is None:
-        return page(request, "invalid", status=400)
+        return await _invalid(request, token)
     link, person, enrolled, tenant = found.link, found.person, found.enrolled, found.tenant
     if enrolled.phone is None:
         return _code_page(request, token, found, None, status=400)
@@ -196,7 +213,7 @@ async def submit_code(request: Request) -> Response:
     token = str(form.get("token") or "")[:128]
     found = await _link(request, token)
     if found is None:
-        return page(request, "invalid", status=400)
+        return await _invalid(request, token)
     link, person, enrolled, tenant = found.link, found.person, found.enrolled, found.tenant
     if not enrolled.second_factors:
         return page(request, "no_second_factor", status=409, tenant=tenant)
@@ -269,7 +286,7 @@ async def submit_code(request: Request) -> Response:
             challenge_id=refused.keep_challenge,
         )
     except _LinkGoneError:  # used meanwhile (a racing tab) or expired while the code was typed
-        return page(request, "invalid", status=400)
+        return await _invalid(request, token)
     await st.throttle.succeeded("code", account=acct)
     return RedirectResponse(f"/reset/password?{urlencode({'request_id': reset_id})}", status_code=303)
 

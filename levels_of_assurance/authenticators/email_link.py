@@ -103,6 +103,16 @@ def check(conn: Connection, *, token: str, browser: str | None, now: float, purp
     return Link(row["digest"], row["tenant_id"], row["eid_id"], row["request_id"], row["expires_at"])
 
 
+def tenant_of(conn: Connection, *, token: str, purpose: str = "login") -> str | None:
+    """The tenant a link was made in, used or not, expired or not (None for no such link): where
+    a person whose link cannot be used any more can start again."""
+    e = tables.email_links.c
+    row = conn.execute(select(e.tenant_id, e.purpose).where(e.digest == secrets.digest(token))).first()
+    if row is None or (row.purpose or "login") != purpose:
+        return None
+    return str(row.tenant_id)
+
+
 def consume(tx: Tx, *, token: str, browser: str | None, purpose: str = "login") -> Link:
     """Use the link once; a second use, even racing, fails with :class:`LoginError`."""
     link = check(tx.conn, token=token, browser=browser, now=tx.now, purpose=purpose)

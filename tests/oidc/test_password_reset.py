@@ -232,7 +232,16 @@ def test_the_link_works_only_in_the_browser_that_asked(party: PartyFactory) -> N
     _, seen = ask_for_link(p)
     link = reset_link(wait_for_mail(p.served, p.email, seen=seen))
     with p.served.client() as other:
-        assert other.get(link).status_code == 400
+        other.headers["Accept-Language"] = "en"
+        refused = other.get(link)
+        assert refused.status_code == 400
+        # a link that was made leads on to the sign-in of its tenant, where a new one can be asked
+        way_on = re.search(r'<a class="button" href="(/account\?tenant=[^"]+)"', refused.text)
+        assert way_on, refused.text
+        sign_in = other.get(html.unescape(way_on.group(1)), follow_redirects=True)
+        assert sign_in.status_code == 200 and "Forgot your password?" in sign_in.text
+    garbled = p.rp.browser.get(link + "x")
+    assert garbled.status_code == 400 and "/account?tenant=" not in garbled.text  # nothing to go on with
 
 
 @pytest.mark.parametrize(

@@ -787,6 +787,7 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
     ("reset.html", {"step": "done", "request_id": None}),
     ("reset.html", {"step": "no_second_factor"}),
     ("reset.html", {"step": "no_second_factor", "has_password": False}),
+    ("reset.html", {"step": "invalid", "sign_in_url": "/account?tenant=t1"}),
     ("reset.html", {"step": "invalid"}),
     (
         "emails/password_reset.txt",
