@@ -106,14 +106,15 @@ async def start(request: Request) -> Response:
 
     def unit(tx: Any) -> invitations.Invitation:
         inv = invitations.open_link(tx, token=token, browser=browser_value, client_ip=ip)
-        if inv.eid_id is None and inv.needs_password:
-            person = eids.find_by_email(tx.conn, tenant_id=inv.tenant_id, email=inv.email)
-            how = invitations.Enrolment.NONE
-            if person is not None:
-                how = invitations.enrolment_on(tx.conn, inv, person)
-            if person is not None and how != invitations.Enrolment.NONE:
-                return invitations.enrol_on_existing(tx, inv, person, how, client_ip=ip)
-        return inv
+        if inv.eid_id is not None or not inv.needs_password:
+            return inv
+        person = eids.find_by_email(tx.conn, tenant_id=inv.tenant_id, email=inv.email)
+        if person is None:
+            return inv
+        how = invitations.enrolment_on(tx.conn, inv, person)
+        if how == invitations.Enrolment.NONE:
+            return inv  # the details step sends it to sign in
+        return invitations.enrol_on_existing(tx, inv, person, how, client_ip=ip)
 
     try:
         inv = await st.db.write(unit)

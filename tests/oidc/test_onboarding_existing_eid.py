@@ -75,6 +75,17 @@ def to_finish(p: Party, password_page: httpx.Response) -> httpx.Response:
     return step(p, post(p, shown, action_of(shown, "/recovery/saved")))
 
 
+def finish_and_ask_for_advanced(p: Party, finish_page: httpx.Response) -> dict[str, object]:
+    """Finish the steps (back at the relying app), then the app asks for the advanced level without
+    a prompt: the ID token's claims, from the session the steps began."""
+    done = post(p, finish_page, action_of(finish_page, "/finish"))
+    assert done.status_code == 303 and done.headers["location"] == RETURN_URL
+    params, verifier = p.rp.authorize_params(acr_values=ADVANCED, prompt="none")
+    tokens = p.rp.exchange(redirect_query(p.rp.start(params), p.rp.redirect_uri)["code"], verifier).json()
+    claims: dict[str, object] = p.rp.verify_id_token(tokens["id_token"], nonce=params["nonce"])
+    return claims
+
+
 def reload(p: Party) -> eids.EID:
     assert p.eid is not None
     eid_id = p.eid.id
@@ -101,13 +112,7 @@ def test_an_eid_that_signs_in_by_email_link_gets_what_the_invitation_needs(party
     assert "Choose a password" in password_page.text and "Step 3 of 4" in password_page.text
     finish_page = to_finish(p, password_page)
     assert "sign in with your eID." in finish_page.text and "new eID" not in finish_page.text
-    done = post(p, finish_page, action_of(finish_page, "/finish"))
-    assert done.status_code == 303 and done.headers["location"] == RETURN_URL
-
-    # the relying app asks for the advanced level and gets it from the session the steps began
-    params, verifier = p.rp.authorize_params(acr_values=ADVANCED, prompt="none")
-    tokens = p.rp.exchange(redirect_query(p.rp.start(params), p.rp.redirect_uri)["code"], verifier).json()
-    claims = p.rp.verify_id_token(tokens["id_token"], nonce=params["nonce"])
+    claims = finish_and_ask_for_advanced(p, finish_page)
     assert claims["acr"] == ADVANCED and claims["amr"] == ["pwd", "sms", "mfa"]
 
     person = reload(p)
@@ -289,12 +294,7 @@ def test_an_eid_with_a_password_proves_it_and_gets_a_code_method(party: PartyFac
     assert "Save your recovery codes" in recovery.text and "Step 4 of 4" in recovery.text
     shown = post(p, recovery, action_of(recovery, "/recovery"))
     finish_page = step(p, post(p, shown, action_of(shown, "/recovery/saved")))
-    done = post(p, finish_page, action_of(finish_page, "/finish"))
-    assert done.status_code == 303 and done.headers["location"] == RETURN_URL
-
-    params, verifier = p.rp.authorize_params(acr_values=ADVANCED, prompt="none")
-    tokens = p.rp.exchange(redirect_query(p.rp.start(params), p.rp.redirect_uri)["code"], verifier).json()
-    claims = p.rp.verify_id_token(tokens["id_token"], nonce=params["nonce"])
+    claims = finish_and_ask_for_advanced(p, finish_page)
     assert claims["acr"] == ADVANCED and claims["amr"] == ["pwd", "otp", "mfa"]
     after = p.served.run(p.served.state.db.read(lambda conn: password.stored_hash(conn, eid_id=eid_id)))
     assert after == kept  # entered, never replaced
