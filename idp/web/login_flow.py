@@ -9,28 +9,22 @@ reached and otherwise comes back here.
 
 from __future__ import annotations
 
-import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import Connection
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from idp import audit, eids, lockout, logins
-from idp.errors import ConflictError, IdPError, LoginError, NotFoundError, RateLimitedError
-from idp.web import account_login, browser, code_routes, login_state, passkey_routes
+from idp import eids, logins
+from idp.errors import ConflictError, NotFoundError
+from idp.web import account_login, browser, code_routes, login_state, passkey_routes, password_check
 from idp.web.browser import client_ip, render, state
 from idp.web.login_state import again, current, mask_email, no_request, proceed
-from levels_of_assurance.authenticators import password
 from levels_of_assurance.ladder import AMR, Level
 from levels_of_assurance.policy import Factor, Method, Step
-
-log = logging.getLogger("idp.login")
 
 
 def _page(login: logins.Login, **extra: Any) -> dict[str, Any]:
@@ -139,33 +133,6 @@ async def restart(request: Request) -> Response:
 
 # -- password ---------------------------------------------------------------------------------------
 
-# the person with their password hash and lock in one statement, not three round trips
-_HASH_AND_LOCK = (password.HASH_OF_EID.label("password_hash"), lockout.LOCKED_AT_OF_EID.label("locked_at"))
-_PASSWORD_BY_ID = eids.with_attributes(eids.BY_ID, *_HASH_AND_LOCK)
-_PASSWORD_BY_EMAIL = eids.with_attributes(eids.BY_EMAIL, *_HASH_AND_LOCK)
-
-
-def password_subject(
-    conn: Connection, *, tenant_id: str, eid_id: str | None, email: str
-) -> tuple[eids.EID | None, str | None, bool]:
-    """Whom a password is for: the login's eID ``eid_id`` once identified (:class:`NotFoundError`
-    when it is gone), else the eID of ``email`` in the tenant; with its stored hash (None without a
-    password) and whether it is locked. ``(None, None, False)`` for an unknown address."""
-    if eid_id is not None:
-        found = eids.load_with(conn, _PASSWORD_BY_ID, {"id": eid_id})
-        if found is None:
-            raise NotFoundError(f"no eID {eid_id!r}")
-    else:
-        try:
-            normalized = eids.normalize_email(email)
-        except ValueError:
-            return None, None, False
-        found = eids.load_with(conn, _PASSWORD_BY_EMAIL, {"t": tenant_id, "m": normalized})
-        if found is None:
-            return None, None, False
-    person, row = found
-    return person, row["password_hash"], row["locked_at"] is not None
-
 
 async def password_submit(request: Request) -> Response:
     st = state(request)
@@ -202,66 +169,29 @@ async def password_submit(request: Request) -> Response:
             return await page(400, "invalid_email")
     else:
         account = f"{tenant_id}:{known_id}"
-    try:
-        await st.throttle.check("password", account=account, ip=ip)
-    except RateLimitedError as exc:
-        st.metrics.login(method="password", outcome="throttled")
-        response = await page(429, "throttled", exc.retry_after)
-        response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
-        return response
+    attempt = password_check.Attempt(
+        tenant_id, account, ip, transaction_id=login.request_id, process_state="authenticating"
+    )
+    wait = await password_check.throttled(st, attempt)
+    if wait is not None:
+        return password_check.retry_after(await page(429, "throttled", wait), wait)
 
     person, stored, locked = await st.db.read(
-        lambda conn: password_subject(conn, tenant_id=tenant_id, eid_id=known_id, email=raw_email)
+        lambda conn: password_check.subject(conn, tenant_id=tenant_id, eid_id=known_id, email=raw_email)
     )
-    reason = None
-    try:
-        if person is None or stored is None:
-            reason = "unknown_account" if person is None else "no_password"
-            await st.verify_dummy_password(secret)
-        else:
-            await st.verify_password(stored, secret)
-    except LoginError:
-        reason = reason or "wrong_password"
-    except IdPError as exc:  # an unusable stored hash: refuse, and say why in the log only
-        log.error("password of eID %s cannot be verified: %s", person.id if person else "-", exc)
-        reason = "unusable_hash"
-    # what the eID's state is, only to whoever knows its password (a person who blocked their
-    # own eID must not read that their password is wrong)
-    if reason is None and person is not None and not person.active:
-        reason = "eid_not_active"
-    if reason is None and locked:
-        reason = "locked"
+    reason = await password_check.refusal(st, person, stored, secret, locked=locked)
     if reason is not None:
-        return await _password_failed(request, login, person, account=account, reason=reason, page=page)
+        return await page(401, await password_check.failed(st, attempt, person, reason))
 
     assert person is not None and stored is not None
-    await st.throttle.succeeded("password", account=account)
-    new_hash = None
-    if st.hasher.needs_rehash(stored):
-        new_hash = await st.hash_password(secret)
+    new_hash = await password_check.succeeded(st, attempt, stored, secret)
     factor = Factor(Method.PASSWORD, (AMR.PWD,), time.time())
     who = person
 
     finish = await login_state.finisher(request, login)
 
     def unit(tx: Any) -> tuple[logins.Login, login_state.Finished]:
-        if new_hash is not None:
-            password.set_hash(
-                tx, eid_id=who.id, tenant_id=who.tenant_id, new_hash=new_hash, reason="rehashed"
-            )
-        audit.record(
-            tx,
-            audit.AuditEvent(
-                "login.factor_proven",
-                tenant_id=who.tenant_id,
-                eid_id=who.id,
-                username=who.username,
-                client_ip=ip,
-                transaction_id=login.request_id,
-                details={"login_method": "password"},
-                process_state="authenticating",
-            ),
-        )
+        password_check.record_proven(tx, attempt, who, new_hash)
         updated = logins.add_factor(tx, login, eid_id=who.id, factor=factor)
         return updated, finish(tx, updated)
 
@@ -270,47 +200,6 @@ async def password_submit(request: Request) -> Response:
     except ConflictError:
         return no_request(request)
     return login_state.respond(request, updated, result)
-
-
-async def _password_failed(
-    request: Request,
-    login: logins.Login,
-    person: eids.EID | None,
-    *,
-    account: str,
-    reason: str,
-    page: Callable[..., Awaitable[Response]],
-) -> Response:
-    st = state(request)
-    ip = client_ip(request)
-    failures = await st.throttle.failed("password", account=account, ip=ip)
-    lock_now = person is not None and reason == "wrong_password" and st.throttle.should_lock(failures)
-
-    def unit(tx: Any) -> None:
-        if lock_now and person is not None:
-            lockout.lock(
-                tx, eid_id=person.id, tenant_id=person.tenant_id, reason="password_failures", client_ip=ip
-            )
-        audit.record(
-            tx,
-            audit.AuditEvent(
-                "login.failed",
-                success=False,
-                tenant_id=login.tenant.id,
-                eid_id=person.id if person else None,
-                username=person.username if person else None,
-                client_ip=ip,
-                transaction_id=login.request_id,
-                details={"login_method": "password", "reason": reason, "failures": failures},
-            ),
-        )
-
-    await st.db.write(unit)
-    st.metrics.login(method="password", outcome=f"failed_{reason}")
-    shown = "locked" if reason == "locked" or lock_now else "wrong_credentials"
-    if reason == "eid_not_active":
-        shown = "inactive"
-    return await page(401, shown)
 
 
 routes = [

@@ -6,16 +6,15 @@ them, and what they share, are in :mod:`idp.web.onboarding_routes`.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from sqlalchemy import Connection
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from idp import audit, invitations, lockout
-from idp.errors import IdPError, LoginError, RateLimitedError
+from idp import invitations
+from idp.errors import LoginError, NotFoundError, RateLimitedError
+from idp.web import password_check
 from idp.web.browser import client_ip, state
 from idp.web.invitation_routes import invitation_page, tenant_of
 from idp.web.login_state import opaque_id
@@ -23,8 +22,6 @@ from idp.web.onboarding_routes import PASSWORD_POLICY, back_to_step, eid_of, ren
 from levels_of_assurance.authenticators import password, recovery_codes
 from levels_of_assurance.authenticators.password import WeakPasswordError
 from otp import authenticator_app
-
-log = logging.getLogger(__name__)
 
 
 @step_post("factor", needs_eid=True)
@@ -122,84 +119,35 @@ async def _prove_password(request: Request, form: Any, inv: invitations.Invitati
     sign-in (the same throttle on the same account, the same lock), and it is never replaced."""
     st = state(request)
     secret = str(form.get("password") or "")[:1024]
-    eid_id, ip = eid_of(inv), client_ip(request)
-    account = f"{inv.tenant_id}:{eid_id}"  # the sign-in's own key for a known eID
+    eid_id = eid_of(inv)
+    # the sign-in's own throttle key for a known eID
+    attempt = password_check.Attempt(
+        inv.tenant_id, f"{inv.tenant_id}:{eid_id}", client_ip(request), inv.id, process_state="onboarding"
+    )
+    wait = await password_check.throttled(st, attempt)
+    if wait is not None:
+        page = await render_step(request, inv, "password", status=429, error="throttled", retry_after=wait)
+        return password_check.retry_after(page, wait)
     try:
-        await st.throttle.check("password", account=account, ip=ip)
-    except RateLimitedError as exc:
-        response = await render_step(
-            request, inv, "password", status=429, error="throttled", retry_after=exc.retry_after
+        person, stored, locked = await st.db.read(
+            lambda conn: password_check.subject(conn, tenant_id=inv.tenant_id, eid_id=eid_id, email="")
         )
-        response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
-        return response
-
-    def load(conn: Connection) -> tuple[str | None, bool]:
-        return password.stored_hash(conn, eid_id=eid_id), lockout.is_locked(conn, eid_id=eid_id)
-
-    stored, locked = await st.db.read(load)
-    if stored is None:  # removed meanwhile: what the invitation found is no longer there
+    except NotFoundError:  # erased meanwhile: the invitation's page says so
+        return back_to_step(inv)
+    if person is None or stored is None:  # removed meanwhile: what the invitation found is gone
         return await invitation_page(request, inv, "existing", status=409)
-    if locked:
-        return await render_step(request, inv, "password", status=401, error="locked")
-    try:
-        await st.verify_password(stored, secret)
-    except (LoginError, IdPError) as exc:
-        if not isinstance(exc, LoginError):  # an unusable stored hash: refused, and why in the log
-            log.error("password of eID %s cannot be verified: %s", eid_id, exc)
-        return await _wrong_password(request, inv, account=account)
-    await st.throttle.succeeded("password", account=account)
-    new_hash = await st.hash_password(secret) if st.hasher.needs_rehash(stored) else None
+    reason = await password_check.refusal(st, person, stored, secret, locked=locked)
+    if reason is not None:
+        shown = await password_check.failed(st, attempt, person, reason)
+        return await render_step(request, inv, "password", status=401, error=shown)
+    new_hash = await password_check.succeeded(st, attempt, stored, secret)
 
     def unit(tx: Any) -> None:
-        if new_hash is not None:
-            password.set_hash(
-                tx, eid_id=eid_id, tenant_id=inv.tenant_id, new_hash=new_hash, reason="rehashed"
-            )
-        audit.record(
-            tx,
-            audit.AuditEvent(
-                "login.factor_proven",
-                tenant_id=inv.tenant_id,
-                eid_id=eid_id,
-                client_ip=ip,
-                transaction_id=inv.id,
-                details={"login_method": "password"},
-                process_state="onboarding",
-            ),
-        )
+        password_check.record_proven(tx, attempt, person, new_hash)
         invitations.record_progress(tx, inv, password_at=tx.now)
 
     await st.db.write(unit)
     return back_to_step(inv)
-
-
-async def _wrong_password(request: Request, inv: invitations.Invitation, *, account: str) -> Response:
-    st = state(request)
-    eid_id, ip = eid_of(inv), client_ip(request)
-    failures = await st.throttle.failed("password", account=account, ip=ip)
-    lock_now = st.throttle.should_lock(failures)
-
-    def unit(tx: Any) -> None:
-        if lock_now:
-            lockout.lock(tx, eid_id=eid_id, tenant_id=inv.tenant_id, reason="password_failures", client_ip=ip)
-        audit.record(
-            tx,
-            audit.AuditEvent(
-                "login.failed",
-                success=False,
-                tenant_id=inv.tenant_id,
-                eid_id=eid_id,
-                client_ip=ip,
-                transaction_id=inv.id,
-                details={"login_method": "password", "reason": "wrong_password", "failures": failures},
-                process_state="onboarding",
-            ),
-        )
-
-    await st.db.write(unit)
-    return await render_step(
-        request, inv, "password", status=401, error="locked" if lock_now else "wrong_credentials"
-    )
 
 
 @step_post("recovery", needs_eid=True)

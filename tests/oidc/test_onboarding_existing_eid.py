@@ -315,6 +315,31 @@ def test_guessing_the_password_of_an_existing_eid_is_throttled_as_at_sign_in(par
     assert int(answers[4].headers["Retry-After"]) >= 1
 
 
+@pytest.mark.parametrize("change", [_suspended, _locked], ids=["suspended", "locked"])
+def test_an_eid_suspended_or_locked_during_the_steps_is_told_so_only_with_its_password(
+    party: PartyFactory, change: Callable[[Party], None]
+) -> None:
+    """As at sign-in: a wrong password says only that it is wrong; the right one says why the eID
+    cannot go on, and nothing is added to it."""
+    p = email_only_party(party)
+    _with_password(p)
+    password_page = start(p, open_invitation(p))
+    change(p)
+    action = action_of(password_page, "/password")
+    wrong = post(p, password_page, action, password="not hers at all")
+    assert wrong.status_code == 401 and "The password is not correct." in wrong.text
+    right = post(p, wrong, action, password="an older password of hers")
+    said = "suspended or blocked" if change is _suspended else "locked after too many failed attempts"
+    assert right.status_code == 401 and said in right.text and "Confirm your mobile number" not in right.text
+    assert p.eid is not None
+    eid_id = p.eid.id
+    events = [e for e in audit_events(p.served) if e["eid_id"] == eid_id]
+    failed = [e["details"]["reason"] for e in events if e["event_type"] == "login.failed"]
+    assert failed == ["wrong_password", "eid_not_active" if change is _suspended else "locked"]
+    assert not any(e["event_type"] == "login.factor_proven" for e in events)
+    assert {e["process_state"] for e in events if e["event_type"] == "login.failed"} == {"onboarding"}
+
+
 @pytest.mark.parametrize("entered", ["", "\x00\x00", "x" * 1500, "\u202e\ufeff", "' OR 1=1 --", "x" * 5000])
 def test_hostile_passwords_at_the_existing_password_step_are_wrong_not_errors(
     party: PartyFactory, entered: str

@@ -21,7 +21,7 @@ from idp.eids import EID, Attribute
 from idp.errors import ConflictError, NotFoundError
 from idp.storage import migrate, tables
 from idp.storage.database import Database
-from idp.web import code_routes, login_flow
+from idp.web import code_routes, password_check
 from levels_of_assurance.authenticators import password, recovery_codes
 from levels_of_assurance.ladder import AMR, Level, RequestedLevel, acr_for
 from levels_of_assurance.policy import Factor, Method
@@ -136,7 +136,7 @@ async def test_the_password_step_reads_each_eids_own_hash_and_lock(db: Database)
 
     def subject(*, eid_id: str | None = None, email: str = "") -> Any:
         return db.read(
-            lambda conn: login_flow.password_subject(conn, tenant_id=tenant_id, eid_id=eid_id, email=email)
+            lambda conn: password_check.subject(conn, tenant_id=tenant_id, eid_id=eid_id, email=email)
         )
 
     for found in (await subject(email=" Full@Example.com"), await subject(eid_id=full.id)):
@@ -199,9 +199,7 @@ async def test_each_read_takes_one_statement(tmp_path: Any) -> None:
             raw.set_trace_callback(statements.append)
             try:
                 code_routes.signer(conn, full.id)
-                login_flow.password_subject(
-                    conn, tenant_id=full.tenant_id, eid_id=None, email="full@example.com"
-                )
+                password_check.subject(conn, tenant_id=full.tenant_id, eid_id=None, email="full@example.com")
             finally:
                 raw.set_trace_callback(None)
 
