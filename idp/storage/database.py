@@ -13,8 +13,9 @@ connection). They are written once and driven two ways:
   them proceed during a commit). Hot statements run on the driver itself
   (:mod:`idp.storage.prepared`).
 * **PostgreSQL** runs each unit in its own transaction on the asyncpg driver through
-  ``AsyncConnection.run_sync``; concurrency comes from the server; hot statements go to the
-  dialect's DBAPI cursor (:mod:`idp.storage.prepared`). Reads run in autocommit:
+  ``AsyncConnection.run_sync``, on a connection kept between units (:mod:`idp.storage.held`);
+  concurrency comes from the server; hot statements go to the dialect's DBAPI cursor
+  (:mod:`idp.storage.prepared`). Reads run in autocommit:
   each statement is its own transaction, which is what READ COMMITTED gives a statement inside
   one anyway, without the BEGIN and ROLLBACK round trips around them (two of the three a
   one-statement read took, each a send to the server and a wait for its answer).
@@ -52,6 +53,7 @@ from sqlalchemy.pool import NullPool
 from idp.cpus import name_os_thread
 from idp.storage import tables
 from idp.storage.checkpoint import Checkpointer
+from idp.storage.held import HeldConnections, end_autobegun
 from idp.storage.prepared import Prepared, insert_rows
 
 log = logging.getLogger(__name__)
@@ -126,10 +128,17 @@ def _flush(conn: Connection, batch: _Batch) -> None:
 
 
 def _run_unit(conn: Connection, unit: Callable[[Tx], T]) -> T:
-    """Run one unit in the current transaction and flush what it deferred (PostgreSQL path)."""
-    batch = _Batch()
-    result = unit(Tx(conn, batch, time.time()))
-    _flush(conn, batch)
+    """Run one unit in a transaction of its own and flush what it deferred (PostgreSQL path)."""
+    with conn.begin():
+        batch = _Batch()
+        result = unit(Tx(conn, batch, time.time()))
+        _flush(conn, batch)
+        return result
+
+
+def _read(conn: Connection, fn: Callable[[Connection], T]) -> T:
+    result = fn(conn)
+    end_autobegun(conn)
     return result
 
 
@@ -141,7 +150,8 @@ class Database:
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self._async_engine: AsyncEngine | None = None
-        self._read_engine: AsyncEngine | None = None
+        self._writes: HeldConnections | None = None
+        self._reads: HeldConnections | None = None
         self._writer: _SqliteWriter | None = None
         self.sync_engine: Engine | None = None
         if self.is_sqlite:
@@ -152,16 +162,18 @@ class Database:
         else:
             async_url = parsed.set(drivername="postgresql+asyncpg")
             self._async_engine = create_async_engine(async_url, echo=echo, pool_size=10, max_overflow=10)
-            # the same pool; a connection is in autocommit while a read holds it
-            self._read_engine = self._async_engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._writes = HeldConnections(self._async_engine, keep=5)
+            # the same pool; a connection is in autocommit while reads hold it
+            self._reads = HeldConnections(
+                self._async_engine.execution_options(isolation_level="AUTOCOMMIT"), keep=5
+            )
 
     async def write(self, unit: Callable[[Tx], T]) -> T:
         """Run ``unit`` in a transaction; return its result once committed, or raise its error."""
         if self._writer is not None:
             return await self._writer.submit(unit)
-        assert self._async_engine is not None
-        async with self._async_engine.begin() as conn:
-            return await conn.run_sync(_run_unit, unit)
+        assert self._writes is not None
+        return await self._writes.run(_run_unit, unit)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn``, which only reads, on a connection; each of its statements sees what was
@@ -170,9 +182,8 @@ class Database:
         PostgreSQL what it wrote would stay."""
         if self._writer is not None:
             return self._writer.read(fn)
-        assert self._read_engine is not None
-        async with self._read_engine.connect() as conn:
-            return await conn.run_sync(fn)
+        assert self._reads is not None
+        return await self._reads.run(_read, fn)
 
     async def ping(self) -> None:
         await self.read(lambda conn: conn.exec_driver_sql("SELECT 1").scalar())
@@ -183,6 +194,9 @@ class Database:
             await asyncio.get_running_loop().run_in_executor(None, self._writer.stop)
         if self.sync_engine is not None:
             self.sync_engine.dispose()
+        for held in (self._reads, self._writes):
+            if held is not None:
+                await held.close()
         if self._async_engine is not None:
             await self._async_engine.dispose()
 

@@ -349,3 +349,33 @@ async def test_a_writer_that_gives_up_on_a_checkpoint_does_not_stop_the_checkpoi
             checkpointer.stop()
     finally:
         await db.close()
+
+
+async def test_a_postgresql_write_cancelled_mid_transaction_leaves_nothing_behind(
+    pg_database_url: str,
+) -> None:
+    """A request cancelled while its unit waits on the server (the client went away): its rows
+    are not committed, and the units after it, on connections kept between units, run as usual."""
+    db = Database(pg_database_url)
+    slug, after = f"t-{_uid()}", f"t-{_uid()}"
+    waiting = asyncio.Event()
+
+    def slow(tx: Tx) -> None:
+        tenants.create(tx, slug=slug, name="Cancelled")
+        waiting.set()
+        tx.conn.exec_driver_sql("SELECT pg_sleep(5)")
+
+    try:
+        task = asyncio.create_task(db.write(slow))
+        await waiting.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(3):
+            await db.write(lambda tx: tenants.create(tx, slug=f"{after}-{_uid()}", name="After"))
+            assert await db.read(_transaction_of_each_statement) == ("read committed", False)
+        slugs = await db.read(_tenant_slugs)
+    finally:
+        await db.close()
+    assert slug not in slugs
+    assert len([s for s in slugs if s.startswith(after)]) == 3
