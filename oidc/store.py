@@ -178,13 +178,20 @@ def redeem_code(
 
 
 def _insert_tokens(tx: Tx, rows: Sequence[dict[str, Any]]) -> None:
-    """Tokens a racing redemption may have to revoke: inserted now, not deferred.
+    """Tokens a racing redemption may have to revoke: on SQLite inserted now, not deferred.
 
     On SQLite two redemptions of one code (or one refresh token) can share a group-commit
     transaction; the loser's revocation must see the winner's tokens, and deferred rows are
-    inserted only after every unit of the batch has run.
+    inserted only after every unit of the batch has run. On PostgreSQL each unit is a transaction
+    of its own: the loser's conditional update waits for the winner's commit, and its revocation,
+    a later statement, sees everything that commit wrote, deferred rows included (which then go
+    in one statement with the audit event, :mod:`idp.storage.database`).
     """
-    insert_rows(tx.conn, tables.tokens, list(rows))
+    if tx.conn.dialect.name == "postgresql":
+        for row in rows:
+            tx.defer_insert(tables.tokens, row)
+    else:
+        insert_rows(tx.conn, tables.tokens, list(rows))
 
 
 _ROTATE = Prepared(

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, event, select
+from sqlalchemy.exc import IntegrityError
 
 from idp import audit, tenants
 from idp.storage import migrate, tables
@@ -379,3 +380,29 @@ async def test_a_postgresql_write_cancelled_mid_transaction_leaves_nothing_behin
         await db.close()
     assert slug not in slugs
     assert len([s for s in slugs if s.startswith(after)]) == 3
+
+
+@pytest.mark.parametrize("events", [1, 3, 40])
+async def test_a_unit_s_events_and_deferred_rows_commit_with_the_chain_head(
+    db: Database, events: int
+) -> None:
+    """However many events and other deferred rows a unit has (PostgreSQL writes a few together
+    with the head's update, more as before), all of them and the head commit, or none."""
+    tag, jti = _uid(), f"jti-{_uid()}"
+    u = tables.used_assertions.c
+
+    def unit(tx: Tx, *, fail: bool = False) -> None:
+        tx.defer_insert(tables.used_assertions, {"client_id": "c1", "jti": jti, "expires_at": tx.now + 60})
+        for i in range(events):
+            audit.record(tx, audit.AuditEvent("test.append", details={"tag": tag, "i": i, "ü": "≠"}))
+        if fail:
+            tx.defer_insert(tables.used_assertions, {"client_id": "c1", "jti": jti, "expires_at": tx.now})
+
+    with pytest.raises(IntegrityError):
+        await db.write(lambda tx: unit(tx, fail=True))
+    assert [e for e in await db.read(_assert_contiguous) if e["details"].get("tag") == tag] == []
+    await db.write(unit)
+    mine = [e for e in await db.read(_assert_contiguous) if e["details"].get("tag") == tag]
+    assert [(e["details"]["i"], e["details"]["ü"]) for e in mine] == [(i, "≠") for i in range(events)]
+    assert await db.read(lambda conn: conn.execute(select(u.jti).where(u.jti == jti)).all()) == [(jti,)]
+    await db.read(audit.verify)
