@@ -9,6 +9,7 @@ authorization request resumes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from idp import eids, proofing, secrets, sessions, tenants
 from idp.errors import ConflictError
 from idp.storage import tables
 from idp.storage.database import Tx
-from idp.storage.prepared import Prepared
+from idp.storage.prepared import Prepared, prefixed, unprefixed
 from levels_of_assurance.ladder import Level, RequestedLevel, acr_for, parse_acr
 from levels_of_assurance.policy import Decision, Factor, amr_of, decide, factors_from_json
 
@@ -44,37 +45,57 @@ class Login:
 
 _R, _C, _T = tables.auth_requests.c, tables.clients.c, tables.tenants.c
 # built once, run on the driver (idp.storage.prepared): the sign-in pages read it on every request
+_COLUMNS = (
+    _R.id,
+    _R.client_id,
+    _R.params,
+    _R.browser_digest,
+    _R.expires_at,
+    _R.completed_at,
+    _R.acr,
+    _R.eid_id,
+    _R.factors,
+    _R.created_at,
+    _C.name,
+    _C.tenant_id,
+    _T.slug.label("tenant_slug"),
+    _T.name.label("tenant_name"),
+    _T.branding.label("tenant_branding"),
+    _T.status.label("tenant_status"),
+    _T.login_token_unknown_users.label("tenant_login_token_unknown_users"),
+)
 _LOAD = Prepared(
-    select(
-        _R.id,
-        _R.client_id,
-        _R.params,
-        _R.browser_digest,
-        _R.expires_at,
-        _R.completed_at,
-        _R.acr,
-        _R.eid_id,
-        _R.factors,
-        _R.created_at,
-        _C.name,
-        _C.tenant_id,
-        _T.slug.label("tenant_slug"),
-        _T.name.label("tenant_name"),
-        _T.branding.label("tenant_branding"),
-        _T.status.label("tenant_status"),
-        _T.login_token_unknown_users.label("tenant_login_token_unknown_users"),
-    )
+    select(*_COLUMNS)
     .join(tables.clients, _C.client_id == _R.client_id)
     .join(tables.tenants, _T.id == _C.tenant_id)
     .where(_R.id == bindparam("request_id"))
 )
+# the login read with its eID in one statement (idp.web.code_routes): its columns under names of
+# their own, beside the eID's, and the condition that finds both (parameter ``request_id``)
+_PREFIX = "login_"
+JOINED_COLUMNS = prefixed(_PREFIX, _COLUMNS)
+WITH_ITS_EID = (
+    (_R.id == bindparam("request_id"))
+    & (_C.client_id == _R.client_id)
+    & (_T.id == _C.tenant_id)
+    & (tables.eids.c.id == _R.eid_id)
+)
+
+
+def from_joined(row: Mapping[str, Any], *, browser: str, now: float) -> Login | None:
+    """:func:`from_row` of a row with :data:`JOINED_COLUMNS`."""
+    return from_row(unprefixed(row, _PREFIX), browser=browser, now=now)
 
 
 def load(conn: Connection, request_id: str, *, browser: str | None, now: float) -> Login | None:
     """The live login for ``request_id`` if it belongs to ``browser``; None otherwise."""
     if browser is None or not request_id:
         return None
-    row = _LOAD.first(conn, {"request_id": request_id})
+    return from_row(_LOAD.first(conn, {"request_id": request_id}), browser=browser, now=now)
+
+
+def from_row(row: Mapping[str, Any] | None, *, browser: str, now: float) -> Login | None:
+    """The login of a row of its columns if it is live and belongs to ``browser``; else None."""
     if row is None or row["expires_at"] <= now or not secrets.matches(browser, row["browser_digest"]):
         return None
     tenant = tenants.Tenant(

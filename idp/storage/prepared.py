@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import json
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -239,6 +239,18 @@ class Prepared:
         count = int(cursor.rowcount)
         cursor.close()
         return count
+
+
+def prefixed(prefix: str, columns: Iterable[Any]) -> tuple[Any, ...]:
+    """``columns`` labelled ``prefix`` + their name: a table's row read beside another's (an eID
+    with its attributes) in one statement, under names of its own; :func:`unprefixed` reads it back."""
+    return tuple(column.label(prefix + column.key) for column in columns)
+
+
+def unprefixed(row: Mapping[str, Any], prefix: str) -> Row:
+    """The values of :func:`prefixed` columns in ``row``, under their own names."""
+    start = len(prefix)
+    return {key[start:]: value for key, value in row.items() if key.startswith(prefix)}
 
 
 def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:

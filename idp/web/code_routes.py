@@ -7,6 +7,7 @@ count towards the same growing delays and lock as wrong passwords (idp.lockout),
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -59,13 +60,15 @@ class Signer:
 
 # the person and the rest in one statement: on PostgreSQL each round trip costs the event loop
 # some 150 µs, and this was four
-_SIGNER = eids.with_attributes(
-    eids.BY_ID,
+_ABOUT_THEM = (
     authenticator_app.APP_OF_EID.label("app"),
     recovery_codes.REMAINING_OF_EID.label("recovery"),
     lockout.LOCKED_AT_OF_EID.label("locked_at"),
     proofing.PROOFING_OF_EID.label("proofing"),
 )
+_SIGNER = eids.with_attributes(eids.BY_ID, *_ABOUT_THEM)
+# the code step's read: the login too, and so one round trip where it took two
+_LOGIN_AND_SIGNER = eids.with_attributes(logins.WITH_ITS_EID, *_ABOUT_THEM, *logins.JOINED_COLUMNS)
 
 
 def signer(conn: Connection, eid_id: str) -> Signer:
@@ -73,7 +76,10 @@ def signer(conn: Connection, eid_id: str) -> Signer:
     found = eids.load_with(conn, _SIGNER, {"id": eid_id})
     if found is None:
         raise NotFoundError(f"no eID {eid_id!r}")
-    person, row = found
+    return _signer(*found)
+
+
+def _signer(person: eids.EID, row: Mapping[str, Any]) -> Signer:
     phone = person.attributes.get(eids.AttributeName.PHONE_NUMBER)
     opts = Options(
         totp=row["app"] is not None,
@@ -83,24 +89,37 @@ def signer(conn: Connection, eid_id: str) -> Signer:
     return Signer(person, opts, locked=row["locked_at"] is not None, proofed=row["proofing"] is not None)
 
 
+def login_and_signer(
+    conn: Connection, request_id: str, *, browser: str, now: float
+) -> tuple[logins.Login, Signer] | None:
+    """The live sign-in of ``request_id`` in ``browser`` with its identified person (:func:`signer`),
+    in one statement; None without such a login or before it has identified someone."""
+    found = eids.load_with(conn, _LOGIN_AND_SIGNER, {"request_id": request_id})
+    if found is None:  # no such login, nobody identified yet, or the eID is gone: read as before
+        login = logins.load(conn, request_id, browser=browser, now=now)
+        if login is None or login.eid_id is None or not login_state.is_sign_in(login):
+            return None
+        return login, signer(conn, login.eid_id)
+    login = logins.from_joined(found[1], browser=browser, now=now)
+    if login is None or not login_state.is_sign_in(login):
+        return None
+    return login, _signer(*found)
+
+
 async def _login_of(request: Request, request_id: str) -> tuple[logins.Login, eids.EID, Options, bool] | None:
     """The live login of ``request_id`` in this browser with its identified person, their code
     options and whether they are locked, in one read; None without such a login."""
-    if not login_state.opaque_id(request_id):
-        return None
     browser_value, now = browser.browser_id(request), time.time()
-
-    def load(conn: Connection) -> tuple[logins.Login, eids.EID, Options, bool] | None:
-        login = logins.load(conn, request_id, browser=browser_value, now=now)
-        if login is None or login.eid_id is None or not login_state.is_sign_in(login):
-            return None
-        known = signer(conn, login.eid_id)
-        return login, known.person, known.options, known.locked
-
-    loaded = await state(request).db.read(load)
-    if loaded is not None:
-        browser.hint_language(request, loaded[0].params.get("ui_locales"))
-    return loaded
+    if not login_state.opaque_id(request_id) or browser_value is None:
+        return None
+    loaded = await state(request).db.read(
+        lambda conn: login_and_signer(conn, request_id, browser=browser_value, now=now)
+    )
+    if loaded is None:
+        return None
+    login, known = loaded
+    browser.hint_language(request, login.params.get("ui_locales"))
+    return login, known.person, known.options, known.locked
 
 
 async def _person(request: Request, login: logins.Login) -> tuple[eids.EID, Options]:
