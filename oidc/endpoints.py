@@ -72,14 +72,10 @@ class Endpoints:
         client_id = cid
 
         def load(conn: Connection) -> _Loaded:
-            c = store.load_code(conn, secrets.digest(code)) if code else None
-            t, person = None, None
+            c, person = store.load_code_and_eid(conn, secrets.digest(code)) if code else (None, None)
+            t = None
             names: tuple[str, ...] = ()
             if c is not None:  # the ID token releases claims: the whole eID, and its groups if asked
-                try:
-                    person = eids.get(conn, c.eid_id)
-                except NotFoundError:
-                    person = None
                 if person is not None and wants_groups(c.scope):
                     names = tuple(groups.names_of(conn, person.id))
             elif token:  # refresh, revocation, introspection: the eID's status and name suffice

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from idp import audit, eids
 from idp.storage import tables
 from idp.storage.database import Tx
-from idp.storage.prepared import Prepared, insert_rows
+from idp.storage.prepared import Prepared, insert_rows, prefixed, unprefixed
 from oidc.models import CodeRecord, TokenRecord
 
 
@@ -43,6 +43,23 @@ _USE_CODE = Prepared(
 def load_code(conn: Connection, digest: str) -> CodeRecord | None:
     row = _CODE.first(conn, {"digest": digest})
     return CodeRecord.from_row(row) if row else None
+
+
+# the code with the whole eID it was issued to (the ID token releases its claims): one round trip
+_AS_CODE = "code_"
+_CODE_AND_EID = eids.with_attributes(
+    (_C.digest == bindparam("digest")) & (tables.eids.c.id == _C.eid_id),
+    *prefixed(_AS_CODE, tables.authorization_codes.c),
+)
+
+
+def load_code_and_eid(conn: Connection, digest: str) -> tuple[CodeRecord | None, eids.EID | None]:
+    """The code and its eID (with attributes), in one statement; no eID when it is gone."""
+    found = eids.load_with(conn, _CODE_AND_EID, {"digest": digest})
+    if found is None:  # no such code, or its eID was erased since
+        return load_code(conn, digest), None
+    person, row = found
+    return CodeRecord.from_row(unprefixed(row, _AS_CODE)), person
 
 
 _TOKEN_BY_DIGEST = Prepared(select(tables.tokens).where(tables.tokens.c.digest == bindparam("digest")))
