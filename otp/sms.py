@@ -1,19 +1,19 @@
-"""One-time codes sent by SMS: issue, send, resend and check, with their limits.
+"""One-time codes sent by SMS: issue, send and resend, with their limits; :class:`PhoneVerifier`.
 
 Policy (NIST SP 800-63B §5.1.3 out-of-band authenticators, with the limits of issue 3): a code
-is ``DIGITS`` random digits (``secrets.randbelow``), valid ``ttl`` seconds, used at most once,
-and dies after ``max_attempts`` wrong tries (§5.2.2 rate limiting). A resend issues a fresh
-code and kills the previous one, and may come only ``cooldown`` seconds after the previous send.
-Sends are limited per number, per client IP and per tenant per hour against SMS pumping (toll
-fraud that makes an IdP send SMS to premium numbers it does not own).
+is ``DIGITS`` random digits (``secrets.randbelow``), valid ``ttl`` seconds. A resend issues a
+fresh code and kills the previous one, and may come only ``cooldown`` seconds after the previous
+send. Sends are limited per number, per client IP and per tenant per hour against SMS pumping
+(toll fraud that makes an IdP send SMS to premium numbers it does not own).
 
-Only an HMAC of the code is stored, keyed with the instance secret (``code_key``): six digits are
-a million guesses, so a bare digest would give the code back to anyone who can read the table.
 The code row is committed *before* the SMS is handed over, so a code never exists only in a
-message; when the handover fails the row is marked dead. With Twilio Verify (``verify_service``)
-Twilio generates, sends and checks the code; the row then keeps the same state (expiry, single
-use, attempts) without the code. Every send and every check writes its audit event in the
-transaction that changes the row; codes never appear in the trail.
+message; when the handover fails the row is marked dead. Only an HMAC of the code is stored
+(:func:`otp.sms_check.code_digest`). With Twilio Verify (``verify_service``) Twilio generates and
+sends the code; the row then keeps the same state (expiry, single use, attempts) without the code.
+Every issue, send and failed handover writes its audit event in the transaction that changes the
+row, every refusal its own; codes never appear in the trail. :mod:`otp.sms_check` checks the codes
+(attempts, expiry, single use); :meth:`PhoneVerifier.check` is its entry point with this
+verifier's settings.
 
 A code sent here ends with the origin-bound line of the SMS one-time codes format
 (https://wicg.github.io/sms-one-time-codes/), ``@idp.example.org #123456``, when the IdP is
@@ -23,15 +23,11 @@ of that site, and only of that site, so a look-alike page gets no help to phish 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
-import re
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -44,21 +40,21 @@ from idp.ratelimit import RateLimiter, subject_key
 from idp.storage import tables
 from idp.storage.database import Database, Tx
 from otp.phone import mask_phone, parse_phone
-from otp.totp import OTPError
+from otp.sms_check import (
+    DIGITS,
+    Checked,
+    CodePurpose,
+    VerifyCheck,
+    check_code,
+    code_digest,
+    code_row,
+    new_challenge_id,
+    row_event,
+)
 
-DIGITS = 6
+__all__ = ["DIGITS", "Challenge", "Checked", "CodePurpose", "PhoneVerifier", "VerifyService", "origin_host"]
+
 HOUR = 3600.0
-CHALLENGE_BYTES = 24
-
-
-class CodePurpose(StrEnum):
-    """What a code confirms; a code issued for one purpose is refused for any other."""
-
-    LOGIN = "login"
-    ENROL_PHONE = "enrol_phone"
-    RESET = "reset"
-    CHANGE_PHONE = "change_phone"
-    VIDEOID = "videoid"
 
 
 @dataclass(slots=True, frozen=True)
@@ -72,45 +68,13 @@ class Challenge:
     resend_at: float
 
 
-@dataclass(slots=True, frozen=True)
-class Checked:
-    """A code that matched: ``phone`` is proven to be in the person's hands."""
-
-    challenge_id: str
-    phone: str
-    eid_id: str | None
-    purpose: CodePurpose
-
-
-class VerifyService(Protocol):
+class VerifyService(VerifyCheck, Protocol):
     """Twilio Verify (:class:`idp.delivery.twilio.TwilioVerify`) or anything that works like it."""
 
     async def start(self, *, to: str, locale: str | None = None) -> str: ...
 
-    async def check(self, *, to: str, code: str) -> bool | None: ...
-
-
-@dataclass(slots=True, frozen=True)
-class _Outcome:
-    checked: Checked | None = None
-    error: OTPError | None = None
-
 
 _C = tables.otp_codes.c
-
-
-# what ``secrets.token_urlsafe`` makes; anything else names no challenge (and NUL, which a form can
-# carry, is text PostgreSQL refuses: the query would fail instead of finding nothing)
-_CHALLENGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-
-def _row(conn: Connection, challenge_id: str, *, lock: bool = False) -> Any:
-    if not _CHALLENGE_ID.fullmatch(challenge_id):
-        return None
-    query = select(tables.otp_codes).where(_C.id == challenge_id)
-    if lock:
-        query = query.with_for_update()
-    return conn.execute(query).mappings().first()
 
 
 def origin_host(issuer: str) -> str | None:
@@ -128,7 +92,7 @@ def origin_host(issuer: str) -> str | None:
 
 
 class PhoneVerifier:
-    """Sends codes to phone numbers and checks them (module docstring).
+    """Sends codes to phone numbers (module docstring) and checks them (:mod:`otp.sms_check`).
 
     Exactly one of ``sender`` (the code is generated here and sent as an ordinary SMS) and
     ``verify_service`` (Twilio Verify) is used; when both are given, Verify wins.
@@ -180,14 +144,6 @@ class PhoneVerifier:
     def provider(self) -> str:
         return "verify" if self._verify is not None else "sender"
 
-    def _digest(self, challenge_id: str, code: str) -> str:
-        message = f"{challenge_id}:{code}".encode()
-        if self._key:
-            return hmac.new(self._key, message, hashlib.sha256).hexdigest()
-        return hashlib.sha256(message).hexdigest()
-
-    # ------------------------------------------------------------------ sending
-
     async def send(
         self,
         db: Database,
@@ -219,9 +175,9 @@ class PhoneVerifier:
             raise RateLimitedError("sms-resend", last + self.cooldown - at)
         await self._throttle(db, scope, client_ip)
 
-        challenge_id = secrets.token_urlsafe(CHALLENGE_BYTES)
+        challenge_id = new_challenge_id()
         code = None if self._verify is not None else f"{secrets.randbelow(10**DIGITS):0{DIGITS}d}"
-        digest = None if code is None else self._digest(challenge_id, code)
+        digest = None if code is None else code_digest(self._key, challenge_id, code)
         await db.write(lambda tx: self._issue(tx, scope, challenge_id, digest, client_ip, at))
         try:
             if self._verify is not None:
@@ -346,28 +302,12 @@ class PhoneVerifier:
             ),
         )
 
-    def _event(self, row: Any, event_type: str, *, success: bool, **details: Any) -> audit.AuditEvent:
-        return audit.AuditEvent(
-            event_type,
-            success=success,
-            tenant_id=row["tenant_id"],
-            eid_id=row["eid_id"],
-            client_ip=details.pop("client_ip", None) or row["client_ip"],
-            details={
-                "purpose": row["purpose"],
-                "challenge_id": row["id"],
-                "phone": mask_phone(row["phone"]),
-                "provider": row["provider"],
-                **details,
-            },
-        )
-
     def _sent(self, tx: Tx, challenge_id: str, message_id: str) -> None:
         tx.conn.execute(
             update(tables.otp_codes).where(_C.id == challenge_id).values(message_id=message_id[:64])
         )
-        row = _row(tx.conn, challenge_id)
-        audit.record(tx, self._event(row, "otp.sms.sent", success=True, message_id=message_id[:64]))
+        row = code_row(tx.conn, challenge_id)
+        audit.record(tx, row_event(row, "otp.sms.sent", success=True, message_id=message_id[:64]))
 
     def _not_sent(self, tx: Tx, challenge_id: str, reason: str, at: float) -> None:
         tx.conn.execute(
@@ -375,10 +315,8 @@ class PhoneVerifier:
             .where((_C.id == challenge_id) & _C.dead_at.is_(None))
             .values(dead_at=at, dead_reason="not_sent")
         )
-        row = _row(tx.conn, challenge_id)
-        audit.record(tx, self._event(row, "otp.sms.send_failed", success=False, reason=reason))
-
-    # ------------------------------------------------------------------ checking
+        row = code_row(tx.conn, challenge_id)
+        audit.record(tx, row_event(row, "otp.sms.send_failed", success=False, reason=reason))
 
     async def check(
         self,
@@ -390,142 +328,17 @@ class PhoneVerifier:
         purpose: CodePurpose | None = None,
         client_ip: str | None = None,
     ) -> Checked:
-        """Accept ``code`` for the challenge once, or raise :class:`~otp.totp.OTPError`.
-
-        ``malformed`` (not six digits; not counted as an attempt), ``invalid`` (wrong; carries
-        ``attempts_left``), ``exhausted`` (the last wrong attempt, or any try after it),
-        ``expired`` (too late, replaced by a resend, never sent, or unknown), ``replayed``
-        (already used). With ``purpose`` a code issued for another purpose is ``invalid``.
-        A failure of Twilio Verify itself raises its :class:`~idp.errors.DeliveryError`.
-        """
-        at = self._clock() if now is None else now
-        cleaned = "".join(code.split())
-        malformed = len(cleaned) != DIGITS or not (cleaned.isascii() and cleaned.isdigit())
-        verdict: bool | None = None
-        row = await db.read(lambda conn: _row(conn, challenge_id))
-        if row is not None and row["provider"] == "verify" and not malformed:
-            if self._problem(row, at, purpose) is None:
-                if self._verify is None:
-                    raise IdPError("this code was sent through Twilio Verify, which is not configured")
-                try:
-                    verdict = await self._verify.check(to=row["phone"], code=cleaned)
-                except IdPError as exc:
-                    event = self._event(
-                        row, "otp.sms.failed", success=False, reason="provider_error", client_ip=client_ip
-                    )
-                    await db.write(lambda tx: audit.record(tx, event))
-                    raise exc from None
-        outcome = await db.write(
-            lambda tx: self._settle(tx, challenge_id, cleaned, malformed, verdict, at, purpose, client_ip)
+        """Accept ``code`` for the challenge once, or raise :class:`~otp.totp.OTPError`:
+        :func:`otp.sms_check.check_code` with this verifier's limits, key and Verify service."""
+        return await check_code(
+            db,
+            challenge_id=challenge_id,
+            code=code,
+            at=self._clock() if now is None else now,
+            purpose=purpose,
+            client_ip=client_ip,
+            key=self._key,
+            ttl=self.ttl,
+            max_attempts=self.max_attempts,
+            verify=self._verify,
         )
-        if outcome.error is not None:
-            raise outcome.error
-        assert outcome.checked is not None
-        return outcome.checked
-
-    def _problem(self, row: Any, at: float, purpose: CodePurpose | None) -> OTPError | None:
-        if purpose is not None and row["purpose"] != CodePurpose(purpose).value:
-            return OTPError("invalid", f"this code was sent for {row['purpose']}, not for {purpose}")
-        if row["used_at"] is not None:
-            return OTPError("replayed", "this code was already used; ask for a new one")
-        if row["dead_reason"] == "exhausted" or row["attempts"] >= self.max_attempts:
-            return OTPError(
-                "exhausted", "too many wrong attempts for this code; ask for a new one", attempts_left=0
-            )
-        if row["dead_reason"] == "resent":
-            return OTPError("expired", "a newer code was sent; use the code from the latest message")
-        if row["dead_at"] is not None:
-            return OTPError("expired", "this code could not be sent; ask for a new one")
-        if row["expires_at"] <= at:
-            return OTPError(
-                "expired", f"this code expired after {int(self.ttl // 60)} minutes; ask for a new one"
-            )
-        return None
-
-    def _settle(
-        self,
-        tx: Tx,
-        challenge_id: str,
-        cleaned: str,
-        malformed: bool,
-        verdict: bool | None,
-        at: float,
-        purpose: CodePurpose | None,
-        client_ip: str | None,
-    ) -> _Outcome:
-        row = _row(tx.conn, challenge_id, lock=True)
-        if row is None:
-            audit.record(
-                tx,
-                audit.AuditEvent(
-                    "otp.sms.failed",
-                    success=False,
-                    client_ip=client_ip,
-                    details={"challenge_id": challenge_id[:64], "reason": "unknown"},
-                ),
-            )
-            return _Outcome(
-                error=OTPError("expired", "this code is unknown or has expired; ask for a new one")
-            )
-
-        def fail(error: OTPError, **details: Any) -> _Outcome:
-            event = self._event(
-                row, "otp.sms.failed", success=False, reason=error.code, client_ip=client_ip, **details
-            )
-            audit.record(tx, event)
-            return _Outcome(error=error)
-
-        problem = self._problem(row, at, purpose)
-        if problem is not None:
-            return fail(problem)
-        if malformed:
-            return fail(OTPError("malformed", f"expected {DIGITS} digits, got {len(cleaned)} characters"))
-        if row["provider"] == "verify":
-            if verdict is None:  # Twilio holds no pending verification: it expired or was exhausted there
-                tx.conn.execute(
-                    update(tables.otp_codes)
-                    .where(_C.id == challenge_id)
-                    .values(dead_at=at, dead_reason="expired")
-                )
-                return fail(OTPError("expired", "this code has expired; ask for a new one"))
-            matched = verdict
-        else:
-            matched = hmac.compare_digest(self._digest(challenge_id, cleaned), row["code_digest"] or "")
-        alive = (_C.id == challenge_id) & _C.used_at.is_(None) & _C.dead_at.is_(None)
-        if not matched:
-            tx.conn.execute(
-                update(tables.otp_codes)
-                .where(alive & (_C.attempts < self.max_attempts))
-                .values(attempts=_C.attempts + 1)
-            )
-            attempts = int(row["attempts"]) + 1
-            left = max(self.max_attempts - attempts, 0)
-            if left == 0:
-                tx.conn.execute(
-                    update(tables.otp_codes).where(alive).values(dead_at=at, dead_reason="exhausted")
-                )
-                return fail(
-                    OTPError(
-                        "exhausted",
-                        "wrong code, and no attempts are left; ask for a new one",
-                        attempts_left=0,
-                    ),
-                    attempts=attempts,
-                )
-            return fail(
-                OTPError("invalid", f"wrong code; {left} attempts left", attempts_left=left),
-                attempts=attempts,
-            )
-        used = tx.conn.execute(
-            update(tables.otp_codes).where(alive & (_C.attempts < self.max_attempts)).values(used_at=at)
-        )
-        if used.rowcount != 1:
-            return fail(OTPError("replayed", "this code was already used; ask for a new one"))
-        audit.record(
-            tx,
-            self._event(
-                row, "otp.sms.verified", success=True, attempts=int(row["attempts"]) + 1, client_ip=client_ip
-            ),
-        )
-        checked = Checked(challenge_id, row["phone"], row["eid_id"], CodePurpose(row["purpose"]))
-        return _Outcome(checked=checked)
