@@ -31,12 +31,14 @@ from starlette.responses import RedirectResponse, Response
 
 from idp.language_tags import babel_locale, language_tag
 from idp.web.branding import brand_colors, brand_style, clean_branding
-from idp.web.page_gettext import one_full_stop, page_gettext
+from idp.web.page_gettext import one_full_stop, page_gettext, page_ngettext
 from idp.web.safe_urls import safe_next, safe_url
 
 LANGUAGE_COOKIE = "idp_lang"
 LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 3600
 SOURCE_LANGUAGE = "en"
+# languages whose typography keeps a one-letter word off the end of a line (idp.web.page_gettext)
+ONE_LETTER_WORDS_GLUED = frozenset({"sl", "hr", "sr", "bs", "cs", "sk", "pl"})
 
 
 def N_(message: str) -> str:  # noqa: N802 - the gettext convention that pybabel extract knows
@@ -202,7 +204,8 @@ class Pages:
         loader = jinja2.PackageLoader("templates", ".")
         self._translations = {code: _load_translations(code) for code in self.languages}
         self._environments = {
-            code: _environment(loader, translations) for code, translations in self._translations.items()
+            code: _environment(loader, translations, language=code)
+            for code, translations in self._translations.items()
         }
 
     def supported(self, code: str | None) -> str | None:
@@ -341,7 +344,7 @@ def _load_translations(language: str) -> gettext_module.NullTranslations:
 
 
 def _environment(
-    loader: jinja2.BaseLoader, translations: gettext_module.NullTranslations
+    loader: jinja2.BaseLoader, translations: gettext_module.NullTranslations, *, language: str
 ) -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=loader,
@@ -355,7 +358,9 @@ def _environment(
     )
     environment.policies["ext.i18n.trimmed"] = True
     environment.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
-    environment.globals["gettext"] = page_gettext(translations)
+    glue = language.partition("-")[0] in ONE_LETTER_WORDS_GLUED
+    environment.globals["gettext"] = page_gettext(translations, glue=glue)
+    environment.globals["ngettext"] = page_ngettext(translations, glue=glue)
     environment.globals["language_names"] = language_names()
     environment.filters["safe_url"] = safe_url
     return environment

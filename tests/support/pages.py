@@ -826,6 +826,12 @@ def all_pages() -> Pages:
     return Pages(languages=LANGUAGES)
 
 
+def as_read(text: str) -> str:
+    """A page's text with its no-break spaces as spaces (idp.web.page_gettext glues a one-letter
+    word to the next one in sl, hr and sr), for looking for a phrase as a reader sees it."""
+    return text.replace("\u00a0", " ")
+
+
 def render(pages: Pages, name: str, language: str, **context: object) -> str:
     """Render ``name`` with its ``PAGES`` context, overridden by ``context``."""
     return pages.render(name, language=language, **{**COMMON, **PAGES[name][0], **context})

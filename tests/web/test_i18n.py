@@ -25,7 +25,7 @@ from idp.web.i18n import (
     set_language,
 )
 from idp.web.safe_urls import safe_next
-from tests.support.pages import LANGUAGES, PAGES, TEMPLATES_DIR, VARIANTS, all_pages, render
+from tests.support.pages import LANGUAGES, PAGES, TEMPLATES_DIR, VARIANTS, all_pages, as_read, render
 
 HOSTILE = '<script>alert("x")</script>'
 
@@ -202,7 +202,7 @@ def test_every_template_is_covered() -> None:
 @pytest.mark.parametrize("name", sorted(PAGES))
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_every_template_renders(pages: Pages, name: str, language: str) -> None:
-    text = render(pages, name, language)
+    text = as_read(render(pages, name, language))
     expected = PAGES[name][1]
     assert expected[language] in text
     for other, string in expected.items():
@@ -211,7 +211,7 @@ def test_every_template_renders(pages: Pages, name: str, language: str) -> None:
     if name.endswith(".html"):
         assert f'<html lang="{language}">' in text
     assert "%(" not in text
-    assert render(pages, name, language) == text  # a pure function of its inputs
+    assert as_read(render(pages, name, language)) == text  # a pure function of its inputs
 
 
 def test_unsupported_language_renders_default(pages: Pages) -> None:
@@ -342,7 +342,7 @@ def test_login_error_is_linked_to_the_input(pages: Pages) -> None:
     ],
 )
 def test_link_invalid_reasons(pages: Pages, reason: str, expected: str) -> None:
-    text = render(pages, "link_invalid.html", "sl", reason=reason, request_id="r 1&x")
+    text = as_read(render(pages, "link_invalid.html", "sl", reason=reason, request_id="r 1&x"))
     assert expected in text
     assert 'href="/login?request_id=r+1%26x"' in text
 
@@ -417,14 +417,16 @@ def test_error_page_retry_after_and_detail(pages: Pages) -> None:
     ],
 )
 def test_error_page_says_why_we_stopped(pages: Pages, title_key: str, heading: str, explanation: str) -> None:
-    text = render(pages, "error.html", "sl", status=400, title_key=title_key, detail="invalid_request: x")
+    text = as_read(
+        render(pages, "error.html", "sl", status=400, title_key=title_key, detail="invalid_request: x")
+    )
     assert f"<h1>{heading}</h1>" in text
     assert explanation in text
     assert "Tehnične podrobnosti: <code>invalid_request: x</code>" in text
 
 
 def test_link_invalid_without_request_sends_back_to_the_application(pages: Pages) -> None:
-    text = render(pages, "link_invalid.html", "sl", reason="used", request_id=None)
+    text = as_read(render(pages, "link_invalid.html", "sl", reason="used", request_id=None))
     assert 'href="/login' not in text  # /login without a request is a dead end
     assert "vrnite v aplikacijo" in text
 
