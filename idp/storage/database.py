@@ -21,7 +21,8 @@ connection). They are written once and driven two ways:
   one-statement read took, each a send to the server and a wait for its answer).
 
 Rows that nobody reads back in the same unit (audit events, issued tokens) may be deferred with
-:meth:`Tx.defer_insert`; they are inserted with one ``executemany`` per table per batch.
+:meth:`Tx.defer_insert`; they are inserted with one ``executemany`` per table per batch, or on
+PostgreSQL, when the audit chain's head moved, in the statement that moves it (:func:`_flush`).
 """
 
 from __future__ import annotations
