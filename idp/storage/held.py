@@ -9,7 +9,9 @@ itself and hands them to the next unit as they are.
 A connection is kept only when its unit ended cleanly and left it as it found it: no transaction
 open, the same execution options (a read may ask for a snapshot isolation level), not
 invalidated. Any other connection is closed, which gives it back to SQLAlchemy's pool with the
-reset it did before (or drops it when it was lost), and so is every connection beyond the few kept.
+reset it did before (or drops it when it was lost), and so is every connection beyond the few kept,
+and every connection while the pool has none left to give: a unit waiting in the pool's queue then
+gets it, where it would wait behind the units that take kept connections, until its timeout.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import QueuePool
 
 T = TypeVar("T")
 
@@ -27,12 +30,22 @@ T = TypeVar("T")
 class HeldConnections:
     """Up to ``keep`` idle connections of ``engine``; see the module docstring."""
 
-    __slots__ = ("_engine", "_idle", "_keep")
+    __slots__ = ("_engine", "_idle", "_keep", "_pool")
 
     def __init__(self, engine: AsyncEngine, *, keep: int) -> None:
         self._engine = engine
         self._keep = keep
         self._idle: list[AsyncConnection] = []
+        pool = engine.pool
+        if not isinstance(pool, QueuePool):
+            raise TypeError(f"connections are kept from a queue pool, not from {type(pool).__name__}")
+        self._pool = pool
+
+    def _exhausted(self) -> bool:
+        """No connection left to check out (kept ones count as checked out): others may wait."""
+        pool = self._pool
+        overflow = pool._max_overflow  # the engine's max_overflow; negative for no limit
+        return overflow >= 0 and pool.checkedout() >= pool.size() + overflow
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(connection, *args)`` inside ``run_sync`` on an idle connection or a new one."""
@@ -47,6 +60,7 @@ class HeldConnections:
             raise
         if (
             len(self._idle) < self._keep
+            and not self._exhausted()
             and not sync.invalidated
             and not sync.in_transaction()
             and sync.get_execution_options() is options

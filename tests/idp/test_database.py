@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, event, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from idp import audit, tenants
 from idp.storage import migrate, tables
 from idp.storage.checkpoint import Checkpointer
 from idp.storage.database import Database, Tx
+from idp.storage.held import HeldConnections, end_autobegun
 
 
 class BoomError(Exception):
@@ -406,3 +408,31 @@ async def test_a_unit_s_events_and_deferred_rows_commit_with_the_chain_head(
     assert [(e["details"]["i"], e["details"]["ü"]) for e in mine] == [(i, "≠") for i in range(events)]
     assert await db.read(lambda conn: conn.execute(select(u.jti).where(u.jti == jti)).all()) == [(jti,)]
     await db.read(audit.verify)
+
+
+async def test_kept_postgresql_connections_do_not_starve_units_waiting_for_the_pool(
+    pg_database_url: str,
+) -> None:
+    """More units at once than the pool has connections: the ones waiting in the pool's queue
+    get a connection as others finish, even while those go straight on to their next unit."""
+    engine = create_async_engine(
+        pg_database_url, pool_size=1, max_overflow=1, pool_timeout=2, isolation_level="AUTOCOMMIT"
+    )
+    held = HeldConnections(engine, keep=2)
+    done: list[int] = []
+
+    def unit(conn: Connection) -> None:
+        conn.exec_driver_sql("SELECT pg_sleep(0.02)")
+        end_autobegun(conn)  # as Database.read does: the connection may be kept
+
+    async def busy(task: int) -> None:
+        for _ in range(25):
+            await held.run(unit)
+        done.append(task)
+
+    try:
+        await asyncio.gather(*(busy(task) for task in range(4)))
+    finally:
+        await held.close()
+        await engine.dispose()
+    assert sorted(done) == [0, 1, 2, 3]
