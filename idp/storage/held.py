@@ -12,6 +12,11 @@ invalidated. Any other connection is closed, which gives it back to SQLAlchemy's
 reset it did before (or drops it when it was lost), and so is every connection beyond the few kept,
 and every connection while the pool has none left to give: a unit waiting in the pool's queue then
 gets it, where it would wait behind the units that take kept connections, until its timeout.
+
+When the pool invalidates a connection (the server closed it: a restart, a failover, an
+administrator ending sessions), the kept ones are likely gone too: they go back to the pool,
+which replaces every connection older than the loss at its next checkout. One request fails, as
+with the pool alone, not one per kept connection.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import QueuePool
 
@@ -30,7 +35,7 @@ T = TypeVar("T")
 class HeldConnections:
     """Up to ``keep`` idle connections of ``engine``; see the module docstring."""
 
-    __slots__ = ("_engine", "_idle", "_keep", "_pool")
+    __slots__ = ("__weakref__", "_engine", "_idle", "_keep", "_pool", "_stale")
 
     def __init__(self, engine: AsyncEngine, *, keep: int) -> None:
         self._engine = engine
@@ -40,6 +45,11 @@ class HeldConnections:
         if not isinstance(pool, QueuePool):
             raise TypeError(f"connections are kept from a queue pool, not from {type(pool).__name__}")
         self._pool = pool
+        self._stale = False
+        event.listen(pool, "invalidate", self._on_invalidate)
+
+    def _on_invalidate(self, _dbapi_connection: Any, _record: Any, _exception: BaseException | None) -> None:
+        self._stale = True
 
     def _exhausted(self) -> bool:
         """No connection left to check out (kept ones count as checked out): others may wait."""
@@ -49,6 +59,9 @@ class HeldConnections:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(connection, *args)`` inside ``run_sync`` on an idle connection or a new one."""
+        if self._stale:
+            self._stale = False
+            await self.close()
         conn = self._idle.pop() if self._idle else await self._engine.connect()
         sync = conn.sync_connection
         assert sync is not None

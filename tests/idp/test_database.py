@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, column, event, func, select, table
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from idp import audit, tenants
@@ -382,6 +382,48 @@ async def test_a_postgresql_write_cancelled_mid_transaction_leaves_nothing_behin
         await db.close()
     assert slug not in slugs
     assert len([s for s in slugs if s.startswith(after)]) == 3
+
+
+async def test_connections_the_postgresql_server_dropped_fail_one_request_only(
+    pg_database_url: str,
+) -> None:
+    """The server ends the sessions of every kept connection (a restart, a failover): the first
+    unit to meet a dead one fails, as with SQLAlchemy's pool alone, and the units after it get
+    connections that work, not one failure for each connection kept."""
+    db = Database(pg_database_url)
+
+    def backend(conn: Connection) -> int:
+        return int(conn.exec_driver_sql("SELECT pg_backend_pid() FROM pg_sleep(0.05)").scalar_one())
+
+    def one(conn: Connection) -> int:
+        return int(conn.exec_driver_sql("SELECT 1").scalar_one())
+
+    try:
+        # reads and writes at once, each holding its connection a moment: several are kept
+        reads = await asyncio.gather(*(db.read(backend) for _ in range(4)))
+        writes = await asyncio.gather(*(db.write(lambda tx: backend(tx.conn)) for _ in range(3)))
+        assert len(set(reads)) == 4 and len(set(writes)) == 3
+        admin = Database(pg_database_url)
+        try:
+            await admin.read(
+                lambda conn: conn.execute(
+                    select(func.pg_terminate_backend(column("pid")))
+                    .select_from(table("pg_stat_activity"))
+                    .where(column("pid").in_([*reads, *writes]))
+                ).all()
+            )
+        finally:
+            await admin.close()
+        outcomes = []
+        for unit in [db.read, db.read, db.read, db.write, db.write, db.read]:
+            try:
+                await (unit(one) if unit == db.read else unit(lambda tx: one(tx.conn)))
+                outcomes.append("ok")
+            except DBAPIError:
+                outcomes.append("lost")
+    finally:
+        await db.close()
+    assert outcomes == ["lost", "ok", "ok", "ok", "ok", "ok"]
 
 
 @pytest.mark.parametrize("events", [1, 3, 40])
