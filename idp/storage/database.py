@@ -50,6 +50,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -231,11 +232,21 @@ class Database:
         """Run ``fn``, which only reads, on a connection; each of its statements sees what was
         committed before it (on PostgreSQL each statement in a transaction of its own, and on
         SQLite a statement at a time between the writer's commits). ``fn`` must not write: on
-        PostgreSQL what it wrote would stay."""
+        PostgreSQL what it wrote would stay.
+
+        On PostgreSQL a read whose connection turns out to be lost (the server restarted or failed
+        over since it was last used) runs once more on a new one: it wrote nothing, so running it
+        again changes nothing, and the request it serves does not fail. A write is not run again."""
         if self._writer is not None:
             return self._writer.read(fn)
         assert self._reads is not None
-        return await self._reads.run(_read, fn)
+        try:
+            return await self._reads.run(_read, fn)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            log.warning("a read's database connection was lost (%s); reading again on a new one", exc.orig)
+            return await self._reads.run(_read, fn)
 
     async def ping(self) -> None:
         await self.read(lambda conn: conn.exec_driver_sql("SELECT 1").scalar())
