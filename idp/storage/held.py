@@ -13,10 +13,12 @@ reset it did before (or drops it when it was lost), and so is every connection b
 and every connection while the pool has none left to give: a unit waiting in the pool's queue then
 gets it, where it would wait behind the units that take kept connections, until its timeout.
 
-When the pool invalidates a connection (the server closed it: a restart, a failover, an
-administrator ending sessions), the kept ones are likely gone too: they go back to the pool,
-which replaces every connection older than the loss at its next checkout. One request fails, as
-with the pool alone, not one per kept connection.
+A connection the server closed (a restart, a failover, an administrator ending sessions) is not
+handed to a unit when the driver has already seen it closed, which costs no round trip. When
+the pool invalidates one all the same (a unit met it first), the kept ones are likely gone too:
+they go back to the pool, which replaces every connection older than the loss at its next
+checkout, so at most one unit fails, as with the pool alone (and a read is run again,
+:meth:`idp.storage.database.Database.read`).
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class HeldConnections:
         if self._stale:
             self._stale = False
             await self.close()
-        conn = self._idle.pop() if self._idle else await self._engine.connect()
+        conn = await self._open_connection()
         sync = conn.sync_connection
         assert sync is not None
         options = sync.get_execution_options()
@@ -83,9 +85,29 @@ class HeldConnections:
             await conn.close()
         return result
 
+    async def _open_connection(self) -> AsyncConnection:
+        """A kept connection, else one from the pool, that the driver has not seen the server
+        close. asyncpg notices a closed socket as soon as the event loop reads it, so after a
+        restart of the server the dead ones are passed over without a round trip; what the
+        driver has not noticed yet fails its unit, and the pool takes it from there."""
+        for _ in range(self._keep + self._pool.size() + 1):
+            conn = self._idle.pop() if self._idle else await self._engine.connect()
+            if not _closed_by_server(conn):
+                return conn
+            await conn.invalidate()  # the pool discards it and checks the others out anew
+            await conn.close()
+        return await self._engine.connect()
+
     async def close(self) -> None:
         while self._idle:
             await self._idle.pop().close()
+
+
+def _closed_by_server(conn: AsyncConnection) -> bool:
+    sync = conn.sync_connection
+    driver = sync.connection.driver_connection if sync is not None else None
+    is_closed = getattr(driver, "is_closed", None)  # asyncpg's Connection.is_closed()
+    return bool(callable(is_closed) and is_closed())
 
 
 def end_autobegun(conn: Connection) -> None:

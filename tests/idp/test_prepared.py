@@ -166,24 +166,29 @@ async def test_none_and_bytes_parameters_bind_as_null_and_blob(db: Database) -> 
 
 
 async def test_a_postgresql_connection_lost_under_a_prepared_statement_leaves_the_pool(
-    pg_database_url: str,
+    pg_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The statement fails as SQLAlchemy's own execution would (its error, marked as a lost
-    connection), and the next read gets a live connection instead of the dead one again."""
+    connection), and the next read gets a live connection instead of the dead one again. (A write,
+    and a connection the driver has not yet seen closed: a read would be run again, and one the
+    driver has seen closed is not handed out, :mod:`idp.storage.held`.)"""
     import asyncpg
     from sqlalchemy.exc import DBAPIError
 
+    from idp.storage import held
+
+    monkeypatch.setattr(held, "_closed_by_server", lambda _conn: False)
     db = Database(pg_database_url)
     tenant_id, (alpha, _beta) = await _two_clients(db)
     try:
-        pid = await db.read(lambda conn: conn.exec_driver_sql("SELECT pg_backend_pid()").scalar())
+        pid = await db.write(lambda tx: tx.conn.exec_driver_sql("SELECT pg_backend_pid()").scalar())
         admin = await asyncpg.connect(pg_database_url.replace("postgresql+asyncpg://", "postgresql://"))
         try:
             assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
         finally:
             await admin.close()
         with pytest.raises(DBAPIError) as lost:
-            await db.read(lambda conn: CLIENT.first(conn, {"id": alpha}))
+            await db.write(lambda tx: CLIENT.first(tx.conn, {"id": alpha}))
         assert lost.value.connection_invalidated
         found = await db.read(lambda conn: CLIENT.first(conn, {"id": alpha}))
         assert found is not None and found["tenant_id"] == tenant_id
