@@ -72,10 +72,17 @@ class Throttle:
     async def check(self, kind: str, *, account: str | None, ip: str | None) -> None:
         """Raise ``RateLimitedError`` while a delay earned by earlier failures is running."""
         p = self.policy
-        for fail_key, wait_key, is_account in self._keys(kind, account, ip):
-            failures = await self.limiter.count(fail_key, window=p.window)
-            wait = p.delay(failures, free=p.free_per_account if is_account else p.free_per_ip)
-            if wait and await self.limiter.count(wait_key, window=wait):
+        keys = self._keys(kind, account, ip)
+        # the account's and the IP's failures in one round trip, then their running delays in one
+        failures = await self.limiter.counts(*((fail_key, p.window) for fail_key, _, _ in keys))
+        waits = [
+            (wait_key, wait)
+            for (_, wait_key, is_account), n in zip(keys, failures, strict=True)
+            if (wait := p.delay(n, free=p.free_per_account if is_account else p.free_per_ip))
+        ]
+        running = await self.limiter.counts(*waits)
+        for (wait_key, wait), hits in zip(waits, running, strict=True):
+            if hits:
                 raise RateLimitedError(wait_key, wait)
 
     async def failed(self, kind: str, *, account: str | None, ip: str | None) -> int:
@@ -95,8 +102,7 @@ class Throttle:
 
     async def succeeded(self, kind: str, *, account: str) -> None:
         for fail_key, wait_key, _ in self._keys(kind, account, None):
-            await self.limiter.reset(fail_key)
-            await self.limiter.reset(wait_key)
+            await self.limiter.reset(fail_key, wait_key)
 
     def should_lock(self, account_failures: int) -> bool:
         return account_failures >= self.policy.lock_after

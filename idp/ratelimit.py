@@ -51,8 +51,12 @@ class RateLimiter(Protocol):
         """The admitted hits on ``key`` in the last ``window`` seconds (at most the hit window)."""
         ...
 
-    async def reset(self, key: str) -> None:
-        """Forget every hit on ``key`` (e.g. after a successful login)."""
+    async def counts(self, *queries: tuple[str, float]) -> list[int]:
+        """:meth:`count` of each ``(key, window)``, in one round trip where there is one."""
+        ...
+
+    async def reset(self, key: str, *more: str) -> None:
+        """Forget every hit on ``key`` and on each of ``more`` (e.g. after a successful login)."""
         ...
 
 
@@ -92,8 +96,12 @@ class MemoryRateLimiter:
         since = self._clock() - window
         return sum(1 for t in entry[1] if t > since)
 
-    async def reset(self, key: str) -> None:
-        self._hits.pop(key, None)
+    async def counts(self, *queries: tuple[str, float]) -> list[int]:
+        return [await self.count(key, window=window) for key, window in queries]
+
+    async def reset(self, key: str, *more: str) -> None:
+        for k in (key, *more):
+            self._hits.pop(k, None)
 
     def __len__(self) -> int:
         """Keys held now (expired ones are dropped at the next sweep)."""
@@ -108,17 +116,24 @@ class MemoryRateLimiter:
             del self._hits[k]
 
 
-# KEYS[1]: the sorted set of admitted hits (member: random id, score: time in seconds).
-# ARGV: limit, window (s), member, now (s; empty means the Redis server's clock, shared by all).
-# Scores are formatted with '%.6f': Lua's own number-to-string keeps only 14 digits.
-# Returns 0 when admitted, else the microseconds until a slot frees (Lua numbers reply as integers).
-_HIT = """
-local now = tonumber(ARGV[4])
+def _now_from(arg: int) -> str:
+    """Lua that sets ``now``: the seconds in ``ARGV[arg]``, or the Redis server's clock when it
+    is empty (the clock every instance shares)."""
+    return f"""local now = tonumber(ARGV[{arg}])
 if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
-local limit = tonumber(ARGV[1])
+"""
+
+
+# KEYS[1]: the sorted set of admitted hits (member: random id, score: time in seconds).
+# ARGV: limit, window (s), member, now (s; empty means the Redis server's clock, shared by all).
+# Scores are formatted with '%.6f': Lua's own number-to-string keeps only 14 digits.
+# Returns 0 when admitted, else the microseconds until a slot frees (Lua numbers reply as integers).
+_HIT = (
+    _now_from(4)
+    + """local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.6f', now - window))
 local n = redis.call('ZCARD', KEYS[1])
@@ -130,15 +145,19 @@ redis.call('ZADD', KEYS[1], string.format('%.6f', now), ARGV[3])
 redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000))
 return 0
 """
+)
 
-_COUNT = """
-local now = tonumber(ARGV[2])
-if not now then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+# KEYS: sorted sets as for _HIT; ARGV[1]: now as for _HIT, ARGV[1 + i]: the window of KEYS[i]
+_COUNTS = (
+    _now_from(1)
+    + """local found = {}
+for i, key in ipairs(KEYS) do
+  local since = string.format('%.6f', now - tonumber(ARGV[i + 1]))
+  found[i] = redis.call('ZCOUNT', key, '(' .. since, '+inf')
 end
-return redis.call('ZCOUNT', KEYS[1], '(' .. string.format('%.6f', now - tonumber(ARGV[1])), '+inf')
+return found
 """
+)
 
 
 class RedisRateLimiter:
@@ -159,7 +178,7 @@ class RedisRateLimiter:
         self._prefix = prefix
         self._clock = clock
         self._hit = client.register_script(_HIT)
-        self._count = client.register_script(_COUNT)
+        self._counts = client.register_script(_COUNTS)
 
     def _now(self) -> str:
         return "" if self._clock is None else repr(self._clock())
@@ -173,10 +192,17 @@ class RedisRateLimiter:
             raise RateLimitedError(key, max(retry_micros / 1_000_000, _MIN_RETRY_AFTER))
 
     async def count(self, key: str, *, window: float) -> int:
-        return int(await self._count(keys=[self._prefix + key], args=[repr(float(window)), self._now()]))
+        return (await self.counts((key, window)))[0]
 
-    async def reset(self, key: str) -> None:
-        await self._client.delete(self._prefix + key)
+    async def counts(self, *queries: tuple[str, float]) -> list[int]:
+        if not queries:
+            return []
+        keys = [self._prefix + key for key, _ in queries]
+        found = await self._counts(keys=keys, args=[self._now(), *(repr(float(w)) for _, w in queries)])
+        return [int(n) for n in found]
+
+    async def reset(self, key: str, *more: str) -> None:
+        await self._client.delete(*(self._prefix + k for k in (key, *more)))
 
 
 def build_rate_limiter(redis_client: redis.asyncio.Redis | None, *, prefix: str = "idp:") -> RateLimiter:

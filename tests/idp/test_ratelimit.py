@@ -110,6 +110,26 @@ async def test_reset_forgets_hits(subject: Subject) -> None:
     await limiter.reset("never-seen")
 
 
+async def test_reset_forgets_several_keys_at_once(subject: Subject) -> None:
+    limiter = subject.limiter
+    for key in ("a", "b", "c"):
+        await limiter.hit(key, limit=5, window=60)
+    await limiter.reset("a", "b", "never-seen")
+    assert await limiter.counts(("a", 60), ("b", 60), ("c", 60)) == [0, 0, 1]
+
+
+async def test_counts_reads_each_key_in_its_own_window(subject: Subject) -> None:
+    limiter, clock = subject.limiter, subject.clock
+    await limiter.hit("old", limit=10, window=600)
+    clock.advance(100)
+    await limiter.hit("old", limit=10, window=600)
+    await limiter.hit("new", limit=10, window=600)
+    queries = [("old", 600.0), ("old", 50.0), ("new", 50.0), ("none", 600.0)]
+    assert await limiter.counts(*queries) == [2, 1, 1, 0]
+    assert [await limiter.count(key, window=window) for key, window in queries] == [2, 1, 1, 0]
+    assert await limiter.counts() == []
+
+
 async def test_keys_are_independent(subject: Subject) -> None:
     limiter = subject.limiter
     await limiter.hit("email-link:addr:a", limit=1, window=60)
