@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 
@@ -377,6 +378,11 @@ recovery_codes = Table(
     Column("digest", String(64), primary_key=True),
     Column("created_at", Float, nullable=False),
     Column("used_at", Float, nullable=True),
+    # the set the code belongs to (NULL for a set put in use at once) and whether it is pending:
+    # shown but not yet confirmed as saved. A pending set takes the place of the one in use only
+    # when the person confirms it, so codes they never saw cannot have replaced codes they have
+    Column("set_id", String(22), nullable=True),
+    Column("pending", Boolean, nullable=False, server_default=false()),
 )
 
 

@@ -258,12 +258,22 @@ async def fresh(request: Request, next_path: str) -> SignedIn | Response:
 async def fresh_form(request: Request, next_path: str) -> tuple[Any, SignedIn] | Response:
     """A POST of an account change: its form if the CSRF token and a fresh advanced login are
     there; otherwise the CSRF refusal, or back to the page (``next_path``) that steps up."""
+    got = await signed_in_form(request)
+    if isinstance(got, Response):
+        return got
+    form, who = got
+    if not is_fresh_advanced(who.session, now=time.time()):
+        return RedirectResponse(next_path, status_code=303)
+    return form, who
+
+
+async def signed_in_form(request: Request) -> tuple[Any, SignedIn] | Response:
+    """A POST from the account pages: its form if the CSRF token is there and the person is
+    signed in, however long ago; otherwise the CSRF refusal, or to the account page."""
     form = await request.form(max_fields=16, max_part_size=70_000)
     if not browser.csrf_ok(request, form.get("csrf_token")):
         return render(request, "error.html", status=403, title_key="csrf")
     who = await signed_in(request)
     if who is None:
         return RedirectResponse("/account", status_code=303)
-    if not is_fresh_advanced(who.session, now=time.time()):
-        return RedirectResponse(next_path, status_code=303)
     return form, who

@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from idp import account, sessions, tenants
 from idp.errors import ConflictError, NotFoundError
-from idp.web.account_login import SignedIn, fresh, fresh_form, signed_in, start
+from idp.web.account_login import SignedIn, fresh, fresh_form, signed_in, signed_in_form, start
 from idp.web.browser import client_ip, render, state
 from idp.web.i18n import N_
 from idp.web.login_state import opaque_id
@@ -88,6 +88,7 @@ EVENT_LABELS = {
     "otp.sms.failed": N_("Wrong SMS code"),
     "otp.sms.refused": N_("SMS code not sent: too many asked for"),
     "otp.sms.send_failed": N_("SMS code could not be sent"),
+    "recovery_codes.shown": N_("New recovery codes shown"),
     "recovery_codes.issued": N_("New recovery codes made"),
     "recovery_codes.used": N_("Recovery code used"),
     "passkey.registered": N_("Passkey added"),
@@ -237,14 +238,32 @@ async def recovery_page(request: Request) -> Response:
 
 
 async def new_recovery_codes(request: Request) -> Response:
-    """A new set replaces the old; shown once, in this response only (``Cache-Control: no-store``)."""
+    """A new set, shown once, in this response only (``Cache-Control: no-store``). It replaces
+    the codes in use only when the person confirms they saved it (:func:`saved_recovery_codes`)."""
     got = await fresh_form(request, "/account/recovery")
     if isinstance(got, Response):
         return got
     _, who = got
     eid_id = who.person.id
-    codes = await state(request).db.write(lambda tx: recovery_codes.issue(tx, eid_id=eid_id, now=tx.now))
-    return change_page(request, who, "recovery", codes=codes)
+    proposal = await state(request).db.write(lambda tx: recovery_codes.propose(tx, eid_id=eid_id, now=tx.now))
+    return change_page(request, who, "recovery", codes=proposal.codes, recovery_set=proposal.set_id)
+
+
+async def saved_recovery_codes(request: Request) -> Response:
+    """The person saved the set shown: it takes the place of the one in use. No fresh login is
+    asked for: the set's id was only on the page that showed the codes, behind one."""
+    got = await signed_in_form(request)
+    if isinstance(got, Response):
+        return got
+    form, who = got
+    eid_id, set_id = who.person.id, opaque_id(form.get("recovery_set"), max_length=22)
+    try:
+        await state(request).db.write(lambda tx: recovery_codes.confirm(tx, eid_id=eid_id, set_id=set_id))
+    except recovery_codes.RecoveryCodeSetError:
+        return change_page(
+            request, who, "recovery", status=409, error="stale", left=who.enrolled.recovery_codes_left
+        )
+    return RedirectResponse("/account?done=recovery", status_code=303)
 
 
 # -- block my eID -----------------------------------------------------------------------------------
@@ -281,6 +300,7 @@ routes = [
     Route("/account/password", change_password, methods=["POST"]),
     Route("/account/recovery", recovery_page, methods=["GET"]),
     Route("/account/recovery", new_recovery_codes, methods=["POST"]),
+    Route("/account/recovery/saved", saved_recovery_codes, methods=["POST"]),
     Route("/account/block", block_page, methods=["GET"]),
     Route("/account/block", block, methods=["POST"]),
 ]

@@ -152,17 +152,27 @@ async def _prove_password(request: Request, form: Any, inv: invitations.Invitati
 
 @step_post("recovery", needs_eid=True)
 async def show_recovery_codes(request: Request, _form: Any, inv: invitations.Invitation) -> Response:
-    """Issue the recovery codes and show them once (a POST: reloading does not show them again)."""
+    """Make the recovery codes and show them once (a POST: reloading does not show them again).
+    They are put in use when the person says they saved them."""
     st = state(request)
     eid_id = eid_of(inv)
-    codes = await st.db.write(lambda tx: recovery_codes.issue(tx, eid_id=eid_id, now=tx.now))
-    return await render_step(request, inv, "recovery", codes=codes)
+    proposal = await st.db.write(lambda tx: recovery_codes.propose(tx, eid_id=eid_id, now=tx.now))
+    return await render_step(request, inv, "recovery", codes=proposal.codes, recovery_set=proposal.set_id)
 
 
-@step_post("recovery")
-async def saved_recovery_codes(request: Request, _form: Any, inv: invitations.Invitation) -> Response:
+@step_post("recovery", needs_eid=True)
+async def saved_recovery_codes(request: Request, form: Any, inv: invitations.Invitation) -> Response:
     st = state(request)
-    await st.db.write(lambda tx: invitations.record_progress(tx, inv, recovery_shown_at=tx.now))
+    eid_id, set_id = eid_of(inv), opaque_id(form.get("recovery_set"), max_length=22)
+
+    def unit(tx: Any) -> None:
+        recovery_codes.confirm(tx, eid_id=eid_id, set_id=set_id)
+        invitations.record_progress(tx, inv, recovery_shown_at=tx.now)
+
+    try:
+        await st.db.write(unit)
+    except recovery_codes.RecoveryCodeSetError:
+        return await render_step(request, inv, "recovery", status=409, error="stale")
     return back_to_step(inv)
 
 

@@ -55,12 +55,18 @@ AFTER_AN_ERROR = [
         {"offer_email_link": False, "email": EMAIL, "password_error": "wrong_credentials"},
         "#password",
     ),
-    # nothing had the focus: the box to tick, the button that tries the passkey again
+    # nothing had the focus: the box to tick, the button that tries the passkey again, the button
+    # that makes the recovery codes again
     ("account_change.html", {"step": "block", "error": "not_confirmed"}, "#confirm"),
     (
         "account_change.html",
         {"step": "passkeys", "passkeys": [], "options_json": "{}", "error": "cancelled"},
         "[data-passkey=create]",
+    ),
+    (
+        "account_change.html",
+        {"step": "recovery", "left": 3, "error": "stale"},
+        "form[action='/account/recovery'] button",
     ),
 ]
 

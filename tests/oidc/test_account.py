@@ -45,6 +45,7 @@ from tests.oidc.test_advanced_login import (
     start,
 )
 from tests.support.flows import form_value
+from tests.support.pages import as_read
 from tests.support.soft_authenticator import SoftPasskey
 
 NEW_SECRET = "purple elephant dancing quietly"
@@ -432,21 +433,67 @@ def test_change_authenticator_app_replaces_the_old_one(party: PartyFactory) -> N
     assert stale.status_code == 401
 
 
-def test_new_recovery_codes_are_shown_once_and_replace_the_old(party: PartyFactory) -> None:
+def _shown_codes(page: httpx.Response) -> list[str]:
+    return re.findall(r"<code>([A-Z0-9]{5}-[A-Z0-9]{5})</code>", page.text)
+
+
+def _uses(p: Party, eid_id: str, code: str) -> bool:
+    try:
+        p.served.write(lambda tx: recovery_codes.use(tx, eid_id=eid_id, code=code, now=time.time()))
+    except recovery_codes.RecoveryCodeError:
+        return False
+    return True
+
+
+def test_new_recovery_codes_are_shown_once_and_replace_the_old_once_saved(party: PartyFactory) -> None:
     p, _ = signed_in_advanced(party)
     assert p.eid is not None
     eid_id = p.eid.id
     old = p.served.write(lambda tx: recovery_codes.issue(tx, eid_id=eid_id, now=time.time()))
     page = p.rp.browser.get("/account/recovery")
-    assert "10 unused recovery codes" in page.text and old[0] not in page.text
+    assert "10 unused recovery codes" in as_read(page.text) and old[0] not in page.text
     shown = post(p, page, "/account/recovery")
     assert shown.status_code == 200 and shown.headers["cache-control"] == "no-store"
-    codes = [c for c in shown.text.split("<code>")[1:]]
-    assert len(codes) == 10
+    codes = _shown_codes(shown)
+    assert len(codes) == 10 and not set(codes) & set(old)
     again = p.rp.browser.get("/account/recovery")
-    assert codes[0].split("<")[0] not in again.text  # never shown again
-    with pytest.raises(recovery_codes.RecoveryCodeError):
-        p.served.write(lambda tx: recovery_codes.use(tx, eid_id=eid_id, code=old[0], now=time.time()))
+    assert codes[0] not in again.text  # never shown again
+    # until the person says they saved them, the old codes work and the new ones do not
+    assert "10 unused recovery codes" in as_read(again.text)
+    assert _uses(p, eid_id, old[0]) and not _uses(p, eid_id, codes[0])
+
+    saved = post(p, shown, "/account/recovery/saved", recovery_set=form_value(shown.text, "recovery_set"))
+    assert saved.status_code == 303 and saved.headers["location"] == "/account?done=recovery"
+    assert "new recovery codes are in use" in as_read(p.rp.browser.get(saved.headers["location"]).text)
+    assert not _uses(p, eid_id, old[1]) and _uses(p, eid_id, codes[1])
+    left = p.served.run(p.served.state.db.read(lambda conn: recovery_codes.remaining(conn, eid_id=eid_id)))
+    assert left == 9
+    # the form sent twice (a double click): the same answer, nothing changed
+    twice = post(p, shown, "/account/recovery/saved", recovery_set=form_value(shown.text, "recovery_set"))
+    assert twice.status_code == 303 and twice.headers["location"] == "/account?done=recovery"
+    assert _uses(p, eid_id, codes[2])
+    kinds = [e["event_type"] for e in audit_events(p.served) if e["eid_id"] == eid_id]
+    assert kinds.count("recovery_codes.shown") == 1 and kinds.count("recovery_codes.issued") == 2
+
+
+def test_recovery_codes_made_again_elsewhere_leave_the_first_page_unconfirmable(party: PartyFactory) -> None:
+    p, _ = signed_in_advanced(party)
+    assert p.eid is not None
+    eid_id = p.eid.id
+    old = p.served.write(lambda tx: recovery_codes.issue(tx, eid_id=eid_id, now=time.time()))
+    page = p.rp.browser.get("/account/recovery")
+    first = post(p, page, "/account/recovery")
+    second = post(p, page, "/account/recovery")  # another window
+    stale = post(p, first, "/account/recovery/saved", recovery_set=form_value(first.text, "recovery_set"))
+    assert stale.status_code == 409 and "newer ones were made" in as_read(stale.text)
+    assert _uses(p, eid_id, old[0])  # still the codes in use
+    assert not any(_uses(p, eid_id, c) for c in _shown_codes(first)[:2] + _shown_codes(second)[:2])
+    for hostile in ("", "x" * 23, "../etc", form_value(first.text, "csrf_token")):
+        refused = post(p, second, "/account/recovery/saved", recovery_set=hostile)
+        assert refused.status_code == 409, hostile
+    ok = post(p, second, "/account/recovery/saved", recovery_set=form_value(second.text, "recovery_set"))
+    assert ok.headers["location"] == "/account?done=recovery"
+    assert not _uses(p, eid_id, old[1]) and _uses(p, eid_id, _shown_codes(second)[0])
 
 
 def test_block_my_eid_ends_sessions_and_tokens(party: PartyFactory) -> None:

@@ -22,6 +22,7 @@ from otp.sms import Checked, PhoneVerifier
 from tests.oidc.conftest import Party, PartyFactory, audit_events, outbox_names, redirect_query, wait_for_mail
 from tests.oidc.test_advanced_login import ADVANCED, PHONE, enrol, sms_code, sms_count
 from tests.support.flows import form_value
+from tests.support.pages import as_read
 from tests.support.server import ServedApp
 
 PASSWORD = "violet lantern orbit 42"
@@ -176,10 +177,21 @@ def test_invitation_to_an_advanced_eid_and_back_to_the_relying_app(party: PartyF
             password_repeat=PASSWORD,
         ),
     )
-    shown = post(p, recovery, action_of(recovery, "/recovery"))
+    first = post(p, recovery, action_of(recovery, "/recovery"))
+    shown = post(p, recovery, action_of(recovery, "/recovery"))  # shown again in another window
     codes = re.findall(r"<code>([A-Z0-9]{5}-[A-Z0-9]{5})</code>", shown.text)
-    assert len(codes) == 10
-    finish_page = step(p, post(p, shown, action_of(shown, "/recovery/saved")))
+    assert len(codes) == 10 and codes[0] not in first.text
+    stale = post(
+        p, first, action_of(first, "/recovery/saved"), recovery_set=form_value(first.text, "recovery_set")
+    )
+    assert stale.status_code == 409 and "newer ones were made" in as_read(stale.text)
+    assert "Show my recovery codes" in stale.text
+    finish_page = step(
+        p,
+        post(
+            p, shown, action_of(shown, "/recovery/saved"), recovery_set=form_value(shown.text, "recovery_set")
+        ),
+    )
     done = post(p, finish_page, action_of(finish_page, "/finish"))
     assert done.status_code == 303 and done.headers["location"] == RETURN_URL
 

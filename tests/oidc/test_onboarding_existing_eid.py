@@ -72,7 +72,12 @@ def to_finish(p: Party, password_page: httpx.Response) -> httpx.Response:
     )
     shown = post(p, recovery, action_of(recovery, "/recovery"))
     assert len(re.findall(r"<code>([A-Z0-9]{5}-[A-Z0-9]{5})</code>", shown.text)) == 10
-    return step(p, post(p, shown, action_of(shown, "/recovery/saved")))
+    return step(
+        p,
+        post(
+            p, shown, action_of(shown, "/recovery/saved"), recovery_set=form_value(shown.text, "recovery_set")
+        ),
+    )
 
 
 def finish_and_ask_for_advanced(p: Party, finish_page: httpx.Response) -> dict[str, object]:
@@ -293,7 +298,12 @@ def test_an_eid_with_a_password_proves_it_and_gets_a_code_method(party: PartyFac
     )
     assert "Save your recovery codes" in recovery.text and "Step 4 of 4" in recovery.text
     shown = post(p, recovery, action_of(recovery, "/recovery"))
-    finish_page = step(p, post(p, shown, action_of(shown, "/recovery/saved")))
+    finish_page = step(
+        p,
+        post(
+            p, shown, action_of(shown, "/recovery/saved"), recovery_set=form_value(shown.text, "recovery_set")
+        ),
+    )
     claims = finish_and_ask_for_advanced(p, finish_page)
     assert claims["acr"] == ADVANCED and claims["amr"] == ["pwd", "otp", "mfa"]
     after = p.served.run(p.served.state.db.read(lambda conn: password.stored_hash(conn, eid_id=eid_id)))

@@ -95,6 +95,7 @@ _EVENT_TYPES = [
     "otp.totp.enrolled",
     "otp.sms.sent",
     "recovery_codes.generated",
+    "recovery_codes.shown",
     "passkey.registered",
     "email_link.sent",
     "eid.locked",
@@ -680,7 +681,11 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
         for error in _PASSWORD_STEP_ERRORS
     ),
     ("onboarding.html", dict(_ONBOARDING, step="recovery")),
-    ("onboarding.html", dict(_ONBOARDING, step="recovery", codes=["AAAA-BBBB", "CCCC-DDDD"])),
+    (
+        "onboarding.html",
+        dict(_ONBOARDING, step="recovery", codes=["AAAA-BBBB", "CCCC-DDDD"], recovery_set="s1"),
+    ),
+    ("onboarding.html", dict(_ONBOARDING, step="recovery", error="stale")),
     ("onboarding.html", dict(_ONBOARDING, step="finish")),
     *(
         (
@@ -754,7 +759,8 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
     ("account_change.html", {"step": "app", "has_app": False}),
     ("account_change.html", {"step": "app", "enrolment": _ENROLMENT, "error": "invalid", "attempts_left": 2}),
     ("account_change.html", {"step": "recovery", "left": 3}),
-    ("account_change.html", {"step": "recovery", "codes": ["AAAA-BBBB", "CCCC-DDDD"]}),
+    ("account_change.html", {"step": "recovery", "codes": ["AAAA-BBBB", "CCCC-DDDD"], "recovery_set": "s1"}),
+    ("account_change.html", {"step": "recovery", "left": 3, "error": "stale"}),
     (
         "account_change.html",
         {

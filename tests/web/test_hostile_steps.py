@@ -350,8 +350,10 @@ def test_onboarding_every_step(party: PartyFactory) -> None:
     _sweep_onboarding(p, show, ["csrf_token"], other_invitation)
     codes_page = show.post(show.fields)
     assert codes_page.status_code == 200
-    saved = _onboarding_form(p, codes_page, "/recovery/saved")
-    _sweep_onboarding(p, saved, ["csrf_token"], other_invitation)
+    saved = _onboarding_form(
+        p, codes_page, "/recovery/saved", recovery_set=form_value(codes_page.text, "recovery_set")
+    )
+    _sweep_onboarding(p, saved, ["csrf_token", "recovery_set"], other_invitation)
     finish_page = p.rp.browser.get(saved.post(saved.fields).headers["location"])
 
     done = _onboarding_form(p, finish_page, "/finish")
@@ -425,7 +427,16 @@ def test_account_changes(party: PartyFactory) -> None:
     recovery = _account_form(p, "/account/recovery", "/account/recovery")
     recovery.other = csrf_case
     sweep(p, recovery, ["csrf_token"])
-    assert recovery.post(recovery.fields).status_code == 200
+    shown = recovery.post(recovery.fields)
+    assert shown.status_code == 200
+    saved = Form(
+        p.rp.browser,
+        "/account/recovery/saved",
+        {"csrf_token": csrf_of(shown), "recovery_set": form_value(shown.text, "recovery_set")},
+    )
+    saved.other = csrf_case
+    sweep(p, saved, ["csrf_token", "recovery_set"])
+    assert saved.post(saved.fields).headers["location"] == "/account?done=recovery"
 
     mine = register(p)
     assert mine is not None
