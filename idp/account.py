@@ -61,6 +61,22 @@ def enrolled(conn: Connection, person: eids.EID) -> Enrolled:
     )
 
 
+class LastAdvancedMethodError(ConflictError):
+    """A change would leave the eID no way to sign in at the advanced level."""
+
+    code = "last_advanced_method"
+
+
+def remove_passkey(tx: Tx, *, person: eids.EID, credential_id: str) -> None:
+    """Remove one of ``person``'s passkeys, unless it is their last way to the advanced level
+    (no other passkey, and no password with a code method): :class:`LastAdvancedMethodError`,
+    and nothing is removed. Checked after the removal, in its transaction, so two removals at
+    once cannot both pass."""
+    passkey_store.remove_passkey(tx, eid_id=person.id, credential_id=credential_id)
+    if not enrolled(tx.conn, person).can_reach_advanced:
+        raise LastAdvancedMethodError("this passkey is the eID's only way to sign in at the advanced level")
+
+
 @dataclass(slots=True, frozen=True)
 class SecurityEvent:
     event_type: str

@@ -3,7 +3,8 @@
 Each needs a fresh advanced login (:func:`idp.web.account_login.fresh`). A new mobile number is
 confirmed by an SMS code sent to the *new* number (``CodePurpose.CHANGE_PHONE``) before it is
 stored (E.164, verified by ``sms``); a new authenticator app is enrolled and confirmed with its
-first code, and replaces the old one; passkeys are listed, removed, and added through the
+first code, and replaces the old one; passkeys are listed, removed (unless the last is the eID's
+only way to the advanced level: :func:`idp.account.remove_passkey`), and added through the
 WebAuthn registration ceremony (``templates/static/passkey.js`` in the page).
 """
 
@@ -315,13 +316,15 @@ async def remove_passkey(request: Request) -> Response:
         return got
     form, who = got
     credential_id = opaque_id(form.get("credential_id"), max_length=1400)
-    eid_id = who.person.id
+    person = who.person
     try:
         await state(request).db.write(
-            lambda tx: passkey.remove_passkey(tx, eid_id=eid_id, credential_id=credential_id)
+            lambda tx: account.remove_passkey(tx, person=person, credential_id=credential_id)
         )
     except NotFoundError:
         return await _passkeys_page(request, who, status=404, error="unknown_credential")
+    except account.LastAdvancedMethodError:
+        return await _passkeys_page(request, who, status=409, error="last_advanced_method")
     return RedirectResponse("/account?done=passkey_removed", status_code=303)
 
 

@@ -584,6 +584,52 @@ def test_add_and_remove_a_passkey(party: PartyFactory) -> None:
     assert unknown.status_code == 404
 
 
+def _add_passkey(p: Party, name: str) -> None:
+    page = p.rp.browser.get("/account/passkeys")
+    options = page.text.split('id="passkey-options">')[1].split("</script>")[0]
+    credential = SoftPasskey().register(options, p.served.issuer)
+    added = post(
+        p,
+        page,
+        "/account/passkeys",
+        challenge_id=form_value(page.text, "challenge_id"),
+        credential=credential,
+        name=name,
+    )
+    assert added.headers["location"] == "/account?done=passkey_added", added.text[:500]
+
+
+def test_the_last_way_to_the_advanced_level_is_not_removed(party: PartyFactory) -> None:
+    p, _ = signed_in_advanced(party)
+    assert p.eid is not None
+    eid_id = p.eid.id
+    _add_passkey(p, "Laptop")
+    _add_passkey(p, "Phone")
+    # from here on the eID signs in at the advanced level with its passkeys only
+    c = tables.password_credentials.c
+    p.served.write(lambda tx: tx.conn.execute(tables.password_credentials.delete().where(c.eid_id == eid_id)))
+    listed = p.rp.browser.get("/account/passkeys")
+    first, second = re.findall(r'name="credential_id" value="([^"]+)"', listed.text)
+    removed = post(p, listed, "/account/passkeys/remove", credential_id=first)
+    assert removed.headers["location"] == "/account?done=passkey_removed"
+    kept = post(p, listed, "/account/passkeys/remove", credential_id=second)
+    assert kept.status_code == 409
+    assert "your only way to a strong sign-in" in as_read(kept.text)
+    assert 'name="credential_id" value="' + second in kept.text  # still listed
+    assert [e["event_type"] for e in events_of(p, "passkey.r")] == [
+        "passkey.registered",
+        "passkey.registered",
+        "passkey.removed",
+    ]
+    # with a password beside the app, the passkey is no longer the only way
+    new_password = "quiet amber falcon 19"
+    page = p.rp.browser.get("/account/password")
+    changed = post(p, page, "/account/password", password=new_password, password_repeat=new_password)
+    assert changed.headers["location"] == "/account?done=password"
+    gone = post(p, kept, "/account/passkeys/remove", credential_id=second)
+    assert gone.headers["location"] == "/account?done=passkey_removed"
+
+
 def test_a_refused_registration_spends_its_challenge(party: PartyFactory) -> None:
     p, _ = signed_in_advanced(party)
     page = p.rp.browser.get("/account/passkeys")

@@ -775,7 +775,14 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
     ),
     *(
         ("account_change.html", {"step": "passkeys", "options_json": "{}", "passkeys": [], "error": error})
-        for error in ("cancelled", "user_not_verified", "already_registered", "unknown_credential", "other")
+        for error in (
+            "cancelled",
+            "user_not_verified",
+            "already_registered",
+            "unknown_credential",
+            "last_advanced_method",
+            "other",
+        )
     ),
     ("account_change.html", {"step": "block"}),
     ("account_change.html", {"step": "block", "error": "not_confirmed"}),
