@@ -20,10 +20,11 @@ from __future__ import annotations
 import gettext as gettext_module
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 
 import jinja2
+from babel import Locale, UnknownLocaleError
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from starlette.requests import Request
@@ -183,6 +184,22 @@ _LANGUAGE_TAG = re.compile(r"^(?:[a-z]{1,8}(?:-[a-z0-9]{1,8})*|\*)$")
 _QVALUE = re.compile(r"^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$")
 _MAX_ACCEPT_LANGUAGE = 1024
 _MAX_LANGUAGE_RANGES = 32
+
+
+def country_name_filter(language: str) -> Callable[[object], str]:
+    """A template filter: an ISO 3166-1 alpha-2 code as ``language`` names the country (CLDR,
+    through Babel: ``SI`` → "Slovenija" in Slovenian); anything else as it is."""
+    territories: Mapping[str, str]
+    try:
+        territories = Locale.parse(babel_locale(language)).territories
+    except (UnknownLocaleError, ValueError):  # a language CLDR does not know: the codes as they are
+        territories = {}
+
+    def country_name(code: object) -> str:
+        text = str(code)
+        return str(territories.get(text.upper(), text)) if len(text) == 2 and text.isalpha() else text
+
+    return country_name
 
 
 def language_names() -> dict[str, str]:
@@ -365,4 +382,5 @@ def _environment(
     environment.globals["ngettext"] = page_ngettext(translations, glue=glue)
     environment.globals["language_names"] = language_names()
     environment.filters["safe_url"] = safe_url
+    environment.filters["country_name"] = country_name_filter(language)
     return environment

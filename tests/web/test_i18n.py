@@ -347,6 +347,28 @@ def test_link_invalid_reasons(pages: Pages, reason: str, expected: str) -> None:
     assert 'href="/login?request_id=r+1%26x"' in text
 
 
+@pytest.mark.parametrize(
+    ("language", "name"),
+    [("sl", "Slovenija"), ("en", "Slovenia"), ("hr", "Slovenija"), ("sr-Latn", "Slovenija")],
+)
+def test_a_country_is_named_in_the_page_language(pages: Pages, language: str, name: str) -> None:
+    assert f"<dd>{name}</dd>" in render(pages, "onboarding.html", language, step="details")
+    assert re.search(rf'<dd class="nowrap-anywhere">{name}\s*<span', render(pages, "account.html", language))
+
+
+def test_a_country_code_the_locale_does_not_name_stays_as_it_is() -> None:
+    from idp.web.i18n import country_name_filter
+
+    named = country_name_filter("sl")
+    assert (
+        named("si") == "Slovenija"
+        and named("SVN") == "SVN"
+        and named("<b>") == "<b>"
+        and named(None) == "None"
+    )
+    assert country_name_filter("qaa")("SI") == "SI"  # a language CLDR does not know
+
+
 def test_language_switcher(pages: Pages) -> None:
     text = render(pages, "index.html", "en", current_path="/login?request_id=r1&x=1")
     assert '<form class="language-form" method="get" action="/language">' in text
