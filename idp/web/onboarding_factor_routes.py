@@ -18,7 +18,14 @@ from idp.web import password_check
 from idp.web.browser import client_ip, state
 from idp.web.invitation_routes import invitation_page, tenant_of
 from idp.web.login_state import opaque_id
-from idp.web.onboarding_routes import PASSWORD_POLICY, back_to_step, eid_of, render_step, step_post
+from idp.web.onboarding_routes import (
+    PASSWORD_POLICY,
+    back_to_step,
+    eid_of,
+    record_step,
+    render_step,
+    step_post,
+)
 from levels_of_assurance.authenticators import password, recovery_codes
 from levels_of_assurance.authenticators.password import WeakPasswordError
 from otp import authenticator_app
@@ -30,7 +37,7 @@ async def choose_factor(request: Request, form: Any, inv: invitations.Invitation
     choice = form.get("factor")
     if choice == "sms" and "phone_verified_at" in inv.progress:
         at = inv.progress["phone_verified_at"]
-        await st.db.write(lambda tx: invitations.record_progress(tx, inv, factor="sms", factor_at=at))
+        await st.db.write(lambda tx: record_step(tx, inv, factor="sms", factor_at=at))
         return back_to_step(inv)
     if choice != "app":
         return await render_step(request, inv, "factor", status=400, error="choose")
@@ -64,7 +71,7 @@ async def confirm_app(request: Request, form: Any, inv: invitations.Invitation) 
             authenticator_app.confirm_enrolment(
                 tx, eid_id=eid_id, enrolment_id=enrolment_id, code=code, sealing_key=secret, now=tx.now
             )
-            invitations.record_progress(tx, inv, factor="totp", factor_at=tx.now)
+            record_step(tx, inv, factor="totp", factor_at=tx.now)
 
         await st.db.write(unit)
     except (LoginError, RateLimitedError) as exc:
@@ -106,7 +113,7 @@ async def set_password(request: Request, form: Any, inv: invitations.Invitation)
         password.set_hash(
             tx, eid_id=eid_id, tenant_id=inv.tenant_id, new_hash=new_hash, reason="set", client_ip=ip
         )
-        invitations.record_progress(tx, inv, password_at=tx.now)
+        record_step(tx, inv, password_at=tx.now)
         return True
 
     if not await st.db.write(unit):
@@ -144,7 +151,7 @@ async def _prove_password(request: Request, form: Any, inv: invitations.Invitati
 
     def unit(tx: Any) -> None:
         password_check.record_proven(tx, attempt, person, new_hash)
-        invitations.record_progress(tx, inv, password_at=tx.now)
+        record_step(tx, inv, password_at=tx.now)
 
     await st.db.write(unit)
     return back_to_step(inv)
@@ -167,7 +174,7 @@ async def saved_recovery_codes(request: Request, form: Any, inv: invitations.Inv
 
     def unit(tx: Any) -> None:
         recovery_codes.confirm(tx, eid_id=eid_id, set_id=set_id)
-        invitations.record_progress(tx, inv, recovery_shown_at=tx.now)
+        record_step(tx, inv, recovery_shown_at=tx.now)
 
     try:
         await st.db.write(unit)

@@ -4,8 +4,9 @@ sender asked (the link's own pages are :mod:`idp.web.invitation_routes`).
 ``/onboarding/{id}`` shows the next step: confirm the mobile number with an SMS code, confirm the
 prefilled data (this creates the eID, pending), choose SMS or an authenticator app for codes (and
 enrol it), set a password, save the recovery codes — the last three only for the advanced level
-(:mod:`idp.web.onboarding_factor_routes`). The last step activates the eID, starts an SSO session
-at the level reached, and sends the person back to the relying app. On an existing eID that the
+(:mod:`idp.web.onboarding_factor_routes`). When the last of them is done the eID is activated
+(:func:`record_step`); the finish page's button then starts an SSO session at the level reached
+and sends the person back to the relying app. On an existing eID that the
 invitation may enrol on (``idp.invitations.enrolment_on``) the details step is left out, and a
 password it has is entered first instead of set.
 """
@@ -78,6 +79,23 @@ def _steps(inv: invitations.Invitation) -> list[str]:
 
 def _next_step(inv: invitations.Invitation) -> str:
     return next((s for s in _steps(inv) if _DONE_WHEN[s] not in inv.progress), "finish")
+
+
+def record_step(tx: Any, inv: invitations.Invitation, **progress: Any) -> invitations.Invitation:
+    """Record a completed step. When it was the last, the eID is ready for use at once: a new one
+    is activated, an existing one gets what the steps proved. A person who closes the page that
+    says "Your eID is ready" then has an eID that signs in; Finish only starts their session
+    and sends them back to the app."""
+    updated = invitations.record_progress(tx, inv, **progress)
+    if _next_step(updated) != "finish" or updated.eid_id is None:
+        return updated
+    person = eids.get(tx.conn, updated.eid_id)
+    if not updated.enrols_existing:
+        if person.status == eids.EIDStatus.PENDING:
+            eids.set_status(tx, eid_id=person.id, status=eids.EIDStatus.ACTIVE, reason="onboarding_completed")
+    elif person.status == eids.EIDStatus.ACTIVE:  # not if suspended or blocked while the steps ran
+        _record_what_the_steps_proved(tx, updated, person)
+    return updated
 
 
 # a page within a step is numbered as that step: setting up the app is part of choosing it
@@ -260,7 +278,7 @@ async def confirm_phone(request: Request, form: Any, inv: invitations.Invitation
             challenge_id=keep,
             attempts_left=getattr(exc, "attempts_left", None),
         )
-    await st.db.write(lambda tx: invitations.record_progress(tx, inv, phone_verified_at=tx.now))
+    await st.db.write(lambda tx: record_step(tx, inv, phone_verified_at=tx.now))
     return back_to_step(inv)
 
 
@@ -292,7 +310,7 @@ async def confirm_details(request: Request, form: Any, inv: invitations.Invitati
             client_ip=ip,
             status=eids.EIDStatus.PENDING,
         )
-        invitations.record_progress(tx, inv, details_confirmed_at=tx.now, eid_id=person.id)
+        record_step(tx, inv, details_confirmed_at=tx.now, eid_id=person.id)
 
     try:
         await st.db.write(unit)
@@ -346,13 +364,9 @@ async def finish(request: Request, _form: Any, inv: invitations.Invitation) -> R
     eid_id, ip, ttl = eid_of(inv), client_ip(request), float(st.settings.session_ttl)
 
     def unit(tx: Any) -> sessions.Issued | None:
-        person = eids.get(tx.conn, eid_id)
-        if not inv.enrols_existing:
-            eids.set_status(tx, eid_id=eid_id, status=eids.EIDStatus.ACTIVE, reason="onboarding_completed")
-        elif person.status != eids.EIDStatus.ACTIVE:  # suspended or blocked while the steps ran
+        person = eids.get(tx.conn, eid_id)  # made ready by the last step (record_step)
+        if person.status != eids.EIDStatus.ACTIVE:  # suspended or blocked since
             return None
-        else:
-            _record_what_the_steps_proved(tx, inv, person)
         invitations.complete(tx, inv)
         return sessions.authenticate(
             tx,

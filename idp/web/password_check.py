@@ -107,8 +107,8 @@ async def refusal(
 
 async def failed(st: AppState, attempt: Attempt, person: eids.EID | None, reason: str) -> str:
     """Count and audit a refused password (:func:`refusal`'s ``reason``); lock the eID when this
-    wrong password was one too many. Returns what the page says: ``locked``, ``inactive`` or
-    ``wrong_credentials``."""
+    wrong password was one too many. Returns what the page says: ``locked``, ``inactive``,
+    ``unfinished`` (an eID whose invitation's steps are not done) or ``wrong_credentials``."""
     failures = await st.throttle.failed("password", account=attempt.account, ip=attempt.ip)
     lock_now = person is not None and reason == "wrong_password" and st.throttle.should_lock(failures)
 
@@ -134,8 +134,8 @@ async def failed(st: AppState, attempt: Attempt, person: eids.EID | None, reason
 
     await st.db.write(unit)
     st.metrics.login(method="password", outcome=f"failed_{reason}")
-    if reason == "eid_not_active":
-        return "inactive"
+    if reason == "eid_not_active":  # whoever knows the password may learn why
+        return "unfinished" if person is not None and person.status == eids.EIDStatus.PENDING else "inactive"
     return "locked" if reason == "locked" or lock_now else "wrong_credentials"
 
 

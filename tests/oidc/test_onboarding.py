@@ -20,7 +20,7 @@ from idp.web.i18n import LANGUAGE_COOKIE
 from otp import totp
 from otp.sms import Checked, PhoneVerifier
 from tests.oidc.conftest import Party, PartyFactory, audit_events, outbox_names, redirect_query, wait_for_mail
-from tests.oidc.test_advanced_login import ADVANCED, PHONE, enrol, sms_code, sms_count
+from tests.oidc.test_advanced_login import ADVANCED, PHONE, enrol, post_form, sms_code, sms_count, start
 from tests.support.flows import form_value
 from tests.support.pages import as_read
 from tests.support.server import ServedApp
@@ -229,6 +229,79 @@ def test_invitation_to_an_advanced_eid_and_back_to_the_relying_app(party: PartyF
     # the link worked once
     again = p.rp.browser.get(f"{path.path}?{path.query}")
     assert again.status_code == 400 and "already used" in again.text
+
+
+def _through_the_steps(p: Party, *, until: str) -> tuple[httpx.Response, str]:
+    """The invitation's steps with the app, up to the page of step ``until`` ("recovery" or
+    "finish"); returns that page and the app's key."""
+    path = urllib.parse.urlsplit(invite(p))
+    welcome = p.rp.browser.get(f"{path.path}?{path.query}")
+    phone_page = step(p, post(p, welcome, "/invite", token=form_value(welcome.text, "token")))
+    before = sms_count(p.served)
+    entry = step(p, post(p, phone_page, action_of(phone_page, "/phone/send")))
+    code = sms_code(p.served, PHONE, after=before)
+    challenge = form_value(entry.text, "challenge_id")
+    details = step(p, post(p, entry, action_of(entry, "/phone"), challenge_id=challenge, code=code))
+    factor = step(p, post(p, details, action_of(details, "/details"), confirm="yes"))
+    app_page = post(p, factor, action_of(factor, "/factor"), factor="app")
+    uri = form_value(app_page.text, "provisioning_uri")
+    secret = urllib.parse.parse_qs(urllib.parse.urlsplit(uri).query)["secret"][0]
+    enrolment_id = form_value(app_page.text, "enrolment_id")
+    now_code = totp.code_at(secret=secret, for_time=time.time())
+    password_page = step(
+        p, post(p, app_page, action_of(app_page, "/app"), enrolment_id=enrolment_id, code=now_code)
+    )
+    fields = {"password": PASSWORD, "password_repeat": PASSWORD}
+    recovery = step(p, post(p, password_page, action_of(password_page, "/password"), **fields))
+    if until == "recovery":
+        return recovery, secret
+    shown = post(p, recovery, action_of(recovery, "/recovery"))
+    saved = post(
+        p, shown, action_of(shown, "/recovery/saved"), recovery_set=form_value(shown.text, "recovery_set")
+    )
+    return step(p, saved), secret
+
+
+def _sign_in_as_the_invitee(p: Party) -> httpx.Response:
+    """The invitee's email and password on a fresh sign-in page: the code page, or the refusal."""
+    page, _, _ = start(p, acr_values=ADVANCED, prompt="login")
+    answer = post_form(p, page, "/login/password", email="new.signer@example.com", password=PASSWORD)
+    return p.rp.browser.get(answer.headers["location"]) if answer.status_code == 303 else answer
+
+
+def test_the_eid_works_once_the_last_step_is_done_even_if_finish_is_never_pressed(
+    party: PartyFactory,
+) -> None:
+    p = party(email=None)
+    finish_page, secret = _through_the_steps(p, until="finish")
+    assert "Your eID is ready" in finish_page.text
+    # the person closes the page here, and later signs in from the relying app
+    code_page = _sign_in_as_the_invitee(p)
+    assert "Enter your one-time code" in code_page.text, code_page.text[:2000]
+    code = totp.code_at(secret=secret, for_time=time.time() + 30)  # the step after the enrolment's
+    done = post_form(p, code_page, "/login/code", method="totp", code=code)
+    assert done.status_code == 303 and done.headers["location"].startswith(p.rp.redirect_uri)
+    kinds = [e["event_type"] for e in audit_events(p.served) if e["tenant_id"] == p.tenant.id]
+    assert "invitation.completed" not in kinds and kinds.count("eid.status_changed") == 1
+    # Finish, pressed after all, still signs in and goes back to the app
+    finished = post(p, finish_page, action_of(finish_page, "/finish"))
+    assert finished.status_code == 303 and finished.headers["location"] == RETURN_URL
+
+
+def test_an_eid_whose_steps_are_not_done_is_told_so_with_its_password(party: PartyFactory) -> None:
+    p = party(email=None)
+    _through_the_steps(p, until="recovery")  # the password is set; the recovery codes are not saved
+    refused = _sign_in_as_the_invitee(p)
+    assert refused.status_code == 401, refused.text[:2000]
+    assert "not ready yet: the steps of its invitation are not finished" in as_read(refused.text)
+    wrong = post_form(
+        p,
+        start(p, acr_values=ADVANCED)[0],
+        "/login/password",
+        email="new.signer@example.com",
+        password="x" * 12,
+    )
+    assert "not ready yet" not in as_read(wrong.text)  # only whoever knows the password learns it
 
 
 def test_the_pages_and_the_sms_are_in_the_language_the_sender_chose(party: PartyFactory) -> None:

@@ -471,7 +471,15 @@ _CODE_ERRORS = [
     {"error": "locked"},
     {"error": "unexpected"},
 ]
-_PASSWORD_ERRORS = ["wrong_credentials", "invalid_email", "throttled", "inactive", "locked", "unexpected"]
+_PASSWORD_ERRORS = [
+    "wrong_credentials",
+    "invalid_email",
+    "throttled",
+    "inactive",
+    "unfinished",
+    "locked",
+    "unexpected",
+]
 _ERROR_KEYS = [
     "bad_request",
     "not_found",
