@@ -1,6 +1,7 @@
 """Removing what has expired: codes, links, pending requests, used assertions, old tokens,
-SMS codes, passkey challenges, abandoned authenticator-app enrolments, and the evidence of video
-identifications whose retention (the tenant's, default five years) has ended.
+SMS codes, passkey challenges, abandoned authenticator-app enrolments, recovery codes shown but
+never confirmed as saved, and the evidence of video identifications whose retention (the
+tenant's, default five years) has ended.
 
 Expired rows are useless to everyone (every check already refuses them) but would grow the
 tables and their indexes forever. Refresh tokens are kept a grace period past expiry so that a
@@ -17,6 +18,7 @@ from sqlalchemy import ColumnElement, Table, delete
 from idp import audit
 from idp.storage import tables
 from idp.storage.database import Tx
+from levels_of_assurance.authenticators import recovery_codes
 from otp import authenticator_app
 from videoid import evidence
 
@@ -35,6 +37,7 @@ class Purged:
     sms_codes: int = 0
     passkey_challenges: int = 0
     totp_enrolments: int = 0
+    recovery_proposals: int = 0  # codes of sets shown but never confirmed
     videoid_evidence: int = 0
 
     @property
@@ -49,6 +52,7 @@ class Purged:
             + self.sms_codes
             + self.passkey_challenges
             + self.totp_enrolments
+            + self.recovery_proposals
             + self.videoid_evidence
         )
 
@@ -79,6 +83,10 @@ def purge_expired(tx: Tx) -> Purged:
             t.totp_credentials.c.confirmed_at.is_(None)
             & (t.totp_credentials.c.created_at < now - authenticator_app.ENROLMENT_TTL),
         ),
+        recovery_proposals=gone(
+            t.recovery_codes,
+            t.recovery_codes.c.pending & (t.recovery_codes.c.created_at < now - recovery_codes.PROPOSAL_TTL),
+        ),
         videoid_evidence=evidence.purge_expired(tx),  # audited per session, in the trail of each
     )
     if purged.total:
@@ -96,6 +104,7 @@ def purge_expired(tx: Tx) -> Purged:
                     "sms_codes": purged.sms_codes,
                     "passkey_challenges": purged.passkey_challenges,
                     "totp_enrolments": purged.totp_enrolments,
+                    "recovery_proposals": purged.recovery_proposals,
                     "videoid_evidence": purged.videoid_evidence,
                 },
             ),

@@ -45,6 +45,9 @@ ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32: 5 bits a ch
 LENGTH = 10  # 50 bits
 GROUP = 5
 DEFAULT_COUNT = 10
+# a proposed set never confirmed is purged after this (idp.retention): long enough to write the
+# codes down, and the person can always make new ones
+PROPOSAL_TTL = 24 * 3600.0
 _DECODE = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _R = tables.recovery_codes.c
 

@@ -1,4 +1,5 @@
-"""Expired SMS codes, passkey challenges and abandoned app enrolments are purged; live ones stay."""
+"""Expired SMS codes, passkey challenges, abandoned app enrolments and recovery codes never confirmed
+are purged; live ones stay."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from idp.delivery.sms import FileSMSSender
 from idp.ratelimit import MemoryRateLimiter
 from idp.storage import tables
 from idp.storage.database import Database
-from levels_of_assurance.authenticators import passkey
+from levels_of_assurance.authenticators import passkey, recovery_codes
 from otp import authenticator_app
 from otp.sms import CodePurpose, PhoneVerifier
 from tests.support.factors import person
@@ -69,3 +70,25 @@ async def test_expired_factor_rows_are_purged(db: Database, tmp_path: Path) -> N
     assert sms == {codes[1].challenge_id}
     assert totp == {enrolments[1].enrolment_id} and stale.enrolment_id not in totp
     assert live_challenges == 1
+
+
+async def test_recovery_codes_never_confirmed_are_purged_after_a_day(db: Database) -> None:
+    signer, other = await person(db), await person(db)
+    now = time.time()
+    in_use = await db.write(
+        lambda tx: recovery_codes.issue(tx, eid_id=signer.id, now=now - 30 * 86400, count=2)
+    )
+    await db.write(lambda tx: recovery_codes.propose(tx, eid_id=signer.id, now=now - 2 * 86400, count=3))
+    fresh = await db.write(lambda tx: recovery_codes.propose(tx, eid_id=other.id, now=now - 3600, count=4))
+
+    purged = await db.write(retention.purge_expired)
+    assert purged.recovery_proposals >= 3
+
+    def rows(conn: object, eid_id: str) -> list[bool]:
+        r = tables.recovery_codes.c
+        return sorted(conn.execute(select(r.pending).where(r.eid_id == eid_id)).scalars())  # type: ignore[attr-defined]
+
+    assert await db.read(lambda conn: rows(conn, signer.id)) == [False, False]  # the set in use, however old
+    assert await db.read(lambda conn: rows(conn, other.id)) == [True] * 4
+    await db.write(lambda tx: recovery_codes.use(tx, eid_id=signer.id, code=in_use[0], now=now))
+    assert await db.write(lambda tx: recovery_codes.confirm(tx, eid_id=other.id, set_id=fresh.set_id)) == 4
