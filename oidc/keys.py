@@ -129,7 +129,7 @@ def load(
         conn.execute(
             select(tables.signing_keys)
             .where((k.status == "active") | (k.not_after > now))
-            .order_by(k.created_at.desc())
+            .order_by(k.created_at.desc(), k.kid)  # one order, so every reload picks the same key
         )
         .mappings()
         .all()
