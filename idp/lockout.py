@@ -17,9 +17,16 @@ The delays are enforced by refusing attempts that come too early (``RateLimitedE
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
+from redis.exceptions import LockError
 from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from idp import audit
 from idp.errors import LoginError, RateLimitedError
@@ -53,10 +60,71 @@ class Policy:
         return float(min(self.base_delay * 2 ** (failures - free - 1), self.max_delay))
 
 
+# how long an attempt may hold an account's turn (a verification stuck longer lets the next one
+# go), and how long the next one waits for it before it is told to try again
+TURN_HELD_AT_MOST = 10.0
+TURN_WAIT = 5.0
+
+
 class Throttle:
-    def __init__(self, limiter: RateLimiter, policy: Policy | None = None) -> None:
+    """Growing delays and a lock after failed passwords and codes, per account and per IP.
+
+    :meth:`turn` makes the attempts at one account take turns, so that each is counted before the
+    next is checked: otherwise requests sent together all pass :meth:`check` before any failure is
+    counted, and a burst of guesses gets past the delays and the lock (one guess per request)."""
+
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        policy: Policy | None = None,
+        *,
+        redis: Redis | None = None,
+        redis_prefix: str = "idp:",
+    ) -> None:
         self.limiter = limiter
         self.policy = policy or Policy()
+        self._redis = redis
+        self._redis_prefix = redis_prefix
+        self._turns: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, kind: str, account: str) -> AsyncIterator[None]:
+        """Hold ``account``'s turn for ``kind`` while one attempt is checked and counted: in this
+        process (an asyncio lock), and with Redis across instances (redis-py's lock, released by
+        its token). Waiting longer than :data:`TURN_WAIT` raises ``RateLimitedError``."""
+        key = subject_key(f"turn:{kind}", account)
+        local, waiting = self._turns.get(key, (asyncio.Lock(), 0))
+        self._turns[key] = (local, waiting + 1)
+        try:
+            try:
+                await asyncio.wait_for(local.acquire(), TURN_WAIT)
+            except TimeoutError:
+                raise RateLimitedError(key, 1.0) from None
+            try:
+                if self._redis is None:
+                    yield
+                    return
+                shared = self._redis.lock(
+                    f"{self._redis_prefix}turn:{key}",
+                    timeout=TURN_HELD_AT_MOST,
+                    sleep=0.01,
+                    blocking_timeout=TURN_WAIT,
+                )
+                if not await shared.acquire():
+                    raise RateLimitedError(key, 1.0)
+                try:
+                    yield
+                finally:
+                    with contextlib.suppress(LockError):  # held past its timeout: already free
+                        await shared.release()
+            finally:
+                local.release()
+        finally:
+            lock, left = self._turns[key]
+            if left <= 1:
+                del self._turns[key]
+            else:
+                self._turns[key] = (lock, left - 1)
 
     @staticmethod
     def _keys(kind: str, account: str | None, ip: str | None) -> list[tuple[str, str, bool]]:
@@ -95,7 +163,10 @@ class Throttle:
             wait = p.delay(failures, free=p.free_per_account if is_account else p.free_per_ip)
             if wait:
                 await self.limiter.reset(wait_key)
-                await self.limiter.hit(wait_key, limit=1, window=wait)
+                # a failure counted at the same moment may have started the delay again between the
+                # two calls: it runs either way
+                with contextlib.suppress(RateLimitedError):
+                    await self.limiter.hit(wait_key, limit=1, window=wait)
             if is_account:
                 account_failures = failures
         return account_failures
@@ -115,6 +186,21 @@ def is_locked(conn: Connection, *, eid_id: str) -> bool:
     return _LOCKED.first(conn, {"e": eid_id}) is not None
 
 
+class LockedError(LoginError):
+    """The eID was locked while a right password or code was being checked."""
+
+    def __init__(self) -> None:
+        super().__init__("locked", "this eID is locked after too many failed attempts")
+
+
+def refuse_if_locked(conn: Connection, *, eid_id: str) -> None:
+    """In the unit that accepts a right password or code: :class:`LockedError` if the eID was
+    locked since it was read. Requests sent together all pass the throttle before any of them is
+    counted; the lock their failures set stops a right guess among them here."""
+    if is_locked(conn, eid_id=eid_id):
+        raise LockedError()
+
+
 # when the eID an idp.eids.with_attributes statement reads was locked, NULL when it is not: the
 # sign-in steps read it with the person
 LOCKED_AT_OF_EID = (
@@ -125,9 +211,15 @@ LOCKED_AT_OF_EID = (
 
 
 def lock(tx: Tx, *, eid_id: str, tenant_id: str, reason: str, client_ip: str | None = None) -> None:
-    if is_locked(tx.conn, eid_id=eid_id):
+    # two failures at once may both decide to lock: the second finds the row and does nothing
+    insert = pg_insert if tx.conn.dialect.name == "postgresql" else sqlite_insert
+    locked = tx.conn.execute(
+        insert(tables.login_locks)
+        .values(eid_id=eid_id, reason=reason, locked_at=tx.now)
+        .on_conflict_do_nothing(index_elements=["eid_id"])
+    )
+    if locked.rowcount != 1:
         return
-    tx.conn.execute(tables.login_locks.insert().values(eid_id=eid_id, reason=reason, locked_at=tx.now))
     audit.record(
         tx,
         audit.AuditEvent(

@@ -95,11 +95,18 @@ async def prove_then(
             if checked.eid_id != person.id:
                 raise OTPError("invalid", "this code was sent to someone else")
             sms = Factor(Method.SMS, (AMR.SMS,), now)
-            return sms, await st.db.write(lambda tx: then(tx, sms))
+
+            def by_sms(tx: Tx) -> T:
+                lockout.refuse_if_locked(tx.conn, eid_id=person.id)
+                return then(tx, sms)
+
+            return sms, await st.db.write(by_sms)
         if method == "totp":
             factor = Factor(Method.TOTP, (AMR.OTP,), now)
 
             def app(tx: Tx) -> T:
+                # locked meanwhile (wrong codes sent together with this one): refused, as a wrong code
+                lockout.refuse_if_locked(tx.conn, eid_id=person.id)
                 authenticator_app.verify(tx, eid_id=person.id, code=code, sealing_key=secret, now=now)
                 return then(tx, factor)
 
@@ -108,6 +115,7 @@ async def prove_then(
         factor = Factor(Method.RECOVERY_CODE, (AMR.OTP,), now)
 
         def recovery(tx: Tx) -> T:
+            lockout.refuse_if_locked(tx.conn, eid_id=person.id)
             recovery_codes.use(tx, eid_id=person.id, code=code, now=now)
             return then(tx, factor)
 

@@ -241,71 +241,73 @@ async def submit_code(request: Request) -> Response:
     challenge_id = str(form.get("challenge_id") or "")[:64] or None
     ip = client_ip(request)
     account = f"{login.tenant.id}:{person.id}"
-    try:
-        await st.throttle.check("code", account=account, ip=ip)
-    except RateLimitedError as exc:
-        response = code_page(
-            request,
-            login,
-            person,
-            opts,
-            method=method,
-            status=429,
-            error="throttled",
-            retry_after=exc.retry_after,
-            challenge_id=challenge_id,
-        )
-        response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
-        return response
-    if locked:
-        return code_page(request, login, person, opts, method=method, status=401, error="locked")
-    finish = await login_state.finisher(request, login)
+    # one attempt at a time for an account: each is counted before the next is checked
+    async with st.throttle.turn("code", account):
+        try:
+            await st.throttle.check("code", account=account, ip=ip)
+        except RateLimitedError as exc:
+            response = code_page(
+                request,
+                login,
+                person,
+                opts,
+                method=method,
+                status=429,
+                error="throttled",
+                retry_after=exc.retry_after,
+                challenge_id=challenge_id,
+            )
+            response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
+            return response
+        if locked:
+            return code_page(request, login, person, opts, method=method, status=401, error="locked")
+        finish = await login_state.finisher(request, login)
 
-    def then(tx: Any, factor: Factor) -> tuple[logins.Login, login_state.Finished]:
-        audit.record(
-            tx,
-            audit.AuditEvent(
-                "login.factor_proven",
-                tenant_id=person.tenant_id,
-                eid_id=person.id,
-                username=person.username,
-                client_ip=ip,
+        def then(tx: Any, factor: Factor) -> tuple[logins.Login, login_state.Finished]:
+            audit.record(
+                tx,
+                audit.AuditEvent(
+                    "login.factor_proven",
+                    tenant_id=person.tenant_id,
+                    eid_id=person.id,
+                    username=person.username,
+                    client_ip=ip,
+                    transaction_id=login.request_id,
+                    details={"login_method": method},
+                    process_state="authenticating",
+                ),
+            )
+            updated = logins.add_factor(tx, login, eid_id=person.id, factor=factor)
+            return updated, finish(tx, updated)
+
+        try:
+            # the code, the factor, the session and the authorization code: one transaction
+            _factor, (updated, result) = await code_check.prove_then(
+                request,
+                person,
+                method=method,
+                code=code,
+                challenge_id=challenge_id,
+                purpose=CodePurpose.LOGIN,
+                failure_event="login.failed",
                 transaction_id=login.request_id,
-                details={"login_method": method},
-                process_state="authenticating",
-            ),
-        )
-        updated = logins.add_factor(tx, login, eid_id=person.id, factor=factor)
-        return updated, finish(tx, updated)
-
-    try:
-        # the code, the factor, the session and the authorization code: one transaction
-        _factor, (updated, result) = await code_check.prove_then(
-            request,
-            person,
-            method=method,
-            code=code,
-            challenge_id=challenge_id,
-            purpose=CodePurpose.LOGIN,
-            failure_event="login.failed",
-            transaction_id=login.request_id,
-            then=then,
-        )
-    except ConflictError:
-        return no_request(request)
-    except code_check.CodeRefusedError as refused:
-        return code_page(
-            request,
-            login,
-            person,
-            opts,
-            method=method,
-            status=401,
-            error=refused.reason,
-            attempts_left=refused.attempts_left,
-            challenge_id=refused.keep_challenge,
-        )
-    await st.throttle.succeeded("code", account=account)
+                then=then,
+            )
+        except ConflictError:
+            return no_request(request)
+        except code_check.CodeRefusedError as refused:
+            return code_page(
+                request,
+                login,
+                person,
+                opts,
+                method=method,
+                status=401,
+                error=refused.reason,
+                attempts_left=refused.attempts_left,
+                challenge_id=refused.keep_challenge,
+            )
+        await st.throttle.succeeded("code", account=account)
     return login_state.respond(request, updated, result)
 
 

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from idp import eids, logins
+from idp import eids, lockout, logins
 from idp.errors import ConflictError, NotFoundError
 from idp.web import account_login, browser, code_routes, login_state, passkey_routes, password_check
 from idp.web.browser import client_ip, render, state
@@ -172,19 +172,21 @@ async def password_submit(request: Request) -> Response:
     attempt = password_check.Attempt(
         tenant_id, account, ip, transaction_id=login.request_id, process_state="authenticating"
     )
-    wait = await password_check.throttled(st, attempt)
-    if wait is not None:
-        return password_check.retry_after(await page(429, "throttled", wait), wait)
+    # one attempt at a time for an account: each is counted before the next is checked
+    async with st.throttle.turn("password", attempt.account):
+        wait = await password_check.throttled(st, attempt)
+        if wait is not None:
+            return password_check.retry_after(await page(429, "throttled", wait), wait)
 
-    person, stored, locked = await st.db.read(
-        lambda conn: password_check.subject(conn, tenant_id=tenant_id, eid_id=known_id, email=raw_email)
-    )
-    reason = await password_check.refusal(st, person, stored, secret, locked=locked)
-    if reason is not None:
-        return await page(401, await password_check.failed(st, attempt, person, reason))
+        person, stored, locked = await st.db.read(
+            lambda conn: password_check.subject(conn, tenant_id=tenant_id, eid_id=known_id, email=raw_email)
+        )
+        reason = await password_check.refusal(st, person, stored, secret, locked=locked)
+        if reason is not None:
+            return await page(401, await password_check.failed(st, attempt, person, reason))
 
-    assert person is not None and stored is not None
-    new_hash = await password_check.succeeded(st, attempt, stored, secret)
+        assert person is not None and stored is not None
+        new_hash = await password_check.succeeded(st, attempt, stored, secret)
     factor = Factor(Method.PASSWORD, (AMR.PWD,), time.time())
     who = person
 
@@ -199,6 +201,8 @@ async def password_submit(request: Request) -> Response:
         updated, result = await st.db.write(unit)
     except ConflictError:
         return no_request(request)
+    except lockout.LockedError:  # locked by wrong passwords sent together with this one
+        return await page(401, "locked")
     return login_state.respond(request, updated, result)
 
 

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from idp import audit, eids, secrets, sessions, tenants
+from idp import audit, eids, lockout, secrets, sessions, tenants
 from idp.delivery.mail import compose
 from idp.errors import DeliveryError, LoginError, NotFoundError, RateLimitedError
 from idp.ratelimit import subject_key
@@ -113,9 +113,20 @@ async def send_link(request: Request) -> Response:
 
     browser_value = browser.browser_id(request)
     assert browser_value is not None  # _pending checked it
-    if person is None or not person.active or throttled:
+    # a locked eID signs in no way at all (as with a passkey) until an administrator lifts the lock
+    found_id = person.id if person is not None else None
+    locked = found_id is not None and await st.db.read(lambda conn: lockout.is_locked(conn, eid_id=found_id))
+    if person is None or not person.active or locked or throttled:
         # the same page either way: whether an address has an eID is nobody's business
-        reason = "throttled" if throttled else ("unknown_address" if person is None else "eid_not_active")
+        reason = (
+            "throttled"
+            if throttled
+            else "unknown_address"
+            if person is None
+            else "eid_locked"
+            if locked
+            else "eid_not_active"
+        )
         event = audit.AuditEvent(
             "email_link.refused",
             success=False,
@@ -228,8 +239,8 @@ async def confirm_page(request: Request) -> Response:
     def load(conn: Connection) -> tuple[tenants.Tenant, eids.EID, str | None]:
         link = email_link.check(conn, token=token, browser=browser_value, now=now)
         person = eids.get(conn, link.eid_id)
-        if not person.active:
-            # a suspended or blocked eID cannot sign in; say no more than for an unknown link
+        if not person.active or lockout.is_locked(conn, eid_id=person.id):
+            # a suspended, blocked or locked eID cannot sign in; say no more than for an unknown link
             raise LoginError(email_link.LinkProblem.UNKNOWN, "this eID is not active")
         client_name = None
         if link.request_id:
@@ -279,6 +290,8 @@ async def verify(request: Request) -> Response:
         person = eids.get(tx.conn, link.eid_id)
         if not person.active:
             raise LoginError("eid_not_active", "this eID is suspended or blocked")
+        if lockout.is_locked(tx.conn, eid_id=person.id):  # locked after the link was sent
+            raise LoginError("eid_locked", "this eID is locked")
         previous = sessions.load(tx.conn, cookie, now=tx.now)
         issued = sessions.authenticate(
             tx,

@@ -147,7 +147,9 @@ async def succeeded(st: AppState, attempt: Attempt, stored: str, secret: str) ->
 
 
 def record_proven(tx: Tx, attempt: Attempt, person: eids.EID, new_hash: str | None) -> None:
-    """In the unit that uses the proven password: the rehash, and ``login.factor_proven``."""
+    """In the unit that uses the proven password: the rehash, and ``login.factor_proven``; raises
+    :class:`idp.lockout.LockedError` (the unit writes nothing) if the eID was locked meanwhile."""
+    lockout.refuse_if_locked(tx.conn, eid_id=person.id)
     if new_hash is not None:
         password.set_hash(
             tx, eid_id=person.id, tenant_id=person.tenant_id, new_hash=new_hash, reason="rehashed"

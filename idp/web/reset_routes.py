@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from idp import account, eids, secrets, tenants
+from idp import account, eids, lockout, secrets, tenants
 from idp.errors import DeliveryError, InvalidPhoneError, LoginError, NotFoundError, RateLimitedError
 from idp.storage import tables
 from idp.storage.database import Tx
@@ -224,70 +224,72 @@ async def submit_code(request: Request) -> Response:
     challenge_id = login_state.opaque_id(form.get("challenge_id")) or None
     ip = client_ip(request)
     acct = f"{person.tenant_id}:{person.id}"
-    try:
-        await st.throttle.check("code", account=acct, ip=ip)
-    except RateLimitedError as exc:
-        return _code_page(
-            request,
-            token,
-            found,
-            method,
-            status=429,
-            error="throttled",
-            retry_after=exc.retry_after,
-            challenge_id=challenge_id,
-        )
-    if enrolled.locked:
-        return _code_page(request, token, found, method, status=401, error="locked")
-    browser_value = browser.browser_id(request)
-    assert browser_value is not None  # csrf_ok needs it
-    linked = Factor(Method.EMAIL_LINK, (AMR.EMAIL,), time.time())
-
-    def then(tx: Tx, factor: Factor) -> str:
-        # in the transaction that accepts an app or recovery code: when the link cannot be
-        # used any more, the code stays unused too (a recovery code is not spent for nothing)
+    # one attempt at a time for an account: each is counted before the next is checked
+    async with st.throttle.turn("code", acct):
         try:
-            email_link.consume(tx, token=token, browser=browser_value, purpose=RESET)
-        except LoginError as exc:  # not the code's fault: prove_then counts LoginError as one
-            raise _LinkGoneError(str(exc)) from None
-        return account_login.create_request(
-            tx,
-            tenant=tenant,
-            purpose=RESET,
-            level=Level.ADVANCED,
-            browser_value=browser_value,
-            eid_id=person.id,
-            factors=[linked, factor],
-            ttl=RESET_TTL,
-            ip=ip,
-            extra={"login_request": link.request_id or ""},
-        )
+            await st.throttle.check("code", account=acct, ip=ip)
+        except RateLimitedError as exc:
+            return _code_page(
+                request,
+                token,
+                found,
+                method,
+                status=429,
+                error="throttled",
+                retry_after=exc.retry_after,
+                challenge_id=challenge_id,
+            )
+        if enrolled.locked:
+            return _code_page(request, token, found, method, status=401, error="locked")
+        browser_value = browser.browser_id(request)
+        assert browser_value is not None  # csrf_ok needs it
+        linked = Factor(Method.EMAIL_LINK, (AMR.EMAIL,), time.time())
 
-    try:
-        _factor, reset_id = await code_check.prove_then(
-            request,
-            person,
-            method=method,
-            code=code,
-            challenge_id=challenge_id,
-            purpose=CodePurpose.RESET,
-            failure_event="password_reset.failed",
-            then=then,
-        )
-    except code_check.CodeRefusedError as refused:
-        return _code_page(
-            request,
-            token,
-            found,
-            method,
-            status=401,
-            error=refused.reason,
-            attempts_left=refused.attempts_left,
-            challenge_id=refused.keep_challenge,
-        )
-    except _LinkGoneError:  # used meanwhile (a racing tab) or expired while the code was typed
-        return await _invalid(request, token)
-    await st.throttle.succeeded("code", account=acct)
+        def then(tx: Tx, factor: Factor) -> str:
+            # in the transaction that accepts an app or recovery code: when the link cannot be
+            # used any more, the code stays unused too (a recovery code is not spent for nothing)
+            try:
+                email_link.consume(tx, token=token, browser=browser_value, purpose=RESET)
+            except LoginError as exc:  # not the code's fault: prove_then counts LoginError as one
+                raise _LinkGoneError(str(exc)) from None
+            return account_login.create_request(
+                tx,
+                tenant=tenant,
+                purpose=RESET,
+                level=Level.ADVANCED,
+                browser_value=browser_value,
+                eid_id=person.id,
+                factors=[linked, factor],
+                ttl=RESET_TTL,
+                ip=ip,
+                extra={"login_request": link.request_id or ""},
+            )
+
+        try:
+            _factor, reset_id = await code_check.prove_then(
+                request,
+                person,
+                method=method,
+                code=code,
+                challenge_id=challenge_id,
+                purpose=CodePurpose.RESET,
+                failure_event="password_reset.failed",
+                then=then,
+            )
+        except code_check.CodeRefusedError as refused:
+            return _code_page(
+                request,
+                token,
+                found,
+                method,
+                status=401,
+                error=refused.reason,
+                attempts_left=refused.attempts_left,
+                challenge_id=refused.keep_challenge,
+            )
+        except _LinkGoneError:  # used meanwhile (a racing tab) or expired while the code was typed
+            return await _invalid(request, token)
+        await st.throttle.succeeded("code", account=acct)
     return RedirectResponse(f"/reset/password?{urlencode({'request_id': reset_id})}", status_code=303)
 
 
@@ -374,6 +376,9 @@ async def set_password(request: Request) -> Response:
         )
         if closed.rowcount != 1:
             raise LoginError("used", "this reset was already completed")
+        # blocked, suspended or locked since the code step: the new password is not set
+        if not eids.get(tx.conn, person.id).active or lockout.is_locked(tx.conn, eid_id=person.id):
+            raise LoginError("inactive", "this eID cannot be used now")
         password.set_hash(
             tx, eid_id=person.id, tenant_id=person.tenant_id, new_hash=new_hash, reason="reset", client_ip=ip
         )

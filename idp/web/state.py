@@ -104,6 +104,8 @@ class AppState:
                     free_per_ip=settings.login_free_failures_per_ip,
                     lock_after=settings.login_lock_after,
                 ),
+                redis=redis,
+                redis_prefix=settings.redis_key_prefix,
             ),
             phones=phones,
             cpu=ThreadPoolExecutor(

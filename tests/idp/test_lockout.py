@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -9,6 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio
 
+from idp import lockout
 from idp.errors import RateLimitedError
 from idp.lockout import Policy, Throttle
 from idp.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -87,3 +90,61 @@ async def test_lock_threshold(limited: tuple[RateLimiter, Clock]) -> None:
         clock.now += 1
     assert counts == [1, 2, 3]
     assert [throttle.should_lock(n) for n in counts] == [False, False, True]
+
+
+# -- turns: the attempts at one account, one after the other -----------------------------------
+
+
+@contextlib.asynccontextmanager
+async def _two_instances(kind: str) -> AsyncIterator[tuple[Throttle, Throttle]]:
+    """Two throttles as two instances have them: their own process-local turns, and (``redis``)
+    one Redis under a prefix of its own."""
+    if kind == "memory":
+        yield Throttle(MemoryRateLimiter()), Throttle(MemoryRateLimiter())
+        return
+    client = redis.asyncio.Redis.from_url(REDIS_URL)
+    prefix = f"test:{uuid.uuid4().hex}:"
+    try:
+        limiter = RedisRateLimiter(client, prefix=prefix)
+        yield (
+            Throttle(limiter, redis=client, redis_prefix=prefix),
+            Throttle(limiter, redis=client, redis_prefix=prefix),
+        )
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+async def test_attempts_at_one_account_take_turns(kind: str) -> None:
+    inside: list[str] = []
+    overlaps: list[int] = []
+
+    async def attempt(throttle: Throttle, account: str, name: str) -> None:
+        async with throttle.turn("password", account):
+            inside.append(name)
+            overlaps.append(sum(1 for n in inside if n.startswith(account)))
+            await asyncio.sleep(0.02)
+            inside.remove(name)
+
+    async with _two_instances(kind) as (a, b):
+        # one instance: always one at a time for an account; other accounts go on meanwhile
+        others = attempt(a, "acct-2", "acct-2/0")
+        await asyncio.gather(*(attempt(a, "acct-1", f"acct-1/{n}") for n in range(5)), others)
+        assert max(overlaps) == 1
+        assert a._turns == {}  # nothing kept once nobody waits
+        if kind == "redis":  # across instances too, through Redis
+            overlaps.clear()
+            await asyncio.gather(*(attempt(t, "acct-3", f"acct-3/{n}") for n, t in enumerate([a, b, a, b])))
+            assert max(overlaps) == 1
+
+
+async def test_a_turn_held_too_long_is_a_clear_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lockout, "TURN_WAIT", 0.05)
+    throttle = Throttle(MemoryRateLimiter())
+    async with throttle.turn("code", "acct"):
+        with pytest.raises(RateLimitedError):
+            async with throttle.turn("code", "acct"):
+                pass
+    async with throttle.turn("code", "acct"):  # free again once the first is done
+        pass
+    assert throttle._turns == {}

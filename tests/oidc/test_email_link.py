@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from idp import eids
+from idp import eids, lockout
 from idp.settings import Settings
 from idp.storage import tables
 from idp.storage.database import Tx
@@ -296,6 +296,36 @@ def test_a_link_of_an_eid_suspended_after_sending_does_not_log_in(
     failed = [e for e in audit_events(served) if e["event_type"] == "login.failed"]
     assert failed[-1]["details"]["reason"] == "eid_not_active"
     assert redirect_query(p.authorize_again(prompt="none"))["error"] == "login_required"
+
+
+def test_a_locked_eid_gets_no_link_and_a_link_sent_before_the_lock_does_not_log_in(
+    party: PartyFactory, served: ServedApp
+) -> None:
+    """A lock (too many wrong passwords or codes) stops every way in until an administrator
+    lifts it, the email link as the password, the code and the passkey."""
+    p = party()
+    form = LoginPage(p)
+    link = form.link()  # sent while the eID was not locked
+    assert p.eid is not None
+    eid_id, tenant_id = p.eid.id, p.tenant.id
+    served.write(lambda tx: lockout.lock(tx, eid_id=eid_id, tenant_id=tenant_id, reason="password_failures"))
+    page, _fields = _confirm(p.rp.browser, link)
+    # opening the link already says it cannot be used, and posting its form does not log in
+    assert page.status_code == 400 and "This link cannot be used" in page.text
+    token = parse_qs(urlsplit(link).query)["token"][0]
+    response = p.rp.browser.post("/login/email/verify", data={"csrf_token": form.csrf, "token": token})
+    assert response.status_code == 400 and "This link cannot be used" in response.text
+    assert "idp_session" not in response.headers.get("set-cookie", "")
+    failed = [e for e in audit_events(served) if e["event_type"] == "login.failed"]
+    assert failed[-1]["details"]["reason"] == "eid_locked"
+    # asked for again while locked: the same page as for anyone, and no mail
+    served.user(p.tenant, "bob@example.com")
+    seen = outbox_names(served)
+    again = LoginPage(p).send(p.email)
+    assert again.status_code == 200 and "Check your email" in again.text
+    assert _refusals(served, p.tenant.id)[-1] == "eid_locked"
+    LoginPage(p).link("bob@example.com")  # mail goes out in the background: a later one is there
+    assert [m["To"] for m in _new(served, seen)] == ["bob@example.com"]
 
 
 # -- throttles (own app: the suite's shared one has generous limits) -------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pytest
 
@@ -145,6 +148,50 @@ def test_failures_bring_growing_delays_then_a_lock_only_an_administrator_lifts(p
     )  # type: ignore[union-attr]
     page, _ = _login_page(p)
     assert _submit(p, page, SECRET, email=p.email).status_code == 303
+
+
+BURST = 24
+
+
+def test_wrong_passwords_sent_together_take_turns_and_are_throttled_as_one_after_the_other(
+    party: PartyFactory,
+) -> None:
+    """Requests sent at the same moment all passed the throttle before any failure was counted:
+    24 of them had 23 wrong passwords checked (the lock is after 10), and a right one among them
+    signed in. Attempts at one account now take turns (in the process, and through Redis across
+    instances): as many are checked as one after the other, the rest wait for the delay (429)."""
+    p = _password_party(party)
+    assert p.eid is not None
+    policy = p.served.state.throttle.policy
+    page, _ = _login_page(p)
+    data = {
+        "csrf_token": form_value(page.text, "csrf_token"),
+        "request_id": form_value(page.text, "request_id"),
+        "email": p.email,
+    }
+    cookies = dict(p.rp.browser.cookies)
+    barrier = threading.Barrier(BURST)
+
+    def guess(n: int) -> int:
+        with p.served.client(cookies=cookies) as browser:
+            browser.get("/healthz")  # the TLS handshake before the barrier
+            barrier.wait(timeout=10)
+            return browser.post("/login/password", data={**data, "password": f"wrong guess {n}"}).status_code
+
+    with ThreadPoolExecutor(BURST) as pool:
+        statuses = list(pool.map(guess, range(BURST)))
+
+    eid_id = p.eid.id
+    checked = [
+        e
+        for e in audit_events(p.served)
+        if e["eid_id"] == eid_id
+        and e["event_type"] == "login.failed"
+        and e["details"]["reason"] == "wrong_password"
+    ]
+    assert sorted(set(statuses)) == [401, 429], statuses  # no 500 either
+    assert len(checked) == statuses.count(401) == policy.free_per_account + 1
+    assert len(checked) < policy.lock_after
 
 
 def test_password_form_refuses_a_foreign_csrf_token(party: PartyFactory) -> None:

@@ -14,8 +14,9 @@ import pytest
 import sqlalchemy
 from sqlalchemy import false
 
+from idp import account, lockout
 from idp.web import account_login
-from levels_of_assurance.authenticators import recovery_codes
+from levels_of_assurance.authenticators import password, recovery_codes
 from otp import totp
 from tests.oidc.conftest import Party, PartyFactory, audit_events, outbox_names, wait_for_mail
 from tests.oidc.test_advanced_login import (
@@ -173,6 +174,35 @@ def test_a_mistyped_recovery_code_is_told_what_a_recovery_code_looks_like(party:
     assert answer.status_code == 401, answer.text
     assert "Unesite kod za oporavak onako kako je prikazan: deset slova i cifara." in as_read(answer.text)
     assert "šest cifara" not in answer.text
+
+
+@pytest.mark.parametrize("change", ["blocked", "locked"])
+def test_no_new_password_for_an_eid_blocked_or_locked_after_the_code_step(
+    party: PartyFactory, change: str
+) -> None:
+    """The owner blocks the eID (suspected misuse), or wrong codes lock it, while someone is on the
+    reset's last page: the new password is not set."""
+    p, secret = advanced_party(party)
+    assert secret is not None and p.eid is not None
+    _sent, seen = ask_for_link(p)
+    entry = p.rp.browser.get(reset_link(wait_for_mail(p.served, p.email, seen=seen)))
+    code = totp.code_at(secret=secret, for_time=time.time())
+    good = post_form_token(p, entry, "/reset/code", method="totp", code=code)
+    assert good.status_code == 303, good.text[:2000]
+    form = p.rp.browser.get(good.headers["location"])
+    eid_id, tenant_id = p.eid.id, p.tenant.id
+    before = p.served.run(p.served.state.db.read(lambda conn: password.stored_hash(conn, eid_id=eid_id)))
+    if change == "blocked":
+        p.served.write(lambda tx: account.block(tx, eid_id=eid_id))
+    else:
+        p.served.write(
+            lambda tx: lockout.lock(tx, eid_id=eid_id, tenant_id=tenant_id, reason="code_failures")
+        )
+    done = post_form(p, form, "/reset/password", password=NEW_SECRET, password_repeat=NEW_SECRET)
+    assert done.status_code == 400 and "Password changed" not in done.text
+    after = p.served.run(p.served.state.db.read(lambda conn: password.stored_hash(conn, eid_id=eid_id)))
+    assert after == before
+    assert not events_of(p, "password.reset")
 
 
 def test_without_a_second_factor_the_reset_is_refused_clearly(party: PartyFactory) -> None:
