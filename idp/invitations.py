@@ -307,20 +307,71 @@ def enrolment_on(conn: Connection, invitation: Invitation, person: eids.EID) -> 
     """Whether ``invitation`` may enrol its level's sign-in methods on ``person``, the eID its
     address already has: only if the level needs more than the email link, and the eID is
     active and has no code method, passkey, lock or identity proofing — nothing that the link and
-    an SMS code to the sender's number would otherwise be enough to get around. A password the
-    eID has is kept, and proven in the steps instead of set."""
+    an SMS code to the sender's number would otherwise be enough to get around. A verified mobile
+    number is a code method unless it is the invitation's own: then the SMS step proves it. A
+    password the eID has is kept, and proven in the steps instead of set."""
     if not invitation.needs_password or person.status != eids.EIDStatus.ACTIVE:
         return Enrolment.NONE
     has = account.enrolled(conn, person)
-    if (
-        has.app
-        or has.passkeys
-        or has.recovery_codes_left
-        or has.locked
-        or proofing.is_proofed(conn, person.id)
-    ):
+    if _beyond_the_link(conn, invitation, person, has, app=has.app, codes=has.recovery_codes_left):
         return Enrolment.NONE
     return Enrolment.PROVE_PASSWORD if has.password else Enrolment.SET_PASSWORD
+
+
+def _beyond_the_link(
+    conn: Connection,
+    invitation: Invitation,
+    person: eids.EID,
+    has: account.Enrolled,
+    *,
+    app: bool,
+    codes: int,
+) -> bool:
+    """Whether ``person`` has what an invitation's steps must not get around: an app or recovery
+    codes (``app``, ``codes``: those the invitation did not add itself), a passkey, a lock,
+    identity proofing, or a verified mobile number other than the invitation's."""
+    return bool(
+        app
+        or codes
+        or has.passkeys
+        or has.locked
+        or (has.phone is not None and has.phone != invitation.phone_number)
+        or proofing.is_proofed(conn, person.id)
+    )
+
+
+class EnrolmentChangedError(ConflictError):
+    """The existing eID an invitation is enrolling on got, since the link was opened, what would
+    have sent its person to sign in instead (another invitation completed, an administrator)."""
+
+
+def check_still_enrolling(conn: Connection, invitation: Invitation) -> None:
+    """For an invitation enrolling on an existing eID (``enrols_existing``): raise
+    :class:`EnrolmentChangedError` when :func:`enrolment_on` would no longer allow it, not
+    counting what the invitation's own steps (as its ``progress`` records them) added. Called in
+    each step's unit before it changes the eID, so that a step never replaces an app, recovery
+    codes, a password or a mobile number the eID got meanwhile."""
+    if not invitation.enrols_existing or invitation.eid_id is None:
+        return
+    person = eids.get(conn, invitation.eid_id)
+    has = account.enrolled(conn, person)
+    done = invitation.progress
+    own_app = done.get("factor") == "totp"
+    own_codes = "recovery_shown_at" in done
+    set_password = done.get("existing_eid") == Enrolment.SET_PASSWORD and "password_at" not in done
+    if (
+        person.status != eids.EIDStatus.ACTIVE
+        or _beyond_the_link(
+            conn,
+            invitation,
+            person,
+            has,
+            app=has.app and not own_app,
+            codes=0 if own_codes else has.recovery_codes_left,
+        )
+        or (set_password and has.password)
+    ):
+        raise EnrolmentChangedError("the eID got other sign-in methods since the invitation was opened")
 
 
 def enrol_on_existing(

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from idp import invitations
+from idp import invitations, lockout
 from idp.errors import LoginError, NotFoundError, RateLimitedError
 from idp.web import password_check
 from idp.web.browser import client_ip, state
@@ -68,6 +68,7 @@ async def confirm_app(request: Request, form: Any, inv: invitations.Invitation) 
         await st.throttle.check("code", account=account, ip=ip)
 
         def unit(tx: Any) -> None:
+            invitations.check_still_enrolling(tx.conn, inv)  # never replaces an app the eID got meanwhile
             authenticator_app.confirm_enrolment(
                 tx, eid_id=eid_id, enrolment_id=enrolment_id, code=code, sealing_key=secret, now=tx.now
             )
@@ -131,29 +132,36 @@ async def _prove_password(request: Request, form: Any, inv: invitations.Invitati
     attempt = password_check.Attempt(
         inv.tenant_id, f"{inv.tenant_id}:{eid_id}", client_ip(request), inv.id, process_state="onboarding"
     )
-    wait = await password_check.throttled(st, attempt)
-    if wait is not None:
-        page = await render_step(request, inv, "password", status=429, error="throttled", retry_after=wait)
-        return password_check.retry_after(page, wait)
-    try:
-        person, stored, locked = await st.db.read(
-            lambda conn: password_check.subject(conn, tenant_id=inv.tenant_id, eid_id=eid_id, email="")
-        )
-    except NotFoundError:  # erased meanwhile: the invitation's page says so
-        return back_to_step(inv)
-    if person is None or stored is None:  # removed meanwhile: what the invitation found is gone
-        return await invitation_page(request, inv, "existing", status=409)
-    reason = await password_check.refusal(st, person, stored, secret, locked=locked)
-    if reason is not None:
-        shown = await password_check.failed(st, attempt, person, reason)
-        return await render_step(request, inv, "password", status=401, error=shown)
-    new_hash = await password_check.succeeded(st, attempt, stored, secret)
+    # one attempt at a time for an account, as at sign-in (the same turn)
+    async with st.throttle.turn("password", attempt.account):
+        wait = await password_check.throttled(st, attempt)
+        if wait is not None:
+            page = await render_step(
+                request, inv, "password", status=429, error="throttled", retry_after=wait
+            )
+            return password_check.retry_after(page, wait)
+        try:
+            person, stored, locked = await st.db.read(
+                lambda conn: password_check.subject(conn, tenant_id=inv.tenant_id, eid_id=eid_id, email="")
+            )
+        except NotFoundError:  # erased meanwhile: the invitation's page says so
+            return back_to_step(inv)
+        if person is None or stored is None:  # removed meanwhile: what the invitation found is gone
+            return await invitation_page(request, inv, "existing", status=409)
+        reason = await password_check.refusal(st, person, stored, secret, locked=locked)
+        if reason is not None:
+            shown = await password_check.failed(st, attempt, person, reason)
+            return await render_step(request, inv, "password", status=401, error=shown)
+        new_hash = await password_check.succeeded(st, attempt, stored, secret)
 
     def unit(tx: Any) -> None:
         password_check.record_proven(tx, attempt, person, new_hash)
         record_step(tx, inv, password_at=tx.now)
 
-    await st.db.write(unit)
+    try:
+        await st.db.write(unit)
+    except lockout.LockedError:  # locked by wrong passwords sent together with this one
+        return await render_step(request, inv, "password", status=401, error="locked")
     return back_to_step(inv)
 
 
@@ -173,6 +181,7 @@ async def saved_recovery_codes(request: Request, form: Any, inv: invitations.Inv
     eid_id, set_id = eid_of(inv), opaque_id(form.get("recovery_set"), max_length=22)
 
     def unit(tx: Any) -> None:
+        invitations.check_still_enrolling(tx.conn, inv)  # nor recovery codes it got meanwhile
         recovery_codes.confirm(tx, eid_id=eid_id, set_id=set_id)
         record_step(tx, inv, recovery_shown_at=tx.now)
 

@@ -87,6 +87,7 @@ def record_step(tx: Any, inv: invitations.Invitation, **progress: Any) -> invita
     says "Your eID is ready" then has an eID that signs in; Finish only starts their session
     and sends them back to the app."""
     updated = invitations.record_progress(tx, inv, **progress)
+    invitations.check_still_enrolling(tx.conn, updated)  # an existing eID: nothing new but ours
     if _next_step(updated) != "finish" or updated.eid_id is None:
         return updated
     person = eids.get(tx.conn, updated.eid_id)
@@ -200,6 +201,8 @@ def step_post(step: str, *, needs_eid: bool = False) -> Callable[[StepHandler], 
             except invitations.AlreadyCompletedError as exc:
                 used = invitations.InvitationError(invitations.InvitationProblem.USED, str(exc))
                 return problem_page(request, used, status=409)
+            except invitations.EnrolmentChangedError:  # the step wrote nothing: sign in instead
+                return await invitation_page(request, inv, "existing", status=409)
 
         return endpoint
 

@@ -7,13 +7,16 @@ import re
 import time
 import urllib.parse
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from idp import account, eids, lockout, proofing, sessions
+from idp.storage import tables
 from levels_of_assurance.authenticators import password
-from otp import totp
+from otp import authenticator_app, totp
 from tests.oidc.conftest import Party, PartyFactory, audit_events, redirect_query
 from tests.oidc.test_advanced_login import ADVANCED, PHONE, enrol, sms_code, sms_count
 from tests.oidc.test_onboarding import PASSWORD, RETURN_URL, _invitation_row, action_of, invite, post, step
@@ -165,6 +168,41 @@ def _with_app_and_password(p: Party) -> None:
     enrol(p.served, p.eid)
 
 
+def _with_password_and_its_own_phone(p: Party) -> None:
+    """A password and SMS codes to a verified number that is not the one the sender gave."""
+    assert p.eid is not None
+    enrol(p.served, p.eid, app=False)
+
+
+def _with_an_app(p: Party) -> None:
+    assert p.eid is not None
+    eid_id, key = p.eid.id, p.served.settings.secret_key
+
+    def unit(tx: Any) -> None:
+        started = authenticator_app.begin_enrolment(
+            tx, eid_id=eid_id, account_name=EMAIL, issuer_name="Test", sealing_key=key, now=time.time()
+        )
+        code = totp.code_at(secret=started.secret, for_time=time.time() - 30)
+        authenticator_app.confirm_enrolment(
+            tx, eid_id=eid_id, enrolment_id=started.enrolment_id, code=code, sealing_key=key, now=time.time()
+        )
+
+    p.served.write(unit)
+
+
+def _app_row(p: Party) -> str | None:
+    assert p.eid is not None
+    eid_id = p.eid.id
+    t = tables.totp_credentials.c
+    return p.served.run(
+        p.served.state.db.read(
+            lambda conn: conn.execute(
+                select(t.id).where((t.eid_id == eid_id) & t.confirmed_at.is_not(None))
+            ).scalar()
+        )
+    )
+
+
 def _proofed(p: Party) -> None:
     assert p.eid is not None
     eid_id = p.eid.id
@@ -187,7 +225,7 @@ def _locked(p: Party) -> None:
 
 @pytest.mark.parametrize(
     "setup",
-    [_with_app_and_password, _proofed, _suspended, _locked],
+    [_with_app_and_password, _with_password_and_its_own_phone, _with_an_app, _proofed, _suspended, _locked],
     ids=lambda f: f.__name__.strip("_"),
 )
 def test_any_other_existing_eid_is_sent_to_sign_in(
@@ -205,6 +243,52 @@ def test_any_other_existing_eid_is_sent_to_sign_in(
     assert "Step 1 of 5" in started.text
     kinds = [e["event_type"] for e in audit_events(p.served) if e["tenant_id"] == p.tenant.id]
     assert "invitation.existing_eid" not in kinds and kinds.count("eid.created") == 1
+
+
+def test_an_eid_whose_verified_number_is_the_invitations_proves_its_password(party: PartyFactory) -> None:
+    """A verified number is a code method the invitation must not get around, unless it is the
+    invitation's own: then the SMS step proves it, with the password, before anything is added."""
+    p = party(email=EMAIL, attributes={"given_name": "Ana", "family_name": "Horvat", "phone_number": PHONE})
+    _with_password_and_its_own_phone(p)
+    page = open_invitation(p)
+    assert "Make your eID ready for a stronger sign-in" in page.text
+    assert "Enter your password" in start(p, page).text
+
+
+@pytest.mark.parametrize("step_name", ["phone", "factor"])
+def test_what_the_eid_got_after_the_link_was_opened_is_not_replaced(
+    party: PartyFactory, step_name: str
+) -> None:
+    """Another invitation completed (or an administrator) gave the eID an app, a password or a
+    number while this one's steps ran: the next step changes nothing and sends the person to sign
+    in, and the eID keeps its app."""
+    p = email_only_party(party)
+    phone_page = start(p, open_invitation(p))
+    if step_name == "phone":
+        _with_app_and_password(p)  # a password, a verified number of its own and an app
+        owners_app = _app_row(p)
+        before = sms_count(p.served)
+        entry = step(p, post(p, phone_page, action_of(phone_page, "/phone/send")))
+        code = sms_code(p.served, PHONE, after=before)
+        challenge = form_value(entry.text, "challenge_id")
+        refused = post(p, entry, action_of(entry, "/phone"), challenge_id=challenge, code=code)
+    else:
+        factor = confirm_phone(p, phone_page)
+        app_page = post(p, factor, action_of(factor, "/factor"), factor="app")
+        uri = form_value(app_page.text, "provisioning_uri")
+        secret = urllib.parse.parse_qs(urllib.parse.urlsplit(uri).query)["secret"][0]
+        _with_an_app(p)
+        owners_app = _app_row(p)
+        refused = post(
+            p,
+            app_page,
+            action_of(app_page, "/app"),
+            enrolment_id=form_value(app_page.text, "enrolment_id"),
+            code=totp.code_at(secret=secret, for_time=time.time()),
+        )
+    assert refused.status_code == 409 and "You already have an eID" in refused.text
+    assert owners_app is not None and _app_row(p) == owners_app
+    assert reload(p).value("phone_number") == OLD_PHONE
 
 
 def test_an_invitation_at_the_basic_level_sends_an_email_only_eid_to_sign_in(party: PartyFactory) -> None:
