@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, or_, select, true, update
 
 from idp import audit, eids, lockout
 from idp.errors import ConflictError, NotFoundError
@@ -198,15 +198,25 @@ def change_phone(
     return str(previous) if previous is not None else None
 
 
-def end_everywhere(tx: Tx, *, eid_id: str, reason: str, client_ip: str | None = None) -> int:
-    """End every SSO session of the eID and revoke its tokens; returns how many sessions ended."""
+def end_everywhere(
+    tx: Tx, *, eid_id: str, reason: str, client_ip: str | None = None, keep_sid: str | None = None
+) -> int:
+    """End every SSO session of the eID and revoke its tokens, but for the session ``keep_sid``
+    and the tokens issued under it (the person's own, after a change they made); returns how many
+    sessions ended."""
     tenant_id, username = eids.owner(tx.conn, eid_id)
     s, t = tables.sso_sessions.c, tables.tokens.c
+    other_sessions = s.sid != keep_sid if keep_sid else true()
+    other_tokens = (t.sid.is_(None) | (t.sid != keep_sid)) if keep_sid else true()
     ended = tx.conn.execute(
-        update(tables.sso_sessions).where((s.eid_id == eid_id) & s.ended_at.is_(None)).values(ended_at=tx.now)
+        update(tables.sso_sessions)
+        .where((s.eid_id == eid_id) & s.ended_at.is_(None) & other_sessions)
+        .values(ended_at=tx.now)
     ).rowcount
     revoked = tx.conn.execute(
-        update(tables.tokens).where((t.eid_id == eid_id) & t.revoked_at.is_(None)).values(revoked_at=tx.now)
+        update(tables.tokens)
+        .where((t.eid_id == eid_id) & t.revoked_at.is_(None) & other_tokens)
+        .values(revoked_at=tx.now)
     ).rowcount
     audit.record(
         tx,
@@ -216,7 +226,8 @@ def end_everywhere(tx: Tx, *, eid_id: str, reason: str, client_ip: str | None = 
             eid_id=eid_id,
             username=username,
             client_ip=client_ip,
-            details={"reason": reason, "sessions": int(ended), "tokens": int(revoked)},
+            details={"reason": reason, "sessions": int(ended), "tokens": int(revoked)}
+            | ({"kept_current": True} if keep_sid else {}),
         ),
     )
     return int(ended)

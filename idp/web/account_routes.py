@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from idp import account, sessions, tenants
 from idp.errors import ConflictError, NotFoundError
+from idp.storage.database import Tx
 from idp.web.account_login import SignedIn, fresh, fresh_form, signed_in, signed_in_form, start
 from idp.web.browser import client_ip, render, state
 from idp.web.i18n import N_
@@ -132,6 +133,8 @@ def event_label(event_type: str, details: Mapping[str, Any] | None = None) -> st
         return RESET_LINK_LABELS[event_type]
     if event_type == "invitation.completed" and details and details.get("existing_eid"):
         return N_("Sign-in set up from an invitation")  # on an eID that was there before it
+    if event_type == "eid.signed_out_everywhere" and details and details.get("kept_current"):
+        return N_("Signed out on every other device")  # after a change the person made here
     label = EVENT_LABELS.get(event_type)
     if label is None:
         label = next((text for family, text in _FAMILY_LABELS if event_type.startswith(family)), None)
@@ -214,8 +217,10 @@ async def change_password(request: Request) -> Response:
         return change_page(request, who, "password", status=400, error=str(exc.code))
     new_hash = await st.hash_password(secret)
     ip = client_ip(request)
-    await st.db.write(
-        lambda tx: password.set_hash(
+    sid = who.session.sid
+
+    def unit(tx: Tx) -> None:
+        password.set_hash(
             tx,
             eid_id=person.id,
             tenant_id=person.tenant_id,
@@ -223,7 +228,10 @@ async def change_password(request: Request) -> Response:
             reason="changed",
             client_ip=ip,
         )
-    )
+        # whoever knew the old password is signed out everywhere else; this browser stays in
+        account.end_everywhere(tx, eid_id=person.id, reason="password_changed", client_ip=ip, keep_sid=sid)
+
+    await st.db.write(unit)
     return RedirectResponse("/account?done=password", status_code=303)
 
 

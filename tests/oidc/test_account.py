@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from idp import audit, eids
+from idp import audit, eids, sessions
 from idp.storage import tables
 from idp.storage.database import Database
 from idp.web.browser import csrf_token
@@ -301,6 +301,22 @@ def test_an_eid_without_second_factor_is_told_why_it_cannot_change(party: PartyF
 
 def test_change_password(party: PartyFactory) -> None:
     p, _ = signed_in_advanced(party)
+    assert p.eid is not None
+    eid_id, tenant_id, username = p.eid.id, p.tenant.id, p.eid.username
+    elsewhere = p.served.write(  # the same person signed in on another device
+        lambda tx: sessions.authenticate(
+            tx,
+            previous=None,
+            tenant_id=tenant_id,
+            eid_id=eid_id,
+            username=username,
+            acr="urn:eid:loa:basic",
+            amr=["email"],
+            ttl=3600,
+            client_ip=None,
+            method="email_link",
+        )
+    ).cookie_value
     form = p.rp.browser.get("/account/password")
     mismatch = post(p, form, "/account/password", password=NEW_SECRET, password_repeat=NEW_SECRET + "x")
     assert mismatch.status_code == 400 and "not the same" in mismatch.text
@@ -317,8 +333,19 @@ def test_change_password(party: PartyFactory) -> None:
     assert (
         p.served.state.metrics.registry.get_sample_value("password_hashes_total", labels) == (hashed or 0) + 1
     )
-    assert "Your password was changed" in p.rp.browser.get("/account?done=password").text
+    account_page = p.rp.browser.get("/account?done=password")  # this browser is still signed in
+    assert "Your password was changed, and you were signed out on every other device" in as_read(
+        account_page.text
+    )
+    assert "Signed out on every other device" in account_page.text
     assert len(events_of(p, "password.changed")) == 1
+    # whoever else was signed in (with the old password, say) is not any more
+    assert (
+        p.served.run(p.served.state.db.read(lambda conn: sessions.load(conn, elsewhere, now=time.time())))
+        is None
+    )
+    [out] = events_of(p, "eid.signed_out_everywhere")
+    assert out["details"] == {"reason": "password_changed", "sessions": 1, "tokens": 0, "kept_current": True}
     # the new password signs in; the old one no longer does
     page, _, _ = start(p, acr_values=ADVANCED, prompt="login")
     old = post_form(p, page, "/login/password", password=SECRET)
