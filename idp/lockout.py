@@ -96,10 +96,13 @@ class Throttle:
         local, waiting = self._turns.get(key, (asyncio.Lock(), 0))
         self._turns[key] = (local, waiting + 1)
         try:
-            try:
-                await asyncio.wait_for(local.acquire(), TURN_WAIT)
-            except TimeoutError:
-                raise RateLimitedError(key, 1.0) from None
+            if local.locked():  # another attempt at this account is running: wait for it
+                try:
+                    await asyncio.wait_for(local.acquire(), TURN_WAIT)
+                except TimeoutError:
+                    raise RateLimitedError(key, 1.0) from None
+            else:  # the usual case: taken at once, without wait_for's task on the sign-in's path
+                await local.acquire()
             try:
                 if self._redis is None:
                     yield

@@ -2,7 +2,7 @@
 
 ``GET /invite?token=…`` shows the invitation (a mail scanner fetching it changes nothing): its
 welcome; for an address that has an eID already, the sign-in it is sent to, or the set-up of
-what the invitation's level needs on that eID (``idp.invitations.enrolment_on``). ``POST
+what the invitation's level needs on that eID (``idp.invitation_enrolment.enrolment_on``). ``POST
 /invite`` opens it in this browser, which alone may continue, at the steps of
 :mod:`idp.web.onboarding_routes`; ``/onboarding/{id}/done`` ends them where the invitation names
 no app to return to.
@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from idp import eids, invitations, tenants
+from idp import eids, invitation_enrolment, invitations, tenants
 from idp.errors import LoginError
 from idp.web import browser
 from idp.web.browser import client_ip, render, state
@@ -46,21 +46,21 @@ async def invite_page(request: Request) -> Response:
     token = request.query_params.get("token", "")[:128]
     now = time.time()
 
-    def load(conn: Connection) -> tuple[invitations.Invitation, str, invitations.Enrolment]:
+    def load(conn: Connection) -> tuple[invitations.Invitation, str, invitation_enrolment.Enrolment]:
         inv = invitations.peek(conn, token=token, now=now)
         if inv.enrols_existing:  # opened again during its steps: the offer it was opened with
-            return inv, "enrol", invitations.Enrolment(str(inv.progress["existing_eid"]))
+            return inv, "enrol", invitation_enrolment.Enrolment(str(inv.progress["existing_eid"]))
         person = eids.find_by_email(conn, tenant_id=inv.tenant_id, email=inv.email)
         if person is None or inv.eid_id == person.id:  # none, or this invitation's own
-            return inv, "welcome", invitations.Enrolment.NONE
-        how = invitations.enrolment_on(conn, inv, person)
-        return inv, "existing" if how == invitations.Enrolment.NONE else "enrol", how
+            return inv, "welcome", invitation_enrolment.Enrolment.NONE
+        how = invitation_enrolment.enrolment_on(conn, inv, person)
+        return inv, "existing" if how == invitation_enrolment.Enrolment.NONE else "enrol", how
 
     try:
         inv, step, how = await st.db.read(load)
     except LoginError as exc:
         return problem_page(request, exc)
-    proves = how == invitations.Enrolment.PROVE_PASSWORD
+    proves = how == invitation_enrolment.Enrolment.PROVE_PASSWORD
     return await invitation_page(request, inv, step, token=token, proves_password=proves)
 
 
@@ -111,10 +111,10 @@ async def start(request: Request) -> Response:
         person = eids.find_by_email(tx.conn, tenant_id=inv.tenant_id, email=inv.email)
         if person is None:
             return inv
-        how = invitations.enrolment_on(tx.conn, inv, person)
-        if how == invitations.Enrolment.NONE:
+        how = invitation_enrolment.enrolment_on(tx.conn, inv, person)
+        if how == invitation_enrolment.Enrolment.NONE:
             return inv  # the details step sends it to sign in
-        return invitations.enrol_on_existing(tx, inv, person, how, client_ip=ip)
+        return invitation_enrolment.enrol_on_existing(tx, inv, person, how, client_ip=ip)
 
     try:
         inv = await st.db.write(unit)

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from idp import invitations, lockout
+from idp import invitation_enrolment, invitations, lockout
 from idp.errors import LoginError, NotFoundError, RateLimitedError
 from idp.web import password_check
 from idp.web.browser import client_ip, state
@@ -68,7 +68,9 @@ async def confirm_app(request: Request, form: Any, inv: invitations.Invitation) 
         await st.throttle.check("code", account=account, ip=ip)
 
         def unit(tx: Any) -> None:
-            invitations.check_still_enrolling(tx.conn, inv)  # never replaces an app the eID got meanwhile
+            invitation_enrolment.check_still_enrolling(
+                tx.conn, inv
+            )  # never replaces an app the eID got meanwhile
             authenticator_app.confirm_enrolment(
                 tx, eid_id=eid_id, enrolment_id=enrolment_id, code=code, sealing_key=secret, now=tx.now
             )
@@ -181,7 +183,7 @@ async def saved_recovery_codes(request: Request, form: Any, inv: invitations.Inv
     eid_id, set_id = eid_of(inv), opaque_id(form.get("recovery_set"), max_length=22)
 
     def unit(tx: Any) -> None:
-        invitations.check_still_enrolling(tx.conn, inv)  # nor recovery codes it got meanwhile
+        invitation_enrolment.check_still_enrolling(tx.conn, inv)  # nor recovery codes it got meanwhile
         recovery_codes.confirm(tx, eid_id=eid_id, set_id=set_id)
         record_step(tx, inv, recovery_shown_at=tx.now)
 

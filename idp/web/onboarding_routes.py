@@ -7,7 +7,7 @@ enrol it), set a password, save the recovery codes — the last three only for t
 (:mod:`idp.web.onboarding_factor_routes`). When the last of them is done the eID is activated
 (:func:`record_step`); the finish page's button then starts an SSO session at the level reached
 and sends the person back to the relying app. On an existing eID that the
-invitation may enrol on (``idp.invitations.enrolment_on``) the details step is left out, and a
+invitation may enrol on (``idp.invitation_enrolment.enrolment_on``) the details step is left out, and a
 password it has is entered first instead of set.
 """
 
@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from idp import eids, invitations, sessions
+from idp import eids, invitation_enrolment, invitations, sessions
 from idp.errors import (
     ConflictError,
     DeliveryError,
@@ -87,7 +87,7 @@ def record_step(tx: Any, inv: invitations.Invitation, **progress: Any) -> invita
     says "Your eID is ready" then has an eID that signs in; Finish only starts their session
     and sends them back to the app."""
     updated = invitations.record_progress(tx, inv, **progress)
-    invitations.check_still_enrolling(tx.conn, updated)  # an existing eID: nothing new but ours
+    invitation_enrolment.check_still_enrolling(tx.conn, updated)  # an existing eID: nothing new but ours
     if _next_step(updated) != "finish" or updated.eid_id is None:
         return updated
     person = eids.get(tx.conn, updated.eid_id)
@@ -201,7 +201,7 @@ def step_post(step: str, *, needs_eid: bool = False) -> Callable[[StepHandler], 
             except invitations.AlreadyCompletedError as exc:
                 used = invitations.InvitationError(invitations.InvitationProblem.USED, str(exc))
                 return problem_page(request, used, status=409)
-            except invitations.EnrolmentChangedError:  # the step wrote nothing: sign in instead
+            except invitation_enrolment.EnrolmentChangedError:  # the step wrote nothing: sign in instead
                 return await invitation_page(request, inv, "existing", status=409)
 
         return endpoint
