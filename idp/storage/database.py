@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from idp.storage.held import HeldConnections, end_autobegun
 from idp.storage.sqlite_writer import SqliteWriter, sqlite_engine
-from idp.storage.units import GENESIS_HASH, Tx, run_unit
+from idp.storage.units import GENESIS_HASH, LostBeforeCommitError, Tx, run_unit
 
 __all__ = ["GENESIS_HASH", "Database", "Tx"]
 
@@ -79,11 +79,24 @@ class Database:
             )
 
     async def write(self, unit: Callable[[Tx], T]) -> T:
-        """Run ``unit`` in a transaction; return its result once committed, or raise its error."""
+        """Run ``unit`` in a transaction; return its result once committed, or raise its error.
+
+        On PostgreSQL a unit whose connection turns out to be lost before its COMMIT was sent (the
+        server restarted or failed over since the connection was last used) runs once more on a
+        new one: the server rolled the first transaction back, and units are safe to run twice
+        (SQLite's group commit runs them again too). A connection lost at the COMMIT itself fails
+        the write: whether it was committed cannot be known, so it is not run again."""
         if self._writer is not None:
             return await self._writer.submit(unit)
         assert self._writes is not None
-        return await self._writes.run(run_unit, unit)
+        try:
+            return await self._writes.run(run_unit, unit)
+        except LostBeforeCommitError as lost:
+            log.warning("a write's connection was lost (%s); writing again on a new one", lost.error.orig)
+        try:
+            return await self._writes.run(run_unit, unit)
+        except LostBeforeCommitError as again:
+            raise again.error from None
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn``, which only reads, on a connection; each of its statements sees what was
@@ -93,7 +106,7 @@ class Database:
 
         On PostgreSQL a read whose connection turns out to be lost (the server restarted or failed
         over since it was last used) runs once more on a new one: it wrote nothing, so running it
-        again changes nothing, and the request it serves does not fail. A write is not run again."""
+        again changes nothing, and the request it serves does not fail (a write, see :meth:`write`)."""
         if self._writer is not None:
             return self._writer.read(fn)
         assert self._reads is not None

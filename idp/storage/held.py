@@ -17,8 +17,8 @@ A connection the server closed (a restart, a failover, an administrator ending s
 handed to a unit when the driver has already seen it closed, which costs no round trip. When
 the pool invalidates one all the same (a unit met it first), the kept ones are likely gone too:
 they go back to the pool, which replaces every connection older than the loss at its next
-checkout, so at most one unit fails, as with the pool alone (and a read is run again,
-:meth:`idp.storage.database.Database.read`).
+checkout, so at most one unit meets a lost connection, and it is run again on a new one (a
+read always, a write when the loss came before its COMMIT: :class:`idp.storage.database.Database`).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Table, Update, bindparam, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
 from idp.storage import tables
 from idp.storage.prepared import Prepared, insert_rows
@@ -138,10 +139,27 @@ def flush(conn: Connection, batch: Batch) -> None:
         _HEAD_UPDATE.run(conn, {"new_seq": head[0], "new_hash": head[1]})
 
 
+class LostBeforeCommitError(Exception):
+    """The connection was lost while a unit ran, before its COMMIT was sent: the server rolled
+    its transaction back when the session ended, so nothing of it was committed."""
+
+    def __init__(self, error: DBAPIError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def run_unit(conn: Connection, unit: Callable[[Tx], T]) -> T:
-    """Run one unit in a transaction of its own and flush what it deferred (PostgreSQL path)."""
+    """Run one unit in a transaction of its own and flush what it deferred (PostgreSQL path).
+
+    A connection lost before the COMMIT raises :class:`LostBeforeCommitError`; one lost at the
+    COMMIT raises the driver's error as it is, since the transaction may have been committed."""
     with conn.begin():
         batch = Batch()
-        result = unit(Tx(conn, batch, time.time()))
-        flush(conn, batch)
+        try:
+            result = unit(Tx(conn, batch, time.time()))
+            flush(conn, batch)
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise LostBeforeCommitError(exc) from exc
+            raise
         return result

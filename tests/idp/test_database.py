@@ -386,53 +386,93 @@ async def test_a_postgresql_write_cancelled_mid_transaction_leaves_nothing_behin
 
 @pytest.mark.parametrize("noticed", [True, False], ids=["driver_noticed", "driver_did_not_notice"])
 @pytest.mark.parametrize("first", ["read", "write"])
-async def test_connections_the_postgresql_server_dropped_fail_one_write_at_most(
+async def test_connections_the_postgresql_server_dropped_fail_no_unit(
     pg_database_url: str, first: str, noticed: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The server ends the sessions of every kept connection (a restart, a failover). Those the
-    driver has seen closed are passed over, so no unit fails. One it has not (a socket whose end
-    did not reach us yet) fails the unit that meets it: a read reads again on a new connection, a
-    write fails (it is not run twice), as with SQLAlchemy's pool alone. Every unit after that gets
-    a connection that works, not one failure for each connection kept."""
+    driver has seen closed are passed over. One it has not (a socket whose end did not reach us
+    yet) fails the statement that meets it; its unit, a read or a write whose COMMIT was not sent,
+    runs again on a new connection, once: no request fails, and a write commits once. Every unit
+    after that gets a connection that works, not one failure for each connection kept."""
     if not noticed:
         monkeypatch.setattr(held, "_closed_by_server", lambda _conn: False)
     db = Database(pg_database_url)
+    slug = f"t-{_uid()}"
+    runs: list[str] = []
 
     def backend(conn: Connection) -> int:
         return int(conn.exec_driver_sql("SELECT pg_backend_pid() FROM pg_sleep(0.05)").scalar_one())
 
     def one(conn: Connection) -> int:
+        runs.append("read")
         return int(conn.exec_driver_sql("SELECT 1").scalar_one())
 
-    async def run(kind: str) -> str:
-        try:
-            await (db.read(one) if kind == "read" else db.write(lambda tx: one(tx.conn)))
-        except DBAPIError:
-            return "lost"
-        return "ok"
+    def create(tx: Tx) -> None:
+        runs.append("write")
+        tx.conn.exec_driver_sql("SELECT 1")
+        tenants.create(tx, slug=f"{slug}-{len(runs)}", name="Acme")
 
     try:
         # reads and writes at once, each holding its connection a moment: several are kept
         reads = await asyncio.gather(*(db.read(backend) for _ in range(4)))
         writes = await asyncio.gather(*(db.write(lambda tx: backend(tx.conn)) for _ in range(3)))
         assert len(set(reads)) == 4 and len(set(writes)) == 3
-        admin = Database(pg_database_url)
-        try:
-            await admin.read(
-                lambda conn: conn.execute(
-                    select(func.pg_terminate_backend(column("pid")))
-                    .select_from(table("pg_stat_activity"))
-                    .where(column("pid").in_([*reads, *writes]))
-                ).all()
-            )
-        finally:
-            await admin.close()
+        await _terminate(pg_database_url, [*reads, *writes])
         await asyncio.sleep(0.1)  # the next request comes after the event loop read the closed sockets
-        outcomes = [await run(kind) for kind in [first, "read", "write", "read", "write", "write"]]
+        for kind in [first, "read", "write", "read", "write", "write"]:
+            await (db.read(one) if kind == "read" else db.write(create))
+        slugs = await db.read(_tenant_slugs)
     finally:
         await db.close()
-    lost_first = not noticed and first == "write"
-    assert outcomes == ["lost" if lost_first else "ok"] + ["ok"] * 5
+    again = not noticed  # the first unit met a lost connection and ran again
+    assert runs == [first] * (2 if again else 1) + ["read", "write", "read", "write", "write"]
+    assert len([s for s in slugs if s.startswith(slug)]) == [first, "write", "write", "write"].count("write")
+
+
+async def _terminate(pg_database_url: str, pids: list[int]) -> None:
+    admin = Database(pg_database_url)
+    try:
+        await admin.read(
+            lambda conn: conn.execute(
+                select(func.pg_terminate_backend(column("pid")))
+                .select_from(table("pg_stat_activity"))
+                .where(column("pid").in_(pids))
+            ).all()
+        )
+    finally:
+        await admin.close()
+
+
+async def test_a_write_whose_connection_is_lost_at_its_commit_is_not_run_again(pg_database_url: str) -> None:
+    """Lost at the COMMIT, a transaction may or may not have been committed: the write fails (a
+    clear error for its request) rather than run twice, and the next write works."""
+    db = Database(pg_database_url)
+    slug = f"t-{_uid()}"
+    runs: list[int] = []
+
+    def unit(tx: Tx) -> None:
+        runs.append(1)
+        # no audit event: one would be flushed after the unit, and the loss met there, before COMMIT
+        tx.conn.execute(
+            tables.tenants.insert().values(
+                id=str(uuid.uuid4()), slug=slug, name="Acme", branding={}, status="active", created_at=tx.now
+            )
+        )
+        pid = int(tx.conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+        if len(runs) == 1:  # the server ends this session after the unit's last statement
+            ended = threading.Thread(target=lambda: asyncio.run(_terminate(pg_database_url, [pid])))
+            ended.start()
+            ended.join()
+
+    try:
+        with pytest.raises(DBAPIError) as lost:
+            await db.write(unit)
+        assert lost.value.connection_invalidated
+        assert runs == [1]
+        await db.write(unit)  # the first was rolled back by the server: the slug is free
+        assert slug in await db.read(_tenant_slugs)
+    finally:
+        await db.close()
 
 
 @pytest.mark.parametrize("events", [1, 3, 40])
