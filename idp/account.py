@@ -109,6 +109,7 @@ SECURITY_EVENTS = frozenset(
         "eid.status_changed",
         "eid.blocked_by_owner",
         "password_reset.failed",
+        "security_notice.delivery_failed",  # the person's address may not reach them
     }
 )
 SECURITY_EVENT_FAMILIES = ("password.", "otp.", "recovery_codes.", "passkey.", "email_link.")

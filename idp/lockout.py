@@ -213,7 +213,8 @@ LOCKED_AT_OF_EID = (
 )
 
 
-def lock(tx: Tx, *, eid_id: str, tenant_id: str, reason: str, client_ip: str | None = None) -> None:
+def lock(tx: Tx, *, eid_id: str, tenant_id: str, reason: str, client_ip: str | None = None) -> bool:
+    """Lock the eID; True when this call locked it, False when it was locked already."""
     # two failures at once may both decide to lock: the second finds the row and does nothing
     insert = pg_insert if tx.conn.dialect.name == "postgresql" else sqlite_insert
     locked = tx.conn.execute(
@@ -222,7 +223,7 @@ def lock(tx: Tx, *, eid_id: str, tenant_id: str, reason: str, client_ip: str | N
         .on_conflict_do_nothing(index_elements=["eid_id"])
     )
     if locked.rowcount != 1:
-        return
+        return False
     audit.record(
         tx,
         audit.AuditEvent(
@@ -234,6 +235,7 @@ def lock(tx: Tx, *, eid_id: str, tenant_id: str, reason: str, client_ip: str | N
             details={"reason": reason},
         ),
     )
+    return True
 
 
 def unlock(tx: Tx, *, eid_id: str, tenant_id: str, actor: str | None) -> bool:

@@ -28,14 +28,15 @@ from idp.errors import (
 )
 from idp.web import browser
 from idp.web.account_login import SignedIn, fresh, fresh_form
-from idp.web.account_routes import change_page
+from idp.web.account_routes import change_page, notify
 from idp.web.branding import sms_name
 from idp.web.browser import client_ip, state
 from idp.web.i18n import SMS_PHONE_CODE
 from idp.web.login_state import opaque_id
+from idp.web.security_notice import Notice
 from levels_of_assurance.authenticators import passkey
 from otp import authenticator_app
-from otp.phone import parse_phone
+from otp.phone import mask_phone, parse_phone
 from otp.sms import CodePurpose
 
 # the passkey page runs passkey.js; the site-wide policy already lets our own scripts (and only
@@ -155,6 +156,7 @@ async def confirm_phone(request: Request) -> Response:
         )
     except (NotFoundError, ConflictError):  # erased, suspended or blocked since the code was checked:
         return RedirectResponse("/account", status_code=303)  # its sessions ended, the page says so
+    notify(request, who, Notice.PHONE_CHANGED, phone=mask_phone(checked.phone))
     return RedirectResponse("/account?done=phone", status_code=303)
 
 
@@ -229,6 +231,7 @@ async def confirm_app(request: Request) -> Response:
             enrolment=enrolment,
         )
     await st.throttle.succeeded("code", account=acct)
+    notify(request, who, Notice.APP_SET_UP)
     return RedirectResponse("/account?done=app", status_code=303)
 
 
@@ -307,6 +310,7 @@ async def add_passkey(request: Request) -> Response:
             )
         )
         return await _passkeys_page(request, who, status=400, error=str(exc.code))
+    notify(request, who, Notice.PASSKEY_ADDED)
     return RedirectResponse("/account?done=passkey_added", status_code=303)
 
 
@@ -325,6 +329,7 @@ async def remove_passkey(request: Request) -> Response:
         return await _passkeys_page(request, who, status=404, error="unknown_credential")
     except account.LastAdvancedMethodError:
         return await _passkeys_page(request, who, status=409, error="last_advanced_method")
+    notify(request, who, Notice.PASSKEY_REMOVED)
     return RedirectResponse("/account?done=passkey_removed", status_code=303)
 
 

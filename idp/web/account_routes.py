@@ -23,10 +23,12 @@ from starlette.routing import Route
 from idp import account, sessions, tenants
 from idp.errors import ConflictError, NotFoundError
 from idp.storage.database import Tx
+from idp.web import security_notice
 from idp.web.account_login import SignedIn, fresh, fresh_form, signed_in, signed_in_form, start
-from idp.web.browser import client_ip, render, state
+from idp.web.browser import client_ip, language, render, state
 from idp.web.i18n import N_
 from idp.web.login_state import opaque_id
+from idp.web.security_notice import Notice
 from levels_of_assurance.authenticators import password, recovery_codes
 from levels_of_assurance.authenticators.password import WeakPasswordError
 from levels_of_assurance.ladder import Level
@@ -98,6 +100,7 @@ EVENT_LABELS = {
     "email_link.sent": N_("Sign-in link sent by email"),
     "email_link.refused": N_("Sign-in link not sent"),
     "email_link.delivery_failed": N_("Sign-in link could not be delivered"),
+    "security_notice.delivery_failed": N_("Security notice could not be delivered"),
 }
 _FAMILY_LABELS = (
     ("password.", N_("Password set or changed")),
@@ -232,6 +235,7 @@ async def change_password(request: Request) -> Response:
         account.end_everywhere(tx, eid_id=person.id, reason="password_changed", client_ip=ip, keep_sid=sid)
 
     await st.db.write(unit)
+    notify(request, who, Notice.PASSWORD_CHANGED)
     return RedirectResponse("/account?done=password", status_code=303)
 
 
@@ -266,11 +270,15 @@ async def saved_recovery_codes(request: Request) -> Response:
     form, who = got
     eid_id, set_id = who.person.id, opaque_id(form.get("recovery_set"), max_length=22)
     try:
-        await state(request).db.write(lambda tx: recovery_codes.confirm(tx, eid_id=eid_id, set_id=set_id))
+        confirmed = await state(request).db.write(
+            lambda tx: recovery_codes.confirm(tx, eid_id=eid_id, set_id=set_id)
+        )
     except recovery_codes.RecoveryCodeSetError:
         return change_page(
             request, who, "recovery", status=409, error="stale", left=who.enrolled.recovery_codes_left
         )
+    if confirmed.put_in_use:  # not again for a form sent twice
+        notify(request, who, Notice.RECOVERY_CODES)
     return RedirectResponse("/account?done=recovery", status_code=303)
 
 
@@ -297,9 +305,22 @@ async def block(request: Request) -> Response:
         await state(request).db.write(lambda tx: account.block(tx, eid_id=eid_id, client_ip=ip))
     except ConflictError:
         return RedirectResponse("/account", status_code=303)
+    notify(request, who, Notice.BLOCKED)
     response = change_page(request, who, "blocked")
     response.delete_cookie(sessions.COOKIE_NAME, path="/", secure=True, httponly=True, samesite="lax")
     return response
+
+
+def notify(request: Request, who: SignedIn, notice: Notice, *, phone: str | None = None) -> None:
+    """Tell the eID's address of the change just committed, in this page's language."""
+    security_notice.send(
+        state(request),
+        person=who.person,
+        notice=notice,
+        ip=client_ip(request),
+        language=language(request),
+        phone=phone,
+    )
 
 
 routes = [

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from idp import audit, eids, lockout
 from idp.errors import LoginError
 from idp.storage.database import Tx
+from idp.web import security_notice
 from idp.web.browser import client_ip, state
 from levels_of_assurance.authenticators import recovery_codes
 from levels_of_assurance.ladder import AMR
@@ -126,11 +127,10 @@ async def prove_then(
         failures = await st.throttle.failed("code", account=account, ip=ip) if reason != "malformed" else 0
         lock_now = st.throttle.should_lock(failures)
 
-        def unit(tx: Any) -> None:
-            if lock_now:
-                lockout.lock(
-                    tx, eid_id=person.id, tenant_id=person.tenant_id, reason="code_failures", client_ip=ip
-                )
+        def unit(tx: Any) -> bool:
+            locked = lock_now and lockout.lock(
+                tx, eid_id=person.id, tenant_id=person.tenant_id, reason="code_failures", client_ip=ip
+            )
             audit.record(
                 tx,
                 audit.AuditEvent(
@@ -144,8 +144,10 @@ async def prove_then(
                     details={"login_method": method, "reason": reason, "failures": failures},
                 ),
             )
+            return locked
 
-        await st.db.write(unit)
+        if await st.db.write(unit):
+            security_notice.send(st, person=person, notice=security_notice.Notice.LOCKED, ip=ip)
         st.metrics.login(method=method, outcome=f"failed_{reason}")
         keep = challenge_id if method == "sms" and reason in ("invalid", "malformed") else None
         raise CodeRefusedError(

@@ -174,6 +174,8 @@ _PAGE_DEFAULTS: dict[str, dict[str, object]] = {
         "has_password": True,
         "sign_in_url": None,
     },
+    "emails/security_notice.txt": {"ip": None, "phone": None},
+    "emails/security_notice.html": {"ip": None, "phone": None},
     "emails/password_reset.txt": {"ip": None, "requested_at": None},
     "emails/password_reset.html": {"ip": None, "requested_at": None},
     "emails/login_link.txt": {"client_name": None, "ip": None, "requested_at": None},

@@ -22,6 +22,7 @@ from starlette.responses import Response
 from idp import audit, eids, lockout
 from idp.errors import IdPError, LoginError, NotFoundError, RateLimitedError
 from idp.storage.database import Tx
+from idp.web import security_notice
 from idp.web.state import AppState
 from levels_of_assurance.authenticators import password
 
@@ -112,15 +113,18 @@ async def failed(st: AppState, attempt: Attempt, person: eids.EID | None, reason
     failures = await st.throttle.failed("password", account=attempt.account, ip=attempt.ip)
     lock_now = person is not None and reason == "wrong_password" and st.throttle.should_lock(failures)
 
-    def unit(tx: Tx) -> None:
-        if lock_now and person is not None:
-            lockout.lock(
+    def unit(tx: Tx) -> bool:
+        locked = (
+            lock_now
+            and person is not None
+            and lockout.lock(
                 tx,
                 eid_id=person.id,
                 tenant_id=person.tenant_id,
                 reason="password_failures",
                 client_ip=attempt.ip,
             )
+        )
         audit.record(
             tx,
             _event(
@@ -131,8 +135,10 @@ async def failed(st: AppState, attempt: Attempt, person: eids.EID | None, reason
                 details={"login_method": "password", "reason": reason, "failures": failures},
             ),
         )
+        return locked
 
-    await st.db.write(unit)
+    if await st.db.write(unit) and person is not None:
+        security_notice.send(st, person=person, notice=security_notice.Notice.LOCKED, ip=attempt.ip)
     st.metrics.login(method="password", outcome=f"failed_{reason}")
     if reason == "eid_not_active":  # whoever knows the password may learn why
         return "unfinished" if person is not None and person.status == eids.EIDStatus.PENDING else "inactive"

@@ -29,7 +29,7 @@ from idp import account, eids, lockout, secrets, tenants
 from idp.errors import DeliveryError, InvalidPhoneError, LoginError, NotFoundError, RateLimitedError
 from idp.storage import tables
 from idp.storage.database import Tx
-from idp.web import account_login, browser, code_check, login_state
+from idp.web import account_login, browser, code_check, login_state, security_notice
 from idp.web.branding import sms_name
 from idp.web.browser import client_ip, render, state
 from idp.web.i18n import SMS_RESET_CODE
@@ -388,6 +388,13 @@ async def set_password(request: Request) -> Response:
         await st.db.write(unit)
     except LoginError:
         return page(request, "invalid", status=400)
+    security_notice.send(
+        st,
+        person=person,
+        notice=security_notice.Notice.PASSWORD_RESET,
+        ip=ip,
+        language=browser.language(request),
+    )
     back = str((row["params"] or {}).get("login_request") or "") or None
     # the page's one way on is signing in again: the language switcher goes there too
     again = f"/login?{urlencode({'request_id': back})}" if back else None

@@ -179,10 +179,18 @@ def propose(tx: Tx, *, eid_id: str, now: float, count: int = DEFAULT_COUNT) -> P
     return Proposal(set_id=set_id, codes=codes)
 
 
-def confirm(tx: Tx, *, eid_id: str, set_id: str) -> int:
+@dataclass(slots=True, frozen=True)
+class Confirmed:
+    """A confirmed set: how many codes it has, and whether this confirmation put it in use."""
+
+    count: int
+    put_in_use: bool
+
+
+def confirm(tx: Tx, *, eid_id: str, set_id: str) -> Confirmed:
     """Put the proposed set ``set_id`` in use in place of the earlier set (the person has saved
-    it); returns how many codes it has. A set already in use is confirmed again without change
-    (a form sent twice).
+    it). A set already in use is confirmed again without change (a form sent twice):
+    ``put_in_use`` is then False.
 
     Raises :class:`RecoveryCodeSetError` if ``set_id`` is neither the eID's pending set nor the
     one in use: a newer set was proposed since (in another window), or put in use.
@@ -194,10 +202,10 @@ def confirm(tx: Tx, *, eid_id: str, set_id: str) -> int:
             replaced = _delete_in_use(tx, eid_id)
             tx.conn.execute(update(tables.recovery_codes).where(in_set).values(pending=False))
             _issued(tx, eid_id, eids.owner(tx.conn, eid_id), int(pending), replaced)
-            return int(pending)
+            return Confirmed(int(pending), put_in_use=True)
         in_use = tx.conn.execute(select(func.count()).where(in_set & ~_R.pending)).scalar_one()
         if in_use:
-            return int(in_use)
+            return Confirmed(int(in_use), put_in_use=False)
     raise RecoveryCodeSetError("these recovery codes were replaced by newer ones")
 
 

@@ -120,7 +120,7 @@ async def propose(db: Database, signer: EID) -> rc.Proposal:
     return await db.write(lambda tx: rc.propose(tx, eid_id=signer.id, now=T0))
 
 
-async def confirm(db: Database, signer: EID, set_id: str) -> int:
+async def confirm(db: Database, signer: EID, set_id: str) -> rc.Confirmed:
     return await db.write(lambda tx: rc.confirm(tx, eid_id=signer.id, set_id=set_id))
 
 
@@ -137,12 +137,12 @@ async def test_a_proposed_set_replaces_the_one_in_use_only_when_confirmed(db: Da
     assert await refused(db, signer, proposal.codes[0]) is RecoveryCodeProblem.UNKNOWN
     assert await use(db, signer, old[0]) == 9
 
-    assert await confirm(db, signer, proposal.set_id) == 10
+    assert await confirm(db, signer, proposal.set_id) == rc.Confirmed(10, put_in_use=True)
     assert await left(db, signer) == 10
     assert await refused(db, signer, old[1]) is RecoveryCodeProblem.UNKNOWN
     assert await use(db, signer, proposal.codes[0]) == 9
     # the same confirmation again (a form sent twice) changes nothing
-    assert await confirm(db, signer, proposal.set_id) == 10
+    assert await confirm(db, signer, proposal.set_id) == rc.Confirmed(10, put_in_use=False)
     assert await left(db, signer) == 9
     shown = await events(db, "recovery_codes.shown", tenant_id=signer.tenant_id)
     issued = await events(db, "recovery_codes.issued", tenant_id=signer.tenant_id)
@@ -163,7 +163,7 @@ async def test_only_the_latest_proposal_can_be_confirmed(db: Database, signer: E
         lambda conn: conn.execute(select(r.set_id, r.pending).where(r.eid_id == signer.id)).all()
     )
     assert sorted((s == second.set_id, p) for s, p in rows) == [(False, False)] * 3 + [(True, True)] * 10
-    assert await confirm(db, signer, second.set_id) == 10
+    assert (await confirm(db, signer, second.set_id)).count == 10
     assert await refused(db, signer, first.codes[0]) is RecoveryCodeProblem.UNKNOWN
     assert await use(db, signer, second.codes[0]) == 9
 
@@ -181,7 +181,7 @@ async def test_another_eids_set_cannot_be_confirmed(db: Database, signer: EID) -
     theirs = await propose(db, other)
     with pytest.raises(rc.RecoveryCodeSetError):
         await confirm(db, signer, theirs.set_id)
-    assert await confirm(db, other, theirs.set_id) == 10
+    assert (await confirm(db, other, theirs.set_id)).count == 10
     assert await left(db, signer) == 0
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from idp.web.account_routes import event_label
 from idp.web.i18n import Pages
+from idp.web.security_notice import Notice
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES_DIR = ROOT / "templates"
@@ -413,6 +414,29 @@ PAGES: dict[str, tuple[dict[str, object], dict[str, str]]] = {
             "sr-Latn": "Link važi 21 minut i radi samo jednom.",
         },
     ),
+    "emails/security_notice.txt": (
+        {
+            "notice": "password_changed",
+            "when": "t",
+            "account_link": "https://idp.test/account",
+            "organisation": "Acme",
+        },
+        {
+            "sl": "Če ste to bili vi, vam ni treba storiti ničesar več.",
+            "en": "If it was you, there is nothing else to do.",
+            "hr": "Ako ste to bili vi, ne morate učiniti ništa više.",
+            "sr-Latn": "Ako ste to bili vi, ne morate ništa više da uradite.",
+        },
+    ),
+    "emails/security_notice.html": (
+        {"notice": "locked", "when": "t", "account_link": "https://idp.test/account", "organisation": "Acme"},
+        {
+            "sl": "dokler ga skrbnik organizacije Acme ne odklene",
+            "en": "until an administrator of Acme unlocks it",
+            "hr": "dok ga administrator organizacije Acme ne otključa",
+            "sr-Latn": "dok ga administrator organizacije Acme ne otključa",
+        },
+    ),
     "videoid_offer.html": (
         {"request_id": "r1", "client_name": "Portal", "email": "a***@example.com"},
         {
@@ -496,6 +520,7 @@ _ERROR_KEYS = [
     "agent_only",
     "agent_sign_in",
 ]
+_SECURITY_NOTICES = [str(notice) for notice in Notice]
 _PASSWORD_STEP_ERRORS = [
     "mismatch",
     "too_short",
@@ -821,6 +846,21 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
     ),
     ("emails/password_reset.html", {"link": "https://idp.test/r", "minutes": 2, "ip": "192.0.2.1"}),
     ("emails/password_reset.html", {"link": "https://idp.test/r", "minutes": 3, "requested_at": "t"}),
+    *(
+        (
+            f"emails/security_notice.{kind}",
+            {
+                "notice": notice,
+                "when": "2026-01-02 03:04 UTC",
+                "ip": "192.0.2.1" if kind == "txt" else None,
+                "phone": "+386 40 *** 456",
+                "account_link": "https://idp.test/account?tenant=t1",
+                "organisation": "Acme",
+            },
+        )
+        for kind in ("txt", "html")
+        for notice in _SECURITY_NOTICES
+    ),
     # video identification: consent refusals, the outcomes, leaving for the application or not
     *(
         ("videoid_start.html", {"request_id": "", "error": error})

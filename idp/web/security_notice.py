@@ -1,0 +1,139 @@
+"""Security notices: a mail to the eID's own address when what guards it changed.
+
+A person whose password, mobile number, authenticator app, passkeys or recovery codes were
+changed, or whose eID was blocked or locked, hears of it at the address the eID was created
+for, so that a change someone else made does not go unnoticed: the mail says what changed,
+when and from which IP address, and what to do if it was not them.
+
+A notice is sent after the change is committed, in the background: a mail server that is down
+never holds up or fails the change. Whether it was handed over is audited
+(``security_notice.sent``, or ``security_notice.delivery_failed`` with the error).
+
+Its language is that of the person's browser when they made the change themselves; a lock,
+which a stranger's wrong guesses may cause, is told in the language of the eID's latest
+invitation, else in the service's default language.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import Connection, select
+
+from idp import audit, eids, tenants
+from idp.delivery.mail import compose
+from idp.errors import DeliveryError, NotFoundError
+from idp.storage import tables
+from idp.web.i18n import N_
+from idp.web.state import AppState
+
+log = logging.getLogger(__name__)
+
+
+class Notice(StrEnum):
+    PASSWORD_CHANGED = "password_changed"
+    PASSWORD_RESET = "password_reset"
+    PHONE_CHANGED = "phone_changed"
+    APP_SET_UP = "app_set_up"
+    PASSKEY_ADDED = "passkey_added"
+    PASSKEY_REMOVED = "passkey_removed"
+    RECOVERY_CODES = "recovery_codes"
+    BLOCKED = "blocked"
+    LOCKED = "locked"
+
+
+SUBJECTS = {
+    Notice.PASSWORD_CHANGED: N_("The password of your eID was changed"),
+    Notice.PASSWORD_RESET: N_("The password of your eID was reset"),
+    Notice.PHONE_CHANGED: N_("The mobile number of your eID was changed"),
+    Notice.APP_SET_UP: N_("An authenticator app was set up for your eID"),
+    Notice.PASSKEY_ADDED: N_("A passkey was added to your eID"),
+    Notice.PASSKEY_REMOVED: N_("A passkey was removed from your eID"),
+    Notice.RECOVERY_CODES: N_("New recovery codes for your eID"),
+    Notice.BLOCKED: N_("Your eID was blocked"),
+    Notice.LOCKED: N_("Your eID was locked"),
+}
+
+
+def send(
+    st: AppState,
+    *,
+    person: eids.EID,
+    notice: Notice,
+    ip: str | None,
+    language: str | None = None,
+    phone: str | None = None,
+) -> None:
+    """Mail ``notice`` to ``person`` in the background. ``language``: the page language of the
+    person who made the change; None for the eID's own (see the module docstring). ``phone``:
+    the new number, masked, for :attr:`Notice.PHONE_CHANGED`."""
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    st.spawn(_deliver(st, person, notice, ip, language, phone, when), delivery=True)
+
+
+def _latest_invitation_language(conn: Connection, eid_id: str) -> str | None:
+    i = tables.invitations.c
+    return conn.execute(
+        select(i.language).where((i.eid_id == eid_id) & i.language.is_not(None)).order_by(i.created_at.desc())
+    ).scalar()
+
+
+async def _deliver(
+    st: AppState,
+    person: eids.EID,
+    notice: Notice,
+    ip: str | None,
+    language: str | None,
+    phone: str | None,
+    when: str,
+) -> None:
+    to = person.value("email") or person.username
+    try:
+        tenant = await st.db.read(lambda conn: tenants.get(conn, person.tenant_id))
+        if language is None:
+            stored = await st.db.read(lambda conn: _latest_invitation_language(conn, person.id))
+            # a stored tag ("sr-Latn"), Babel id ("sr_Latn") or bare range ("sr"); else the default
+            language = st.pages.negotiate(cookie=stored, accept_language=stored)
+        organisation = str(tenant.branding.get("name") or tenant.name)
+        context: dict[str, Any] = {
+            "notice": str(notice),
+            "organisation": organisation,
+            "when": when,
+            "ip": ip,
+            "phone": phone,
+            "account_link": f"{st.settings.issuer}/account?{urlencode({'tenant': tenant.slug})}",
+            "branding": dict(tenant.branding),
+        }
+        message = compose(
+            sender=st.settings.email_from,
+            to=to,
+            subject=st.pages.gettext(language, SUBJECTS[notice]),
+            text=st.pages.render("emails/security_notice.txt", language=language, **context),
+            html=st.pages.render("emails/security_notice.html", language=language, **context),
+            headers={"Auto-Submitted": "auto-generated"},
+        )
+        await st.mailer.send(message)
+    except NotFoundError:  # the eID's tenant was deleted meanwhile: nobody left to tell
+        return
+    except (DeliveryError, ValueError) as exc:
+        log.warning("security notice %s for eID %s not delivered: %s", notice, person.id, exc)
+        failed = _event(person, "security_notice.delivery_failed", notice, error=str(exc)[:200])
+        await st.db.write(lambda tx: audit.record(tx, failed))
+        return
+    sent = _event(person, "security_notice.sent", notice)
+    await st.db.write(lambda tx: audit.record(tx, sent))
+
+
+def _event(person: eids.EID, event_type: str, notice: Notice, **details: str) -> audit.AuditEvent:
+    return audit.AuditEvent(
+        event_type,
+        success=event_type == "security_notice.sent",
+        tenant_id=person.tenant_id,
+        eid_id=person.id,
+        username=person.username,
+        details={"notice": str(notice), **details},
+    )
