@@ -333,7 +333,7 @@ def test_an_eid_suspended_during_the_steps_is_not_signed_in(party: PartyFactory)
     ("language", "title"),
     [
         ("sl", "Pripravite svoj eID na močnejšo prijavo"),
-        ("hr", "Pripremite svoj eID za jaču prijavu"),
+        ("hr", "Pripremite svoj eID za snažniju prijavu"),
         ("sr-Latn", "Pripremite svoj eID za jaču prijavu"),
     ],
 )
