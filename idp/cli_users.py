@@ -51,6 +51,7 @@ def cmd_user_invite(args: argparse.Namespace, settings: Settings) -> None:
                 client=client,
                 return_url=args.return_url,
                 language=args.language,
+                offered=settings.languages,
                 created_by="cli",
             )
             existing = eids.find_by_email(tx.conn, tenant_id=tenant.id, email=inv.email) is not None

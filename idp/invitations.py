@@ -20,7 +20,7 @@ closes the tab continues where they left off in the same browser until the invit
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, NoReturn
@@ -31,6 +31,7 @@ from sqlalchemy import Connection, select, update
 from idp import audit, eids, secrets, value_rules
 from idp.clients import Client
 from idp.errors import ConflictError, LoginError, NotFoundError
+from idp.language_tags import language_tag
 from idp.storage import tables
 from idp.storage.database import Tx
 from levels_of_assurance.ladder import Level, acr_for, parse_acr
@@ -151,9 +152,16 @@ def create(
     client: Client | None = None,
     return_url: str | None = None,
     language: str | None = None,
+    offered: Sequence[str] | None = None,
     created_by: str | None = None,
 ) -> tuple[Invitation, str]:
-    """Create an invitation and return it with the secret for its link (shown only here)."""
+    """Create an invitation and return it with the secret for its link (shown only here).
+
+    ``language`` (its mail's and pages') is stored as the BCP 47 tag of one of the ``offered``
+    languages when they are given: ``sr_Latn`` and ``sr`` are stored as ``sr-Latn``, and a
+    language not offered is refused (:class:`ValueError`), as is a malformed tag."""
+    if language is not None:
+        language = _language(language, offered)
     level = parse_acr(acr)
     address = eids.normalize_email(email)
     if level >= Level.ADVANCED and not phone_number:
@@ -293,6 +301,50 @@ def load(conn: Connection, *, invitation_id: str, browser: str | None, now: floa
     if browser is None or not secrets.matches(browser, row["browser_digest"]):
         _raise(InvitationProblem.OTHER_BROWSER)
     return from_row(row)
+
+
+def _language(value: str, offered: Sequence[str] | None) -> str:
+    tag = language_tag(value)
+    if offered is None or tag in offered:
+        return tag
+    # a bare language finds the one offered tag it is a prefix of ("sr" -> "sr-Latn")
+    matches = [o for o in offered if o.lower().startswith(f"{tag.lower()}-")]
+    if len(matches) == 1:
+        return matches[0]
+    raise ValueError(f"language {value!r} is not offered here; the languages are {', '.join(offered)}")
+
+
+def find(
+    conn: Connection, *, invitation_id: str | None = None, token: str | None = None
+) -> Invitation | None:
+    """The invitation of an id or a link, whatever its state (used, expired, withdrawn), for the
+    pages that say why it cannot be used: in its language and its tenant's branding. None when
+    neither names one."""
+    i = tables.invitations.c
+    if invitation_id is not None and len(invitation_id) <= 64 and invitation_id.isprintable():
+        where = i.id == invitation_id
+    elif token is not None:
+        where = i.digest == secrets.digest(token)
+    else:
+        return None
+    row = conn.execute(select(tables.invitations).where(where)).mappings().first()
+    return None if row is None else from_row(row)
+
+
+def load_finished(
+    conn: Connection, *, invitation_id: str, browser: str | None, now: float, within: float
+) -> Invitation | None:
+    """The invitation completed at most ``within`` seconds ago in ``browser``, else None: the
+    finish button pressed twice, whose first answer the browser dropped for the second's."""
+    found = find(conn, invitation_id=invitation_id)
+    if found is None or found.completed_at is None or now - found.completed_at > within:
+        return None
+    digest = conn.execute(
+        select(tables.invitations.c.browser_digest).where(tables.invitations.c.id == found.id)
+    ).scalar()
+    if browser is None or digest is None or not secrets.matches(browser, digest):
+        return None
+    return found
 
 
 def record_progress(tx: Tx, invitation: Invitation, **steps: Any) -> Invitation:

@@ -267,7 +267,10 @@ class InvitationCreate(Input):
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
     client_id: Id | None = None
     return_url: Url | None = None
-    language: Annotated[str, Field(pattern=r"^[a-z]{2}$")] | None = None
+    # a BCP 47 tag (sl, sr-Latn; sr_Latn is taken too), one of the service's languages
+    language: (
+        Annotated[str, Field(max_length=16, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,4}){0,2}$")] | None
+    ) = None
     # strict: true is not one day, nor 0 or "no" false
     valid_days: Annotated[StrictInt, Field(ge=1, le=90)] | None = None
     send_mail: StrictBool = True

@@ -87,6 +87,7 @@ async def create_invitation(call: Call) -> Response:
             client=client,
             return_url=body.return_url,
             language=body.language,
+            offered=st.settings.languages,
             created_by=call.principal.actor,
         )
         return inv, token, eids.find_by_email(tx.conn, tenant_id=tenant.id, email=inv.email) is not None

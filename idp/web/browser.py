@@ -69,7 +69,8 @@ def language(request: Request) -> str:
 def hint_language(request: Request, ui_locales: object) -> None:
     """Let the pages of this request follow a relying app's OIDC ``ui_locales`` (where the person
     has not chosen a language themselves): :func:`language` reads it."""
-    request.state.ui_locales = ui_locales if isinstance(ui_locales, str) else None
+    # a stored Babel id ("sr_Latn") names the tag "sr-Latn"
+    request.state.ui_locales = ui_locales.replace("_", "-") if isinstance(ui_locales, str) else None
 
 
 def render(

@@ -109,6 +109,7 @@ _PAGE_DEFAULTS: dict[str, dict[str, object]] = {
         "proves_password": False,
         "reason": None,
         "email": "",
+        "account_path": None,
     },
     "onboarding.html": {
         "error": None,

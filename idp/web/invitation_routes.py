@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import Connection
 from starlette.requests import Request
@@ -25,8 +26,22 @@ from idp.web.browser import client_ip, render, state
 from levels_of_assurance.ladder import Level
 
 
-def problem_page(request: Request, exc: LoginError, status: int = 400) -> Response:
-    return render(request, "invite.html", status=status, step="problem", reason=str(exc.code))
+async def problem_page(
+    request: Request,
+    exc: LoginError,
+    status: int = 400,
+    *,
+    invitation_id: str | None = None,
+    token: str | None = None,
+) -> Response:
+    """Why the invitation of ``invitation_id`` or ``token`` cannot be used, in its language and
+    its tenant's branding, with the way on there is: to the application, or to the eID's
+    account page (a used invitation's eID signs in there)."""
+    st = state(request)
+    inv = await st.db.read(lambda conn: invitations.find(conn, invitation_id=invitation_id, token=token))
+    if inv is None:
+        return render(request, "invite.html", status=status, step="problem", reason=str(exc.code))
+    return await invitation_page(request, inv, "problem", status=status, reason=str(exc.code))
 
 
 async def tenant_of(request: Request, tenant_id: str) -> tenants.Tenant:
@@ -59,7 +74,7 @@ async def invite_page(request: Request) -> Response:
     try:
         inv, step, how = await st.db.read(load)
     except LoginError as exc:
-        return problem_page(request, exc)
+        return await problem_page(request, exc, token=token)
     proves = how == invitation_enrolment.Enrolment.PROVE_PASSWORD
     return await invitation_page(request, inv, step, token=token, proves_password=proves)
 
@@ -72,10 +87,12 @@ async def invitation_page(
     status: int = 200,
     token: str | None = None,
     proves_password: bool = False,
+    reason: str | None = None,
 ) -> Response:
-    """invite.html for one invitation: its welcome, the sign-in offered to an existing eID, or
-    the set-up of what the invitation's level needs on an existing eID (``proves_password``: it
-    has a password, which the person will enter)."""
+    """invite.html for one invitation: its welcome, the sign-in offered to an existing eID, the
+    set-up of what the invitation's level needs on an existing eID (``proves_password``: it
+    has a password, which the person will enter), the page after the last step, or why it
+    cannot be used (``reason``)."""
     browser.hint_language(request, inv.language)
     tenant = await tenant_of(request, inv.tenant_id)
     return render(
@@ -90,6 +107,8 @@ async def invitation_page(
         client_name=await _client_name(request, inv.client_id),
         advanced=inv.level >= Level.ADVANCED,
         proves_password=proves_password,
+        reason=reason,
+        account_path=f"/account?{urlencode({'tenant': tenant.slug})}",
         branding=dict(tenant.branding),
     )
 
@@ -119,12 +138,17 @@ async def start(request: Request) -> Response:
     try:
         inv = await st.db.write(unit)
     except LoginError as exc:
-        return problem_page(request, exc)
+        return await problem_page(request, exc, token=token)
     return RedirectResponse(f"/onboarding/{inv.id}", status_code=303)
 
 
 async def done_page(request: Request) -> Response:
-    return render(request, "invite.html", step="done")
+    """After the last step, when the invitation names no application to go back to."""
+    invitation_id = str(request.path_params["invitation_id"])
+    inv = await state(request).db.read(lambda conn: invitations.find(conn, invitation_id=invitation_id))
+    if inv is None:
+        return render(request, "invite.html", step="done")
+    return await invitation_page(request, inv, "done")
 
 
 routes = [

@@ -13,6 +13,7 @@ password it has is entered first instead of set.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections.abc import Awaitable, Callable
@@ -136,10 +137,11 @@ async def render_step(
 
 
 async def onboarding_page(request: Request) -> Response:
+    invitation_id = str(request.path_params["invitation_id"])
     try:
-        inv = await _load(request, request.path_params["invitation_id"])
+        inv = await _load(request, invitation_id)
     except LoginError as exc:
-        return problem_page(request, exc)
+        return await problem_page(request, exc, invitation_id=invitation_id)
     step = _next_step(inv)
     if step == "finish":
         return await render_step(request, inv, "finish")
@@ -147,15 +149,42 @@ async def onboarding_page(request: Request) -> Response:
     return await render_step(request, inv, step, challenge_id=challenge)
 
 
-async def _form_and_invitation(request: Request) -> tuple[Any, invitations.Invitation] | Response:
+async def _form_and_invitation(
+    request: Request, *, finishing: bool = False
+) -> tuple[Any, invitations.Invitation] | Response:
     form = await request.form(max_fields=16, max_part_size=4096)
     if not browser.csrf_ok(request, form.get("csrf_token")):
         return render(request, "error.html", status=403, title_key="csrf")
+    invitation_id = str(request.path_params["invitation_id"])
     try:
-        inv = await _load(request, request.path_params["invitation_id"])
+        inv = await _load(request, invitation_id)
     except LoginError as exc:
-        return problem_page(request, exc)
+        if finishing and exc.code == invitations.InvitationProblem.USED:
+            again = await _finished_just_now(request, invitation_id)
+            if again is not None:
+                return form, again
+        return await problem_page(request, exc, invitation_id=invitation_id)
     return form, inv
+
+
+# a second press of Finish, within this time of the first, gets the first's answer again
+FINISHED_AGAIN_WITHIN = 120.0
+
+
+async def _finished_just_now(request: Request, invitation_id: str) -> invitations.Invitation | None:
+    browser_value, now = browser.browser_id(request), time.time()
+    inv = await state(request).db.read(
+        lambda conn: invitations.load_finished(
+            conn,
+            invitation_id=invitation_id[:64],
+            browser=browser_value,
+            now=now,
+            within=FINISHED_AGAIN_WITHIN,
+        )
+    )
+    if inv is not None:
+        browser.hint_language(request, inv.language)
+    return inv
 
 
 def back_to_step(inv: invitations.Invitation, **query: str) -> RedirectResponse:
@@ -190,7 +219,7 @@ def step_post(step: str, *, needs_eid: bool = False) -> Callable[[StepHandler], 
     def wrap(handler: StepHandler) -> Endpoint:
         @functools.wraps(handler)
         async def endpoint(request: Request) -> Response:
-            got = await _form_and_invitation(request)
+            got = await _form_and_invitation(request, finishing=step == "finish")
             if isinstance(got, Response):
                 return got
             form, inv = got
@@ -200,7 +229,7 @@ def step_post(step: str, *, needs_eid: bool = False) -> Callable[[StepHandler], 
                 return await handler(request, form, inv)
             except invitations.AlreadyCompletedError as exc:
                 used = invitations.InvitationError(invitations.InvitationProblem.USED, str(exc))
-                return problem_page(request, used, status=409)
+                return await problem_page(request, used, status=409, invitation_id=inv.id)
             except invitation_enrolment.EnrolmentChangedError:  # the step wrote nothing: sign in instead
                 return await invitation_page(request, inv, "existing", status=409)
 
@@ -370,7 +399,10 @@ async def finish(request: Request, _form: Any, inv: invitations.Invitation) -> R
         person = eids.get(tx.conn, eid_id)  # made ready by the last step (record_step)
         if person.status != eids.EIDStatus.ACTIVE:  # suspended or blocked since
             return None
-        invitations.complete(tx, inv)
+        if inv.completed_at is None:  # else pressed twice: the first press completed it
+            # only this browser reaches the steps: whatever completed it meanwhile was its other press
+            with contextlib.suppress(invitations.AlreadyCompletedError):
+                invitations.complete(tx, inv)
         return sessions.authenticate(
             tx,
             previous=sessions.load(tx.conn, cookie, now=tx.now),
@@ -388,7 +420,8 @@ async def finish(request: Request, _form: Any, inv: invitations.Invitation) -> R
     try:
         issued = await st.db.write(unit)
     except ConflictError:
-        return problem_page(request, invitations.InvitationError("used", "already completed"))
+        used = invitations.InvitationError(invitations.InvitationProblem.USED, "already completed")
+        return await problem_page(request, used, invitation_id=inv.id)
     if issued is None:  # the sign-in page tells why that eID cannot be used
         return await invitation_page(request, inv, "existing", status=409)
     target = inv.return_url or f"/onboarding/{inv.id}/done"

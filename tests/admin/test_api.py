@@ -316,6 +316,29 @@ def test_invitation_is_mailed_listed_and_revoked(admin: Admin) -> None:
     assert any(e["event_type"] == "invitation.revoked" for e in audit_events(admin.app))
 
 
+@pytest.mark.parametrize(
+    ("language", "stored"), [("sr-Latn", "sr-Latn"), ("sr_Latn", "sr-Latn"), ("sr", "sr-Latn")]
+)
+def test_an_invitation_takes_a_language_tag_and_stores_the_one_offered(
+    admin: Admin, language: str, stored: str
+) -> None:
+    created = admin.post(
+        "/invitations",
+        {"email": "srb@example.com", "acr": "urn:eid:loa:basic", "language": language, "send_mail": False},
+    )
+    assert created.status_code == 201, created.text
+    assert admin.get(f"/invitations/{created.json()['id']}").json()["language"] == stored
+
+
+@pytest.mark.parametrize("language", ["de", "sr-Cyrl", "x", "sl-SI-extra-long", "<b>"])
+def test_an_invitation_in_a_language_not_offered_is_refused(admin: Admin, language: str) -> None:
+    refused = admin.post(
+        "/invitations",
+        {"email": "de@example.com", "acr": "urn:eid:loa:basic", "language": language, "send_mail": False},
+    )
+    assert_problem(refused, 422)
+
+
 def test_an_invitation_to_an_address_with_an_eid_asks_to_use_it_not_to_create_one(admin: Admin) -> None:
     assert admin.post("/users", {"attributes": {"email": "has.one@example.com"}}).status_code == 201
     seen = outbox_names(admin.app)

@@ -11,11 +11,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from idp import eids, invitations
+from idp import eids, invitations, sessions
 from idp.clients import Client
 from idp.delivery.sms import read_outbox
 from idp.storage import tables
 from idp.storage.database import Database, Tx
+from idp.web import onboarding_routes
+from idp.web.browser import BROWSER_COOKIE
 from idp.web.i18n import LANGUAGE_COOKIE
 from otp import totp
 from otp.sms import Checked, PhoneVerifier
@@ -27,6 +29,7 @@ from tests.support.server import ServedApp
 
 PASSWORD = "violet lantern orbit 42"
 RETURN_URL = "https://rp.example/sign?doc=17"
+USED_HR = "Ova je pozivnica već iskorištena."
 
 
 def invite(
@@ -231,10 +234,10 @@ def test_invitation_to_an_advanced_eid_and_back_to_the_relying_app(party: PartyF
     assert again.status_code == 400 and "already used" in again.text
 
 
-def _through_the_steps(p: Party, *, until: str) -> tuple[httpx.Response, str]:
+def _through_the_steps(p: Party, *, until: str, language: str | None = None) -> tuple[httpx.Response, str]:
     """The invitation's steps with the app, up to the page of step ``until`` ("recovery" or
     "finish"); returns that page and the app's key."""
-    path = urllib.parse.urlsplit(invite(p))
+    path = urllib.parse.urlsplit(invite(p, language=language))
     welcome = p.rp.browser.get(f"{path.path}?{path.query}")
     phone_page = step(p, post(p, welcome, "/invite", token=form_value(welcome.text, "token")))
     before = sms_count(p.served)
@@ -319,6 +322,91 @@ def test_the_pages_and_the_sms_are_in_the_language_the_sender_chose(party: Party
     assert "je kod za potvrdu broja telefona" in sms.body, sms.body  # SMS_PHONE_CODE in Croatian
     p.rp.browser.cookies.set(LANGUAGE_COOKIE, "en")  # the person's own choice comes first
     assert '<html lang="en">' in p.rp.browser.get(urllib.parse.urlsplit(str(entry.url)).path).text
+
+
+def test_finish_pressed_twice_gets_the_first_answer_again(
+    party: PartyFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A double tap on a slow connection: the browser drops the first press's answer (the redirect
+    with the session) for the second's, which found the invitation used. The same browser, just
+    after, gets the same answer again; the invitation was completed once."""
+    p = party(email=None)
+    finish_page, _ = _through_the_steps(p, until="finish")
+    action = action_of(finish_page, "/finish")
+    first = post(p, finish_page, action)
+    assert first.status_code == 303 and first.headers["location"] == RETURN_URL
+    p.rp.browser.cookies.delete(sessions.COOKIE_NAME)  # the first answer never reached the page
+    assert BROWSER_COOKIE in p.rp.browser.cookies
+    second = post(p, finish_page, action)
+    assert second.status_code == 303 and second.headers["location"] == RETURN_URL
+    assert sessions.COOKIE_NAME in second.headers["set-cookie"]
+    params, _ = p.rp.authorize_params(acr_values=ADVANCED, prompt="none")
+    assert "code" in redirect_query(p.rp.start(params), p.rp.redirect_uri)  # signed in at the level
+    kinds = [e["event_type"] for e in audit_events(p.served) if e["tenant_id"] == p.tenant.id]
+    assert kinds.count("invitation.completed") == 1
+    # later, or from another browser, it is a used invitation
+    monkeypatch.setattr(onboarding_routes, "FINISHED_AGAIN_WITHIN", 0.0)
+    late = post(p, finish_page, action)
+    assert late.status_code == 400 and "already used" in late.text
+    with p.served.client() as other:
+        other.headers["Accept-Language"] = "en"
+        other.get("/healthz")
+        assert other.post(action, data={"csrf_token": "x"}).status_code == 403
+
+
+def test_a_used_invitation_says_so_in_its_language_and_branding_with_a_way_on(party: PartyFactory) -> None:
+    p = party(email=None)  # the browser asks for English
+    finish_page, _ = _through_the_steps(p, until="finish", language="hr")
+    assert '<html lang="hr">' in finish_page.text
+    assert post(p, finish_page, action_of(finish_page, "/finish")).status_code == 303
+    page = p.rp.browser.get(urllib.parse.urlsplit(str(finish_page.url)).path)  # Back after finishing
+    assert page.status_code == 400 and '<html lang="hr">' in page.text
+    assert USED_HR in as_read(page.text)
+    def header(html: str) -> str:
+        return html.split("<header")[1].split("</header>")[0]
+
+    assert header(page.text) == header(finish_page.text)  # the tenant's header, not the service's
+    assert f'href="/account?tenant={p.tenant.slug}"' in page.text
+    assert f'href="{RETURN_URL}"' in page.text
+
+
+def test_the_sender_s_language_is_stored_as_a_tag_the_pages_offer(party: PartyFactory) -> None:
+    p = party(email=None)
+    offered = p.served.settings.languages
+
+    def create(language: str) -> invitations.Invitation:
+        return p.served.write(
+            lambda tx: invitations.create(
+                tx,
+                tenant_id=p.tenant.id,
+                email="lang@example.com",
+                acr="urn:eid:loa:basic",
+                ttl=60,
+                language=language,
+                offered=offered,
+            )
+        )[0]
+
+    assert [create(value).language for value in ("sr_Latn", "SR-latn", "sr", "hr", "SL")] == [
+        "sr-Latn",
+        "sr-Latn",
+        "sr-Latn",
+        "hr",
+        "sl",
+    ]
+    for refused in ("de", "x!", "sr-Cyrl", "", "en-US-x-private"):
+        with pytest.raises(ValueError):
+            create(refused)
+    # a row stored before (the Babel spelling) still opens its pages in its language
+    link = urllib.parse.urlsplit(invite(p))
+    p.served.write(
+        lambda tx: tx.conn.execute(
+            tables.invitations.update()
+            .where(tables.invitations.c.email == "new.signer@example.com")
+            .values(language="sr_Latn")
+        )
+    )
+    assert '<html lang="sr-Latn">' in p.rp.browser.get(f"{link.path}?{link.query}").text
 
 
 def test_the_link_belongs_to_the_first_browser_that_opens_it(party: PartyFactory) -> None:

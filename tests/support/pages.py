@@ -700,7 +700,23 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
         },
     ),
     ("invite.html", {"step": "enrol", "invitation": _INVITATION, "email": "a@x.si", "proves_password": True}),
-    ("invite.html", {"step": "done", "invitation": _INVITATION}),
+    ("invite.html", {"step": "done", "invitation": _INVITATION, "account_path": "/account?tenant=t1"}),
+    (
+        "invite.html",
+        {
+            "step": "existing",
+            "invitation": dict(_INVITATION, return_url=None),
+            "account_path": "/account?tenant=t1",
+        },
+    ),
+    *(
+        ("invite.html", {"step": "problem", "reason": "used", "invitation": invitation, "account_path": "/a"})
+        for invitation in (_INVITATION, dict(_INVITATION, return_url=None))
+    ),
+    (
+        "invite.html",
+        {"step": "problem", "reason": "used", "invitation": _INVITATION, "client_name": "Portal"},
+    ),
     *(
         ("invite.html", {"step": "invalid", "reason": reason})
         for reason in ("expired", "used", "revoked", "other_browser", "eid_erased", "unknown")
