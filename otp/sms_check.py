@@ -31,7 +31,7 @@ from idp.errors import IdPError
 from idp.storage import tables
 from idp.storage.database import Database, Tx
 from otp.phone import mask_phone
-from otp.totp import OTPError
+from otp.totp import OTPError, clean_code
 
 DIGITS = 6
 CHALLENGE_BYTES = 24
@@ -137,7 +137,7 @@ async def check_code(
     A failure of Twilio Verify itself raises its :class:`~idp.errors.DeliveryError`.
     ``ttl`` only words the message of a code that expired: the row holds its expiry.
     """
-    cleaned = "".join(code.split())
+    cleaned = clean_code(code)
     malformed = len(cleaned) != DIGITS or not (cleaned.isascii() and cleaned.isdigit())
     verdict: bool | None = None
     row = await db.read(lambda conn: code_row(conn, challenge_id))

@@ -125,11 +125,22 @@ def code_at(*, secret: str, for_time: float, digits: int = DIGITS, algorithm: st
     return _totp(secret, digits=digits, algorithm=algorithm).generate_otp(_step(for_time))
 
 
+# what people type or paste between groups of digits ("214 836", "214-836", "214.836")
+_SEPARATORS = str.maketrans("", "", "-.\u2010\u2011\u2012\u2013\u2014\u2212\u00b7")
+
+
+def clean_code(code: str) -> str:
+    """A one-time code as typed, without whitespace and the separators people put between
+    groups of digits; whatever else it holds is left for the caller to refuse."""
+    return "".join(code.split()).translate(_SEPARATORS)
+
+
 def verify(*, secret: str, code: str, now: float, last_used_step: int | None, window: int = 1) -> int:
     """Check a 6-digit code and return the time step it matched (RFC 6238 §5.2).
 
     Accepts the step containing ``now`` and up to ``window`` steps either side to absorb clock
-    drift and network delay. The comparison is constant-time. Whitespace in the code is ignored.
+    drift and network delay. The comparison is constant-time. Whitespace and the separators of
+    :func:`clean_code` in the code are ignored.
     A step not greater than ``last_used_step`` is refused, since RFC 6238 §5.2 says "the verifier
     MUST NOT accept the second attempt of the same OTP"; the caller stores the returned step.
 
@@ -137,7 +148,7 @@ def verify(*, secret: str, code: str, now: float, last_used_step: int | None, wi
     """
     if window < 0:
         raise ValueError(f"window: expected ≥ 0 steps, got {window}")
-    cleaned = "".join(code.split())
+    cleaned = clean_code(code)
     if len(cleaned) != DIGITS or not (cleaned.isascii() and cleaned.isdigit()):
         raise OTPError("malformed", f"expected {DIGITS} digits, got {len(cleaned)} characters")
     totp = _totp(secret)

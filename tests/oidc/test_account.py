@@ -585,6 +585,18 @@ def test_changes_without_a_session_go_to_the_account_page(party: PartyFactory) -
 # -- passkeys --------------------------------------------------------------------------------------
 
 
+def test_the_account_page_signs_out(party: PartyFactory) -> None:
+    p, _ = signed_in_advanced(party)
+    page = p.rp.browser.get("/account")
+    assert 'action="/logout"' in page.text
+    out = post(p, page, "/logout", confirm="yes")
+    assert out.status_code == 200 and "You are signed out" in out.text
+    assert "open the account page from the link" in p.rp.browser.get("/account").text
+    assert events_of(p, "session.ended")[-1]["details"]["reason"] == "logout"
+    forged = p.rp.browser.post("/logout", data={"confirm": "yes", "csrf_token": "forged"})
+    assert forged.status_code == 403
+
+
 def test_add_and_remove_a_passkey(party: PartyFactory) -> None:
     p, _ = signed_in_advanced(party)
     page = p.rp.browser.get("/account/passkeys")

@@ -110,8 +110,8 @@ async def test_code_sent_then_accepted_once(
     assert sms.body == body(code) and len(code) == 6
 
     checked = await verifier.check(
-        db, challenge_id=challenge.challenge_id, code=f" {code[:3]} {code[3:]} ", now=T0 + 5
-    )
+        db, challenge_id=challenge.challenge_id, code=f" {code[:3]} - {code[3:]} ", now=T0 + 5
+    )  # as pasted from an SMS app that groups the digits
     assert (checked.challenge_id, checked.phone, checked.eid_id, checked.purpose) == (
         challenge.challenge_id,
         PHONE,

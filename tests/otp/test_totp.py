@@ -123,8 +123,10 @@ def test_malformed(code: str) -> None:
     assert isinstance(info.value, LoginError)
 
 
-@pytest.mark.parametrize("template", ["{} {}", " {}{} ", "{}\t{}"])
-def test_spaces_ignored(template: str) -> None:
+@pytest.mark.parametrize(
+    "template", ["{} {}", " {}{} ", "{}\t{}", "{}-{}", "{}.{}", "{}\u2013{}", " {} - {} "]
+)
+def test_spaces_and_separators_between_digits_ignored(template: str) -> None:
     code = _code(STEP)
     spaced = template.format(code[:3], code[3:])
     assert verify(secret=SECRET, code=spaced, now=NOW, last_used_step=None) == STEP
