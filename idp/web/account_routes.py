@@ -258,7 +258,14 @@ async def new_recovery_codes(request: Request) -> Response:
     _, who = got
     eid_id = who.person.id
     proposal = await state(request).db.write(lambda tx: recovery_codes.propose(tx, eid_id=eid_id, now=tx.now))
-    return change_page(request, who, "recovery", codes=proposal.codes, recovery_set=proposal.set_id)
+    return change_page(
+        request,
+        who,
+        "recovery",
+        codes=proposal.codes,
+        recovery_set=proposal.set_id,
+        replaced=proposal.replaced_unsaved,
+    )
 
 
 async def saved_recovery_codes(request: Request) -> Response:

@@ -112,6 +112,7 @@ _PAGE_DEFAULTS: dict[str, dict[str, object]] = {
         "account_path": None,
     },
     "onboarding.html": {
+        "replaced": False,
         "error": None,
         "retry_after": None,
         "attempts_left": None,
@@ -145,6 +146,7 @@ _PAGE_DEFAULTS: dict[str, dict[str, object]] = {
     "account.html": {"done": None, "phone": None, "events": [], "verified_on": {}},
     "account_signin.html": {"unknown": False},
     "account_change.html": {
+        "replaced": False,
         "error": None,
         "retry_after": None,
         "attempts_left": None,

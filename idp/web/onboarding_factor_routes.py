@@ -174,7 +174,14 @@ async def show_recovery_codes(request: Request, _form: Any, inv: invitations.Inv
     st = state(request)
     eid_id = eid_of(inv)
     proposal = await st.db.write(lambda tx: recovery_codes.propose(tx, eid_id=eid_id, now=tx.now))
-    return await render_step(request, inv, "recovery", codes=proposal.codes, recovery_set=proposal.set_id)
+    return await render_step(
+        request,
+        inv,
+        "recovery",
+        codes=proposal.codes,
+        recovery_set=proposal.set_id,
+        replaced=proposal.replaced_unsaved,
+    )
 
 
 @step_post("recovery", needs_eid=True)

@@ -67,10 +67,13 @@ class RecoveryCodeSetError(LoginError):
 
 @dataclass(slots=True, frozen=True)
 class Proposal:
-    """A proposed set: its id (for :func:`confirm`) and its codes, to show once."""
+    """A proposed set: its id (for :func:`confirm`) and its codes, to show once;
+    ``replaced_unsaved``: it voids a set proposed before and not confirmed (a page reloaded, or
+    shown in another window), whose codes the person may have begun to write down."""
 
     set_id: str
     codes: list[str]
+    replaced_unsaved: bool = False
 
 
 class RecoveryCodeError(LoginError):
@@ -128,8 +131,10 @@ def _delete_in_use(tx: Tx, eid_id: str) -> int:
     return int(deleted.rowcount)
 
 
-def _delete_pending(tx: Tx, eid_id: str) -> None:
-    tx.conn.execute(delete(tables.recovery_codes).where((_R.eid_id == eid_id) & _R.pending))
+def _delete_pending(tx: Tx, eid_id: str) -> int:
+    return int(
+        tx.conn.execute(delete(tables.recovery_codes).where((_R.eid_id == eid_id) & _R.pending)).rowcount
+    )
 
 
 def _issued(tx: Tx, eid_id: str, owner: tuple[str, str], count: int, replaced: int) -> None:
@@ -164,7 +169,7 @@ def propose(tx: Tx, *, eid_id: str, now: float, count: int = DEFAULT_COUNT) -> P
     codes = _new_codes(count)
     set_id = _new_set_id()
     tenant_id, username = eids.owner(tx.conn, eid_id)
-    _delete_pending(tx, eid_id)
+    replaced = _delete_pending(tx, eid_id) > 0
     _store(tx, eid_id, codes, now, set_id, pending=True)
     audit.record(
         tx,
@@ -176,7 +181,7 @@ def propose(tx: Tx, *, eid_id: str, now: float, count: int = DEFAULT_COUNT) -> P
             details={"method": PROVES.method, "count": count},
         ),
     )
-    return Proposal(set_id=set_id, codes=codes)
+    return Proposal(set_id=set_id, codes=codes, replaced_unsaved=replaced)
 
 
 @dataclass(slots=True, frozen=True)

@@ -184,6 +184,13 @@ def test_invitation_to_an_advanced_eid_and_back_to_the_relying_app(party: PartyF
     shown = post(p, recovery, action_of(recovery, "/recovery"))  # shown again in another window
     codes = re.findall(r"<code>([A-Z0-9]{5}-[A-Z0-9]{5})</code>", shown.text)
     assert len(codes) == 10 and codes[0] not in first.text
+    # the second showing says the first set is void; each offers its own codes as a text file
+    replaced = "codes shown to you before and not saved do not work"
+    assert replaced in as_read(shown.text) and replaced not in as_read(first.text)
+    download = re.search(
+        r'href="data:text/plain;charset=utf-8,([^"]+)" download="recovery-codes.txt"', shown.text
+    )
+    assert download and urllib.parse.unquote(download.group(1)).split("\r\n") == codes
     stale = post(
         p, first, action_of(first, "/recovery/saved"), recovery_set=form_value(first.text, "recovery_set")
     )
@@ -362,6 +369,7 @@ def test_a_used_invitation_says_so_in_its_language_and_branding_with_a_way_on(pa
     page = p.rp.browser.get(urllib.parse.urlsplit(str(finish_page.url)).path)  # Back after finishing
     assert page.status_code == 400 and '<html lang="hr">' in page.text
     assert USED_HR in as_read(page.text)
+
     def header(html: str) -> str:
         return html.split("<header")[1].split("</header>")[0]
 

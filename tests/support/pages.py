@@ -732,7 +732,9 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
     ("onboarding.html", dict(_ONBOARDING, step="recovery")),
     (
         "onboarding.html",
-        dict(_ONBOARDING, step="recovery", codes=["AAAA-BBBB", "CCCC-DDDD"], recovery_set="s1"),
+        dict(
+            _ONBOARDING, step="recovery", codes=["AAAA-BBBB", "CCCC-DDDD"], recovery_set="s1", replaced=True
+        ),
     ),
     ("onboarding.html", dict(_ONBOARDING, step="recovery", error="stale")),
     ("onboarding.html", dict(_ONBOARDING, step="finish")),
