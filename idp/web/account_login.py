@@ -59,6 +59,16 @@ def shown_client_name(client_id: str, name: str | None) -> str | None:
     return None if client_id.startswith(CLIENT_PREFIX) else name
 
 
+def is_account_change(params: object) -> bool:
+    """Whether an auth request is the fresh sign-in a change on the account page asks for (the
+    sign-in pages then say why, and lead back to the account)."""
+    return (
+        isinstance(params, dict)
+        and params.get("purpose") == ACCOUNT
+        and str(params.get("next") or "/account") != "/account"
+    )
+
+
 def is_internal(params: object) -> bool:
     """Whether an auth request's params are an account login or a reset (not an app's request)."""
     return isinstance(params, dict) and params.get("purpose") in (ACCOUNT, RESET)

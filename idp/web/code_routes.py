@@ -167,6 +167,7 @@ def code_page(
         phone=mask_phone(opts.phone) if opts.phone else None,
         recovery_left=opts.recovery,
         client_name=account_login.shown_client_name(login.client_id, login.client_name),
+        account_change=account_login.is_account_change(login.params),
         request_id=login.request_id,
         branding=dict(login.tenant.branding),
         return_path=f"/login?{urlencode({'request_id': login.request_id, 'method': chosen})}",

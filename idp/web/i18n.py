@@ -93,6 +93,7 @@ _PAGE_DEFAULTS: dict[str, dict[str, object]] = {
         "passkey_error": None,
     },
     "login_password.html": {
+        "account_change": False,
         "error": None,
         "retry_after": None,
         "password_error": None,
@@ -128,6 +129,7 @@ _PAGE_DEFAULTS: dict[str, dict[str, object]] = {
     "emails/invitation.txt": {"given_name": None, "existing": False},
     "emails/invitation.html": {"given_name": None, "existing": False},
     "login_code.html": {
+        "account_change": False,
         "client_name": None,
         "error": None,
         "retry_after": None,

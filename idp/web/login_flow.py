@@ -30,6 +30,7 @@ from levels_of_assurance.policy import Factor, Method, Step
 def _page(login: logins.Login, **extra: Any) -> dict[str, Any]:
     return {
         "client_name": account_login.shown_client_name(login.client_id, login.client_name),
+        "account_change": account_login.is_account_change(login.params),
         "request_id": login.request_id,
         "branding": dict(login.tenant.branding),
         "return_path": f"/login?{urlencode({'request_id': login.request_id})}",

@@ -268,7 +268,11 @@ def test_a_basic_session_is_stepped_up_and_comes_back_to_the_change(party: Party
     assert to_login.status_code == 303 and to_login.headers["location"].startswith("/login?request_id=")
     page = p.rp.browser.get(to_login.headers["location"])
     assert "Enter your password" in page.text and 'name="email"' not in page.text  # known person
+    # the sign-in pages say why they are asked for, and lead back to the account
+    why = "To make this change to your account, confirm that it is you."
+    assert why in as_read(page.text) and 'href="/account"' in page.text
     code_page = follow(p, post_form(p, page, "/login/password", password=SECRET))
+    assert why in as_read(code_page.text) and 'href="/account"' in code_page.text
     done = post_form(
         p, code_page, "/login/code", method="totp", code=totp.code_at(secret=secret, for_time=time.time())
     )

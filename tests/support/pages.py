@@ -648,6 +648,8 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
     ),
     ("login_unavailable.html", {"request_id": "r1", "email": "a***@example.com", "client_name": "Portal"}),
     ("login_code.html", dict(_CODE_PAGE, method="sms")),
+    ("login_code.html", dict(_CODE_PAGE, method="totp", account_change=True)),
+    ("login_password.html", {"request_id": "r1", "email": "a***@example.com", "account_change": True}),
     ("login_code.html", dict(_CODE_PAGE, method="sms", challenge_id="c1")),
     ("login_code.html", dict(_CODE_PAGE, method="recovery")),
     ("login_code.html", dict(_CODE_PAGE, method="recovery", error="malformed")),
