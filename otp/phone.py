@@ -68,6 +68,14 @@ def parse_phone(value: str, *, default_region: str | None = None) -> str:
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
 
+def region_of(e164: str) -> str | None:
+    """The ISO 3166-1 region of a number (``SI`` for ``+386…``), None when it does not parse."""
+    try:
+        return phonenumbers.region_code_for_number(_parse(e164, None)) or None
+    except InvalidPhoneError:
+        return None
+
+
 def display_phone(e164: str) -> str:
     """The number as people write it internationally (ITU-T E.123): ``+386 40 123 456``; a value
     that does not parse is shown as it is."""

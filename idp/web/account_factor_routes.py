@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from urllib.parse import urlencode, urlsplit
 
+from sqlalchemy import Connection, select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -26,6 +27,7 @@ from idp.errors import (
     NotFoundError,
     RateLimitedError,
 )
+from idp.storage import tables
 from idp.web import browser
 from idp.web.account_login import SignedIn, fresh, fresh_form
 from idp.web.account_routes import change_page, notify
@@ -36,7 +38,7 @@ from idp.web.login_state import opaque_id
 from idp.web.security_notice import Notice
 from levels_of_assurance.authenticators import passkey
 from otp import authenticator_app
-from otp.phone import mask_phone, parse_phone
+from otp.phone import display_phone, mask_phone, parse_phone, region_of
 from otp.sms import CodePurpose
 
 # the passkey page runs passkey.js; the site-wide policy already lets our own scripts (and only
@@ -51,13 +53,46 @@ def _account(who: SignedIn) -> str:
 # -- mobile number ----------------------------------------------------------------------------------
 
 
+def _new_number(conn: Connection, challenge_id: str, eid_id: str) -> str | None:
+    """The number a code to change the phone was sent to, written out: it is the one the person
+    just typed, so a slip shows before they wait for an SMS that goes elsewhere."""
+    c = tables.otp_codes.c
+    phone = conn.execute(
+        select(c.phone).where(
+            (c.id == challenge_id) & (c.eid_id == eid_id) & (c.purpose == CodePurpose.CHANGE_PHONE.value)
+        )
+    ).scalar()
+    return str(phone) if phone else None
+
+
+def _home_region(who: SignedIn) -> str | None:
+    """Where a number typed without its country code is from: the eID's country, else the
+    country of its present number."""
+    country = who.person.value("country")
+    if country:
+        return country
+    present = who.person.value("phone_number")
+    return region_of(present) if present else None
+
+
 async def phone_page(request: Request) -> Response:
     who = await fresh(request, "/account/phone")
     if isinstance(who, Response):
         return who
     challenge = opaque_id(request.query_params.get("challenge", "")) or None
+    to = request.query_params.get("to", "")[:32] or None
+    number = None
+    if challenge:
+        eid_id = who.person.id
+        number = await state(request).db.read(lambda conn: _new_number(conn, challenge, eid_id))
+    # "Send a new code" sends to the same number again (the cooldown and limits apply)
     return change_page(
-        request, who, "phone", challenge_id=challenge, to=request.query_params.get("to", "")[:32] or None
+        request,
+        who,
+        "phone",
+        challenge_id=challenge,
+        to=display_phone(number) if number else to,
+        resend_phone=number,
     )
 
 
@@ -69,7 +104,7 @@ async def send_phone_code(request: Request) -> Response:
     form, who = got
     raw = str(form.get("phone") or "")[:64]
     try:
-        e164 = parse_phone(raw)
+        e164 = parse_phone(raw, default_region=_home_region(who))
     except InvalidPhoneError:
         return change_page(request, who, "phone", status=400, error="invalid_phone", phone_value=raw)
     lang = browser.language(request)

@@ -148,6 +148,7 @@ _PAGE_DEFAULTS: dict[str, dict[str, object]] = {
     "account.html": {"done": None, "phone": None, "events": [], "verified_on": {}},
     "account_signin.html": {"unknown": False},
     "account_change.html": {
+        "resend_phone": None,
         "replaced": False,
         "error": None,
         "retry_after": None,

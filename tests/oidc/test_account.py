@@ -21,6 +21,7 @@ from idp.storage.database import Database
 from idp.web.browser import csrf_token
 from levels_of_assurance.authenticators import recovery_codes
 from otp import totp
+from otp.phone import display_phone
 from otp.sms import Checked, PhoneVerifier
 from tests.oidc.conftest import (
     Party,
@@ -384,6 +385,26 @@ def test_change_phone_confirms_the_new_number_by_sms(party: PartyFactory) -> Non
     assert len(events_of(p, "eid.phone_changed")) == 1
     replay = post(p, entry, "/account/phone", challenge_id=challenge, code=code)
     assert replay.status_code == 401 and "already used" in replay.text
+
+
+def test_a_new_number_may_be_typed_as_at_home_and_is_shown_written_out(party: PartyFactory) -> None:
+    """Without a country code the number is read as one of the eID's country (here that of its
+    present number, +386); the code page writes the number out, so a slip shows at once, and
+    offers a new code to the same number."""
+    p, _ = signed_in_advanced(party)
+    number = new_number()
+    national = "0" + number.removeprefix("+386")
+    form = p.rp.browser.get("/account/phone")
+    assert 'aria-describedby="phone-hint"' in form.text
+    before = sms_count(p.served)
+    sent = post(p, form, "/account/phone/send", phone=f"{national[:3]} {national[3:6]} {national[6:]}")
+    assert sent.status_code == 303, sent.text[:1000]
+    assert sms_code(p.served, number, after=before)
+    entry = p.rp.browser.get(sent.headers["location"])
+    assert display_phone(number) in entry.text  # written out, not masked
+    assert form_value(entry.text, "phone") == number
+    again = post(p, entry, "/account/phone/send", phone=form_value(entry.text, "phone"))
+    assert again.status_code == 429  # the resend cooldown, as everywhere a code is sent
 
 
 @pytest.mark.parametrize("meanwhile", ["erased", "suspended"])

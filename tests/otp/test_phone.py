@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from idp.errors import InvalidPhoneError, LoginError
-from otp.phone import display_phone, mask_phone, parse_phone
+from otp.phone import display_phone, mask_phone, parse_phone, region_of
 
 
 @pytest.mark.parametrize(
@@ -78,3 +78,17 @@ def test_masked(e164: str, masked: str) -> None:
 )
 def test_displayed_as_people_write_it(e164: str, shown: str) -> None:
     assert display_phone(e164) == shown
+
+
+@pytest.mark.parametrize(
+    ("value", "region"),
+    [
+        ("+38640123456", "SI"),
+        ("+385911234567", "HR"),
+        ("+381641234567", "RS"),
+        ("not a number", None),
+        ("", None),
+    ],
+)
+def test_region_of_a_number(value: str, region: str | None) -> None:
+    assert region_of(value) == region

@@ -808,6 +808,10 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
     ("account_change.html", {"step": "phone", "phone_value": "040", "error": "invalid_phone"}),
     ("account_change.html", {"step": "phone", "phone_value": "+38640", "error": "sms_failed"}),
     ("account_change.html", {"step": "phone", "challenge_id": "c1", "to": "+386 41 *** 789"}),
+    (
+        "account_change.html",
+        {"step": "phone", "challenge_id": "c1", "to": "+386 41 123 789", "resend_phone": "+38641123789"},
+    ),
     ("account_change.html", {"step": "app", "has_app": True}),
     ("account_change.html", {"step": "app", "has_app": False}),
     ("account_change.html", {"step": "app", "enrolment": _ENROLMENT, "error": "invalid", "attempts_left": 2}),
