@@ -129,6 +129,10 @@ def test_reset_with_an_sms_code(party: PartyFactory) -> None:
     assert to_code.status_code == 303
     code_page = p.rp.browser.get(to_code.headers["location"])
     code = sms_code(p.served, PHONE, after=before)
+    # a new code can be asked for from the code page, after the same cooldown as elsewhere
+    assert 'action="/reset/sms"' in code_page.text and "Send a new code" in code_page.text
+    too_soon = post_form_token(p, code_page, "/reset/sms")
+    assert too_soon.status_code == 429 and sms_count(p.served) == before + 1
     done = p.rp.browser.post(
         "/reset/code",
         data={
