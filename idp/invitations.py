@@ -257,9 +257,16 @@ def _live(conn: Connection, where: Any, now: float) -> dict[str, Any]:
     return dict(found)
 
 
-def peek(conn: Connection, *, token: str, now: float) -> Invitation:
-    """The invitation behind a link, without opening it (for the page a mail scanner may fetch)."""
-    return from_row(_live(conn, tables.invitations.c.digest == secrets.digest(token), now))
+def peek(conn: Connection, *, token: str, now: float, browser: str | None = None) -> Invitation:
+    """The invitation behind a link, without opening it (for the page a mail scanner may fetch).
+    One already opened in a browser other than ``browser`` raises ``other_browser``: its steps
+    go on only there, so the page offers no start that would fail."""
+    row = _live(conn, tables.invitations.c.digest == secrets.digest(token), now)
+    if row["browser_digest"] is not None and (
+        browser is None or not secrets.matches(browser, row["browser_digest"])
+    ):
+        _raise(InvitationProblem.OTHER_BROWSER)
+    return from_row(row)
 
 
 def open_link(tx: Tx, *, token: str, browser: str, client_ip: str | None) -> Invitation:

@@ -59,10 +59,10 @@ async def invite_page(request: Request) -> Response:
     """The invitation as the link shows it; nothing changes until the person starts."""
     st = state(request)
     token = request.query_params.get("token", "")[:128]
-    now = time.time()
+    now, browser_value = time.time(), browser.browser_id(request)
 
     def load(conn: Connection) -> tuple[invitations.Invitation, str, invitation_enrolment.Enrolment]:
-        inv = invitations.peek(conn, token=token, now=now)
+        inv = invitations.peek(conn, token=token, now=now, browser=browser_value)
         if inv.enrols_existing:  # opened again during its steps: the offer it was opened with
             return inv, "enrol", invitation_enrolment.Enrolment(str(inv.progress["existing_eid"]))
         person = eids.find_by_email(conn, tenant_id=inv.tenant_id, email=inv.email)

@@ -17,7 +17,7 @@ from idp.delivery.sms import read_outbox
 from idp.storage import tables
 from idp.storage.database import Database, Tx
 from idp.web import onboarding_routes
-from idp.web.browser import BROWSER_COOKIE
+from idp.web.browser import BROWSER_COOKIE, csrf_token
 from idp.web.i18n import LANGUAGE_COOKIE
 from otp import totp
 from otp.sms import Checked, PhoneVerifier
@@ -425,11 +425,21 @@ def test_the_link_belongs_to_the_first_browser_that_opens_it(party: PartyFactory
     with p.served.client() as other:
         other.headers["Accept-Language"] = "en"
         page = other.get(f"{link.path}?{link.query}")
+        # the link's page says so at once, with no Start that would fail
+        assert (
+            page.status_code == 400 and "another browser" in page.text and 'action="/invite"' not in page.text
+        )
         taken = other.post(
             "/invite",
-            data={"csrf_token": form_value(page.text, "csrf_token"), "token": form_value(page.text, "token")},
+            data={
+                "csrf_token": csrf_token(p.served.settings.secret_key, other.cookies[BROWSER_COOKIE]),
+                "token": urllib.parse.parse_qs(link.query)["token"][0],
+            },
         )
         assert taken.status_code == 400 and "another browser" in taken.text
+    # the browser that opened it may open the link again and go on
+    again = p.rp.browser.get(f"{link.path}?{link.query}")
+    assert again.status_code == 200 and 'action="/invite"' in again.text
 
 
 def _invitation_row(conn: object, invitation_id: str) -> invitations.Invitation:
