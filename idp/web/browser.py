@@ -86,7 +86,9 @@ def render(
     """Render a page; gives the browser its cookie (and so a CSRF token) on first visit.
 
     The language switcher comes back to this page's URL; a page that answers a form post cannot be
-    fetched again, so it comes back to ``return_path`` (a GET page) or the home page instead.
+    fetched again, so it comes back to ``return_path`` (a GET page) or the home page instead, and
+    ``return_path`` takes the post's place in the browser's history (a reload or Back shows it
+    rather than sending the form again).
     """
     st = state(request)
     new_browser = None
@@ -96,16 +98,19 @@ def render(
         from idp.secrets import new_secret
 
         browser = new_browser = new_secret()
+    replace_url = None
     if request.method in {"GET", "HEAD"}:
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     else:
         path = return_path or "/"
+        replace_url = return_path  # the post's place in the history (static/post-result.js)
     html = st.pages.render(
         template,
         language=language(request),
         languages=list(st.pages.languages),
         csrf_token=csrf_token(st.settings.secret_key, browser),
         current_path=path,
+        replace_url=replace_url,
         branding=branding or {},
         status=status,  # error.html shows it
         **context,

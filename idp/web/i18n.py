@@ -295,6 +295,7 @@ class Pages:
         values.setdefault("languages", list(self.languages))
         values.setdefault("csrf_token", "")
         values.setdefault("current_path", "/")
+        values.setdefault("replace_url", None)
         branding = clean_branding(values.get("branding"))
         values["branding"] = branding
         values["brand_style"] = brand_style(branding["primary_color"])

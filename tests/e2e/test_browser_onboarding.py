@@ -151,6 +151,59 @@ def test_onboarding_pages_then_the_relying_app_gets_advanced(
 
 
 @on_browser_thread
+def test_back_and_reload_after_a_form_s_answer_send_nothing_again(
+    browser: Browser, localhost_app: ServedApp, rp_app: RelyingApp
+) -> None:
+    """A page that answers a post (a wrong code, the recovery codes shown) took the post's place
+    in the history: Back to it, or a reload, sent the form again (Chromium's "Confirm Form
+    Resubmission", or a new set of codes). The step's own page now takes that place."""
+    sender = _party(localhost_app, rp_app)
+    link = _invite(localhost_app, sender, rp_app, "vesna.zupan@example.com")
+    context = browser.new_context(ignore_https_errors=True, locale="en-GB")
+    context.set_default_timeout(10_000)
+    posts: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
+        page.goto(link)
+        page.get_by_role("button", name="Start").click()
+        before = sms_count(localhost_app)
+        page.get_by_role("button", name="Send the code").click()
+        code = sms_code(localhost_app, PHONE, after=before)
+        page.get_by_label("Code", exact=True).fill(f"{(int(code) + 1) % 10**6:06d}")
+        page.get_by_role("button", name="Confirm").click()
+        expect(page.locator("#code-error")).to_be_visible()  # the answer to the post
+        assert "?challenge=" in page.url  # the step's page in its place
+        page.get_by_label("Code", exact=True).fill(code)
+        page.get_by_role("button", name="Confirm").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Check your details")
+        sent = len(posts)
+        answer = page.go_back()
+        assert answer is not None and answer.ok and answer.request.method == "GET"
+        expect(page.get_by_role("heading", level=1)).to_have_text("Check your details")  # the step now
+        assert len(posts) == sent
+        page.get_by_label("These details are mine and they are correct.").check()
+        page.get_by_role("button", name="Confirm").click()
+        page.get_by_label(re.compile("Authenticator app")).check()
+        page.get_by_role("button", name="Continue").click()
+        key = page.locator("code").first.inner_text().replace(" ", "")
+        page.get_by_label("Code from the app").fill(totp.code_at(secret=key, for_time=time.time()))
+        page.get_by_role("button", name="Confirm").click()
+        page.get_by_label("New password").fill(PASSWORD)
+        page.get_by_label("Repeat the password").fill(PASSWORD)
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_role("button", name="Show my recovery codes").click()
+        first = page.locator("ol.recovery-codes li").first.inner_text()
+        sent = len(posts)
+        page.reload()  # no new set made behind the person's back: the step's page again
+        expect(page.get_by_role("button", name="Show my recovery codes")).to_be_visible()
+        assert len(posts) == sent and first not in page.content()
+    finally:
+        context.close()
+        sender.rp.close()
+
+
+@on_browser_thread
 def test_password_and_app_code_sign_in_in_the_browser(
     browser: Browser, localhost_app: ServedApp, rp_app: RelyingApp
 ) -> None:
