@@ -4,13 +4,14 @@ never in the way of the change itself."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
 
-from idp import invitations, lockout
+from idp import invitations
 from idp.errors import DeliveryError
 from idp.storage import tables
 from idp.web.security_notice import SUBJECTS, Notice
@@ -146,7 +147,7 @@ def test_blocking_the_eid_is_told_without_a_link_to_the_account(party: PartyFact
 
 def _guess_until_locked(p: Party, monkeypatch: pytest.MonkeyPatch) -> None:
     # three free failures and a lock at the third, so no delay is waited for
-    policy = lockout.Policy(free_per_account=3, lock_after=3)
+    policy = dataclasses.replace(p.served.state.throttle.policy, free_per_account=3, lock_after=3)
     monkeypatch.setattr(p.served.state.throttle, "policy", policy)
     for _ in range(3):
         page, _, _ = start(p, acr_values=ADVANCED, prompt="login")
