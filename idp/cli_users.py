@@ -178,7 +178,32 @@ def _status(args: argparse.Namespace, settings: Settings, status: eids.EIDStatus
         return person
 
     person = _write(settings, unit)
+    if status == eids.EIDStatus.ACTIVE and person.status != eids.EIDStatus.ACTIVE:
+        _notify(settings, person, "enabled")
     _out(args, {"id": person.id, "status": str(status)}, f"eID {person.username} {verb}")
+
+
+def _notify(settings: Settings, person: eids.EID, notice: str) -> None:
+    """Tell the person what an administrator did (a :class:`idp.web.security_notice.Notice`), as
+    the admin API does; awaited here: the command ends when the mail was handed over, or its
+    failure audited."""
+    from idp.delivery.mail import build_mailer
+    from idp.web import security_notice
+    from idp.web.i18n import Pages
+
+    pages = Pages(languages=settings.languages)
+    mailer = build_mailer(settings.email_backend, base_dir=None)
+    _with_db(
+        settings,
+        lambda db: security_notice.deliver(
+            db=db,
+            pages=pages,
+            settings=settings,
+            mailer=mailer,
+            person=person,
+            notice=security_notice.Notice(notice),
+        ),
+    )
 
 
 def cmd_user_suspend(args: argparse.Namespace, settings: Settings) -> None:
@@ -195,6 +220,8 @@ def cmd_user_unlock(args: argparse.Namespace, settings: Settings) -> None:
         return person, lockout.unlock(tx, eid_id=person.id, tenant_id=person.tenant_id, actor="cli")
 
     person, lifted = _write(settings, unit)
+    if lifted:
+        _notify(settings, person, "unlocked")
     _out(
         args,
         {"id": person.id, "unlocked": lifted},

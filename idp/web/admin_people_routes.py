@@ -17,6 +17,7 @@ from idp.admin import queries
 from idp.admin.openapi import Operation, Query
 from idp.errors import NotFoundError
 from idp.storage.database import Tx
+from idp.web import security_notice
 from idp.web.admin_http import Call, json_response
 
 log = logging.getLogger("idp.admin")
@@ -104,13 +105,17 @@ async def _set_status(call: Call, status: eids.EIDStatus, verb: str) -> Response
     body: m.StatusChange = call.body
     person = await _user(call)
 
-    def unit(tx: Tx) -> eids.EID:
+    def unit(tx: Tx) -> tuple[eids.EID, str]:
+        before = eids.get(tx.conn, person.id).status
         eids.set_status(
             tx, eid_id=person.id, status=status, reason=body.reason or verb, actor=call.principal.actor
         )
-        return eids.get(tx.conn, person.id)
+        return eids.get(tx.conn, person.id), before
 
-    return json_response(user_out(await call.st.db.write(unit)))
+    changed, before = await call.st.db.write(unit)
+    if status == eids.EIDStatus.ACTIVE and before != eids.EIDStatus.ACTIVE:
+        security_notice.send(call.st, person=changed, notice=security_notice.Notice.ENABLED, ip=None)
+    return json_response(user_out(changed))
 
 
 async def suspend_user(call: Call) -> Response:

@@ -3,20 +3,22 @@
 A person whose password, mobile number, authenticator app, passkeys or recovery codes were
 changed, or whose eID was blocked or locked, hears of it at the address the eID was created
 for, so that a change someone else made does not go unnoticed: the mail says what changed,
-when and from which IP address, and what to do if it was not them.
+when and from which IP address, and what to do if it was not them. An administrator lifting a
+lock or enabling the eID again is told too (without the administrator's IP address).
 
 A notice is sent after the change is committed, in the background: a mail server that is down
 never holds up or fails the change. Whether it was handed over is audited
 (``security_notice.sent``, or ``security_notice.delivery_failed`` with the error).
 
 Its language is that of the person's browser when they made the change themselves; a lock,
-which a stranger's wrong guesses may cause, is told in the language of the eID's latest
-invitation, else in the service's default language.
+which a stranger's wrong guesses may cause, and what an administrator did, are told in the
+language of the eID's latest invitation, else in the service's default language.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -25,10 +27,12 @@ from urllib.parse import urlencode
 from sqlalchemy import Connection, select
 
 from idp import audit, eids, tenants
-from idp.delivery.mail import compose
+from idp.delivery.mail import Mailer, compose
 from idp.errors import DeliveryError, NotFoundError
+from idp.settings import Settings
 from idp.storage import tables
-from idp.web.i18n import N_
+from idp.storage.database import Database, Tx
+from idp.web.i18n import N_, Pages
 from idp.web.state import AppState
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,8 @@ class Notice(StrEnum):
     RECOVERY_CODES = "recovery_codes"
     BLOCKED = "blocked"
     LOCKED = "locked"
+    UNLOCKED = "unlocked"  # by an administrator
+    ENABLED = "enabled"  # by an administrator, after a suspension or a block
 
 
 SUBJECTS = {
@@ -56,6 +62,8 @@ SUBJECTS = {
     Notice.RECOVERY_CODES: N_("New recovery codes for your eID"),
     Notice.BLOCKED: N_("Your eID was blocked"),
     Notice.LOCKED: N_("Your eID was locked"),
+    Notice.UNLOCKED: N_("Your eID was unlocked"),
+    Notice.ENABLED: N_("Your eID can be used again"),
 }
 
 
@@ -71,8 +79,20 @@ def send(
     """Mail ``notice`` to ``person`` in the background. ``language``: the page language of the
     person who made the change; None for the eID's own (see the module docstring). ``phone``:
     the new number, masked, for :attr:`Notice.PHONE_CHANGED`."""
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    st.spawn(_deliver(st, person, notice, ip, language, phone, when), delivery=True)
+    st.spawn(
+        deliver(
+            db=st.db,
+            pages=st.pages,
+            settings=st.settings,
+            mailer=st.mailer,
+            person=person,
+            notice=notice,
+            ip=ip,
+            language=language,
+            phone=phone,
+        ),
+        delivery=True,
+    )
 
 
 def _latest_invitation_language(conn: Connection, eid_id: str) -> str | None:
@@ -82,22 +102,30 @@ def _latest_invitation_language(conn: Connection, eid_id: str) -> str | None:
     ).scalar()
 
 
-async def _deliver(
-    st: AppState,
+async def deliver(
+    *,
+    db: Database,
+    pages: Pages,
+    settings: Settings,
+    mailer: Mailer,
     person: eids.EID,
     notice: Notice,
-    ip: str | None,
-    language: str | None,
-    phone: str | None,
-    when: str,
+    ip: str | None = None,
+    language: str | None = None,
+    phone: str | None = None,
 ) -> None:
-    to = person.value("email") or person.username
+    """Compose and hand over the notice, and audit the outcome (:func:`send` runs it in the
+    background; ``idp user enable`` and ``unlock`` wait for it)."""
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     try:
-        tenant = await st.db.read(lambda conn: tenants.get(conn, person.tenant_id))
+        # as it is now: an eID erased meanwhile is told nothing, and nothing of it is written again
+        person = await db.read(lambda conn: eids.get(conn, person.id))
+        to = person.value("email") or person.username
+        tenant = await db.read(lambda conn: tenants.get(conn, person.tenant_id))
         if language is None:
-            stored = await st.db.read(lambda conn: _latest_invitation_language(conn, person.id))
+            stored = await db.read(lambda conn: _latest_invitation_language(conn, person.id))
             # a stored tag ("sr-Latn"), Babel id ("sr_Latn") or bare range ("sr"); else the default
-            language = st.pages.negotiate(cookie=stored, accept_language=stored)
+            language = pages.negotiate(cookie=stored, accept_language=stored)
         organisation = str(tenant.branding.get("name") or tenant.name)
         context: dict[str, Any] = {
             "notice": str(notice),
@@ -105,27 +133,41 @@ async def _deliver(
             "when": when,
             "ip": ip,
             "phone": phone,
-            "account_link": f"{st.settings.issuer}/account?{urlencode({'tenant': tenant.slug})}",
+            "account_link": f"{settings.issuer}/account?{urlencode({'tenant': tenant.slug})}",
             "branding": dict(tenant.branding),
         }
         message = compose(
-            sender=st.settings.email_from,
+            sender=settings.email_from,
             to=to,
-            subject=st.pages.gettext(language, SUBJECTS[notice]),
-            text=st.pages.render("emails/security_notice.txt", language=language, **context),
-            html=st.pages.render("emails/security_notice.html", language=language, **context),
+            subject=pages.gettext(language, SUBJECTS[notice]),
+            text=pages.render("emails/security_notice.txt", language=language, **context),
+            html=pages.render("emails/security_notice.html", language=language, **context),
             headers={"Auto-Submitted": "auto-generated"},
         )
-        await st.mailer.send(message)
-    except NotFoundError:  # the eID's tenant was deleted meanwhile: nobody left to tell
+        await mailer.send(message)
+    except NotFoundError:  # the eID or its tenant was erased meanwhile: nobody left to tell
         return
     except (DeliveryError, ValueError) as exc:
         log.warning("security notice %s for eID %s not delivered: %s", notice, person.id, exc)
         failed = _event(person, "security_notice.delivery_failed", notice, error=str(exc)[:200])
-        await st.db.write(lambda tx: audit.record(tx, failed))
+        await db.write(_audited(failed))
         return
-    sent = _event(person, "security_notice.sent", notice)
-    await st.db.write(lambda tx: audit.record(tx, sent))
+    await db.write(_audited(_event(person, "security_notice.sent", notice)))
+
+
+def _audited(event: audit.AuditEvent) -> Callable[[Tx], None]:
+    """The unit that records ``event``, unless its eID was erased while the mail went out (the
+    erasure's trail ends with it; nothing of the eID is written after it)."""
+
+    def unit(tx: Tx) -> None:
+        tx.audit_head()  # first: an erasure appends under the same lock, so it is seen if it came first
+        try:
+            eids.get(tx.conn, str(event.eid_id))
+        except NotFoundError:
+            return
+        audit.record(tx, event)
+
+    return unit
 
 
 def _event(person: eids.EID, event_type: str, notice: Notice, **details: str) -> audit.AuditEvent:

@@ -251,7 +251,11 @@ def test_user_crud_paging_suspend_and_erase(admin: Admin) -> None:
     kinds = [e["event_type"] for e in events]
     assert kinds[-1] == "eid.erased" and "eid.status_changed" in kinds and "eid.updated" in kinds
     actor = f"admin-api:{admin.client.client.client_id}"
-    assert all(e["details"].get("actor") == actor for e in events if e["event_type"] != "eid.created")
+    # what the administrator did names them (the notice of the re-enabling is the service's own)
+    done = [
+        e for e in events if e["event_type"] != "eid.created" and not e["event_type"].startswith("security_")
+    ]
+    assert all(e["details"].get("actor") == actor for e in done)
 
 
 # -- groups ---------------------------------------------------------------------------------------
@@ -275,6 +279,20 @@ def test_group_crud_and_members(admin: Admin, make_admin: AdminFactory) -> None:
     assert [g["id"] for g in admin.get("/groups").json()["items"]] == [gid]
     assert admin.delete(f"/groups/{gid}").status_code == 204
     assert_problem(admin.get(f"/groups/{gid}"), 404)
+
+
+def test_enabling_a_user_again_tells_them(admin: Admin) -> None:
+    uid = admin.post("/users", {"attributes": {"email": "back@example.com"}}).json()["id"]
+    seen = outbox_names(admin.app)
+    assert admin.post(f"/users/{uid}/enable", {}).status_code == 200  # active already: nothing to tell
+    admin.post(f"/users/{uid}/suspend", {"reason": "checking a report"})
+    admin.post(f"/users/{uid}/enable", {})
+    mail = wait_for_mail(admin.app, "back@example.com", seen=seen)
+    assert mail["Subject"] == "Vaš eID lahko znova uporabljate"  # the service's first language
+    text = mail.get_body(("plain",))
+    assert text is not None and "IP" not in text.get_content()  # not the administrator's address
+    time.sleep(0.2)
+    assert len([n for n in outbox_names(admin.app) - seen]) == 1
 
 
 # -- invitations ----------------------------------------------------------------------------------

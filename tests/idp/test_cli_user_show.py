@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
+import shutil
 import time
+from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from idp import eids, lockout, tenants
 from idp.storage.database import Database
 from levels_of_assurance.authenticators import password, recovery_codes
-from tests.idp.test_cli import Cli, cli
+from tests.idp.test_cli import Cli, _env, cli
 
 __all__ = ["cli"]
 
@@ -77,3 +82,42 @@ def test_user_show_unknown(cli: Cli) -> None:
     error = cli("user", "show", "--tenant", "acme", "--email", "nobody@example.com", "--json", code=2).json()
     assert error["error"] == "not_found"
     cli("user", "show", "--tenant", "acme", "--email", "not an address", "--json", code=2)
+
+
+def _mails(directory: Path) -> list[EmailMessage]:
+    found = []
+    for path in sorted(directory.glob("*.eml")) if directory.is_dir() else []:
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        found.append(message)
+    return found
+
+
+def test_unlock_and_enable_tell_the_person(tmp_path: Path, sqlite_template: Path) -> None:
+    """What an administrator lifts is told at the eID's address, in the service's first language
+    (the eID came from no invitation), once: not for an unlock of an eID that was not locked."""
+    shutil.copy(sqlite_template, tmp_path / "idp.db")
+    outbox = tmp_path / "mail"
+    run = Cli(tmp_path, _env(tmp_path, IDP_EMAIL_BACKEND=f"file:{outbox}"))
+    run("tenant", "create", "--slug", "acme", "--name", "Acme", "--json")
+    run(
+        "user",
+        "create",
+        "--tenant",
+        "acme",
+        "--email",
+        "ana@example.com",
+        "--phone",
+        "+38640123456",
+        "--json",
+    )
+    _enrol(run)  # locks it
+    run("user", "unlock", "--tenant", "acme", "--email", "ana@example.com", "--json")
+    [unlocked] = _mails(outbox)
+    assert unlocked["To"] == "ana@example.com" and unlocked["Subject"] == "Vaš eID je bil odklenjen"
+    run("user", "unlock", "--tenant", "acme", "--email", "ana@example.com", "--json")  # not locked now
+    run("user", "suspend", "--tenant", "acme", "--email", "ana@example.com", "--json")
+    assert len(_mails(outbox)) == 1  # a suspension is not told (an investigation may be under way)
+    run("user", "enable", "--tenant", "acme", "--email", "ana@example.com", "--json")
+    run("user", "enable", "--tenant", "acme", "--email", "ana@example.com", "--json")  # active already
+    assert [m["Subject"] for m in _mails(outbox)] == [unlocked["Subject"], "Vaš eID lahko znova uporabljate"]
