@@ -42,7 +42,8 @@ def _enrol(cli: Cli) -> None:
     asyncio.run(run())
 
 
-def test_user_show(cli: Cli) -> None:
+def _ana(cli: Cli) -> None:
+    """Tenant acme with Ana, whose number nobody confirmed yet."""
     cli("tenant", "create", "--slug", "acme", "--name", "Acme", "--json")
     cli(
         "user",
@@ -55,6 +56,10 @@ def test_user_show(cli: Cli) -> None:
         "+38640123456",
         "--json",
     )
+
+
+def test_user_show(cli: Cli) -> None:
+    _ana(cli)
     fresh = cli("user", "show", "--tenant", "acme", "--email", "Ana@example.com", "--json").json()
     assert fresh["status"] == "active" and fresh["locked"] is False
     assert fresh["factors"] == {
@@ -99,18 +104,7 @@ def test_unlock_and_enable_tell_the_person(tmp_path: Path, sqlite_template: Path
     shutil.copy(sqlite_template, tmp_path / "idp.db")
     outbox = tmp_path / "mail"
     run = Cli(tmp_path, _env(tmp_path, IDP_EMAIL_BACKEND=f"file:{outbox}"))
-    run("tenant", "create", "--slug", "acme", "--name", "Acme", "--json")
-    run(
-        "user",
-        "create",
-        "--tenant",
-        "acme",
-        "--email",
-        "ana@example.com",
-        "--phone",
-        "+38640123456",
-        "--json",
-    )
+    _ana(run)
     _enrol(run)  # locks it
     run("user", "unlock", "--tenant", "acme", "--email", "ana@example.com", "--json")
     [unlocked] = _mails(outbox)
