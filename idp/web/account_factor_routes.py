@@ -121,6 +121,9 @@ async def send_phone_code(request: Request) -> Response:
             locale=lang,
         )
     except RateLimitedError as exc:
+        # "Send a new code" too soon: the code page again, where the code already sent still works
+        sent = opaque_id(form.get("challenge_id")) or None
+        again = {"challenge_id": sent, "to": display_phone(e164), "resend_phone": e164} if sent else {}
         response = change_page(
             request,
             who,
@@ -129,6 +132,7 @@ async def send_phone_code(request: Request) -> Response:
             error="sms_throttled",
             retry_after=exc.retry_after,
             phone_value=raw,
+            **again,
         )
         response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
         return response

@@ -36,7 +36,7 @@ from idp.errors import (
 from idp.web import browser
 from idp.web.branding import sms_name
 from idp.web.browser import client_ip, render, state
-from idp.web.i18n import SMS_PHONE_CODE
+from idp.web.i18n import LANGUAGE_COOKIE, LANGUAGE_COOKIE_MAX_AGE, SMS_PHONE_CODE
 from idp.web.invitation_routes import invitation_page, problem_page, tenant_of
 from idp.web.login_state import opaque_id
 from levels_of_assurance.authenticators import password
@@ -141,6 +141,10 @@ async def onboarding_page(request: Request) -> Response:
     try:
         inv = await _load(request, invitation_id)
     except LoginError as exc:
+        if exc.code == invitations.InvitationProblem.USED:  # Back after finishing, in that browser
+            done = await _finished_just_now(request, invitation_id, within=FINISHED_SHOWN_WITHIN)
+            if done is not None:
+                return await invitation_page(request, done, "done")
         return await problem_page(request, exc, invitation_id=invitation_id)
     step = _next_step(inv)
     if step == "finish":
@@ -169,9 +173,16 @@ async def _form_and_invitation(
 
 # a second press of Finish, within this time of the first, gets the first's answer again
 FINISHED_AGAIN_WITHIN = 120.0
+# the steps' page, come back to in the browser that finished them, says the eID is ready
+FINISHED_SHOWN_WITHIN = 24 * 3600.0
 
 
-async def _finished_just_now(request: Request, invitation_id: str) -> invitations.Invitation | None:
+async def _finished_just_now(
+    request: Request, invitation_id: str, *, within: float | None = None
+) -> invitations.Invitation | None:
+    """The invitation completed in this browser at most ``within`` seconds ago (by default
+    :data:`FINISHED_AGAIN_WITHIN`), else None."""
+    within = FINISHED_AGAIN_WITHIN if within is None else within
     browser_value, now = browser.browser_id(request), time.time()
     inv = await state(request).db.read(
         lambda conn: invitations.load_finished(
@@ -179,7 +190,7 @@ async def _finished_just_now(request: Request, invitation_id: str) -> invitation
             invitation_id=invitation_id[:64],
             browser=browser_value,
             now=now,
-            within=FINISHED_AGAIN_WITHIN,
+            within=within,
         )
     )
     if inv is not None:
@@ -427,6 +438,11 @@ async def finish(request: Request, _form: Any, inv: invitations.Invitation) -> R
     target = inv.return_url or f"/onboarding/{inv.id}/done"
     response = RedirectResponse(target, status_code=303)
     browser.set_cookie(response, sessions.COOKIE_NAME, issued.cookie_value)
+    # the language the person set up their eID in stays theirs (the account page, later sign-ins),
+    # unless they chose one themselves
+    chosen = st.pages.supported(inv.language.replace("_", "-")) if inv.language else None
+    if chosen and not request.cookies.get(LANGUAGE_COOKIE):
+        browser.set_cookie(response, LANGUAGE_COOKIE, chosen, max_age=LANGUAGE_COOKIE_MAX_AGE)
     return response
 
 

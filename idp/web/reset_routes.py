@@ -194,8 +194,17 @@ async def send_sms(request: Request) -> Response:
             locale=lang,
         )
     except RateLimitedError as exc:
+        # "Send a new code" too soon: the code page again, where the code already sent still works
+        sent = login_state.opaque_id(form.get("challenge_id")) or None
         response = _code_page(
-            request, token, found, "sms", status=429, error="sms_throttled", retry_after=exc.retry_after
+            request,
+            token,
+            found,
+            "sms",
+            status=429,
+            error="sms_throttled",
+            retry_after=exc.retry_after,
+            challenge_id=sent,
         )
         response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
         return response

@@ -403,8 +403,13 @@ def test_a_new_number_may_be_typed_as_at_home_and_is_shown_written_out(party: Pa
     entry = p.rp.browser.get(sent.headers["location"])
     assert display_phone(number) in entry.text  # written out, not masked
     assert form_value(entry.text, "phone") == number
-    again = post(p, entry, "/account/phone/send", phone=form_value(entry.text, "phone"))
+    challenge = form_value(entry.text, "challenge_id")
+    again = post(
+        p, entry, "/account/phone/send", phone=form_value(entry.text, "phone"), challenge_id=challenge
+    )
     assert again.status_code == 429  # the resend cooldown, as everywhere a code is sent
+    # still where the code already sent is typed
+    assert 'name="code"' in again.text and form_value(again.text, "challenge_id") == challenge
 
 
 @pytest.mark.parametrize("meanwhile", ["erased", "suspended"])

@@ -365,8 +365,15 @@ def test_a_used_invitation_says_so_in_its_language_and_branding_with_a_way_on(pa
     p = party(email=None)  # the browser asks for English
     finish_page, _ = _through_the_steps(p, until="finish", language="hr")
     assert '<html lang="hr">' in finish_page.text
-    assert post(p, finish_page, action_of(finish_page, "/finish")).status_code == 303
-    page = p.rp.browser.get(urllib.parse.urlsplit(str(finish_page.url)).path)  # Back after finishing
+    finished = post(p, finish_page, action_of(finish_page, "/finish"))
+    assert finished.status_code == 303
+    assert p.rp.browser.cookies.get(LANGUAGE_COOKIE) == "hr"  # the eID's pages stay in its language
+    steps = urllib.parse.urlsplit(str(finish_page.url)).path
+    back = p.rp.browser.get(steps)  # Back after finishing, in the same browser: the eID is ready
+    assert back.status_code == 200 and "Vaš eID je spreman" in back.text
+    with p.served.client() as other:  # anyone else, or the link forwarded: it was used
+        other.headers["Accept-Language"] = "en"
+        page = other.get(steps)
     assert page.status_code == 400 and '<html lang="hr">' in page.text
     assert USED_HR in as_read(page.text)
 

@@ -131,8 +131,11 @@ def test_reset_with_an_sms_code(party: PartyFactory) -> None:
     code = sms_code(p.served, PHONE, after=before)
     # a new code can be asked for from the code page, after the same cooldown as elsewhere
     assert 'action="/reset/sms"' in code_page.text and "Send a new code" in code_page.text
-    too_soon = post_form_token(p, code_page, "/reset/sms")
+    challenge = form_value(code_page.text, "challenge_id")
+    too_soon = post_form_token(p, code_page, "/reset/sms", challenge_id=challenge)
     assert too_soon.status_code == 429 and sms_count(p.served) == before + 1
+    # still where the code already sent is typed
+    assert 'name="code"' in too_soon.text and form_value(too_soon.text, "challenge_id") == challenge
     done = p.rp.browser.post(
         "/reset/code",
         data={
