@@ -342,16 +342,20 @@ def load_finished(
     conn: Connection, *, invitation_id: str, browser: str | None, now: float, within: float
 ) -> Invitation | None:
     """The invitation completed at most ``within`` seconds ago in ``browser``, else None: the
-    finish button pressed twice, whose first answer the browser dropped for the second's."""
-    found = find(conn, invitation_id=invitation_id)
-    if found is None or found.completed_at is None or now - found.completed_at > within:
+    finish button pressed twice, whose first answer the browser dropped for the second's, or the
+    steps' page come back to after finishing."""
+    if browser is None or len(invitation_id) > 64 or not invitation_id.isprintable():
         return None
-    digest = conn.execute(
-        select(tables.invitations.c.browser_digest).where(tables.invitations.c.id == found.id)
-    ).scalar()
-    if browser is None or digest is None or not secrets.matches(browser, digest):
+    row = (
+        conn.execute(select(tables.invitations).where(tables.invitations.c.id == invitation_id))
+        .mappings()
+        .first()
+    )
+    if row is None or row["completed_at"] is None or now - row["completed_at"] > within:
         return None
-    return found
+    if row["browser_digest"] is None or not secrets.matches(browser, row["browser_digest"]):
+        return None
+    return from_row(row)
 
 
 def record_progress(tx: Tx, invitation: Invitation, **steps: Any) -> Invitation:

@@ -1,10 +1,12 @@
 """Onboarding from an invitation: the steps from the opened link to an eID at the level the
 sender asked (the link's own pages are :mod:`idp.web.invitation_routes`).
 
-``/onboarding/{id}`` shows the next step: confirm the mobile number with an SMS code, confirm the
-prefilled data (this creates the eID, pending), choose SMS or an authenticator app for codes (and
-enrol it), set a password, save the recovery codes — the last three only for the advanced level
-(:mod:`idp.web.onboarding_factor_routes`). When the last of them is done the eID is activated
+``/onboarding/{id}`` shows the next step: confirm the mobile number with an SMS code
+(:mod:`idp.web.onboarding_phone_routes`), confirm the prefilled data (this creates the eID,
+pending), choose SMS or an authenticator app for codes (and enrol it), set a password, save the
+recovery codes — the last three only for the advanced level
+(:mod:`idp.web.onboarding_factor_routes`). This module holds the steps' machinery, the details
+step and the finish. When the last of them is done the eID is activated
 (:func:`record_step`); the finish page's button then starts an SSO session at the level reached
 and sends the person back to the relying app. On an existing eID that the
 invitation may enrol on (``idp.invitation_enrolment.enrolment_on``) the details step is left out, and a
@@ -27,23 +29,17 @@ from starlette.routing import Route
 from idp import eids, invitation_enrolment, invitations, sessions
 from idp.errors import (
     ConflictError,
-    DeliveryError,
     IdPError,
-    InvalidPhoneError,
     LoginError,
-    RateLimitedError,
 )
 from idp.web import browser
-from idp.web.branding import sms_name
 from idp.web.browser import client_ip, render, state
-from idp.web.i18n import LANGUAGE_COOKIE, LANGUAGE_COOKIE_MAX_AGE, SMS_PHONE_CODE
+from idp.web.i18n import LANGUAGE_COOKIE, LANGUAGE_COOKIE_MAX_AGE
 from idp.web.invitation_routes import invitation_page, problem_page, tenant_of
-from idp.web.login_state import opaque_id
 from levels_of_assurance.authenticators import password
 from levels_of_assurance.ladder import AMR, acr_for
 from levels_of_assurance.policy import Factor, Method, amr_of, level_of
 from otp.phone import mask_phone
-from otp.sms import CodePurpose
 
 PASSWORD_POLICY = password.PasswordPolicy()
 
@@ -210,13 +206,6 @@ def eid_of(inv: invitations.Invitation) -> str:
     return inv.eid_id
 
 
-def _phone(inv: invitations.Invitation) -> str:
-    """The mobile number to confirm (the phone step is reached only with one)."""
-    if inv.phone_number is None:
-        raise IdPError(f"onboarding {inv.id} has no mobile number to confirm")
-    return inv.phone_number
-
-
 StepHandler = Callable[[Request, Any, invitations.Invitation], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -247,82 +236,6 @@ def step_post(step: str, *, needs_eid: bool = False) -> Callable[[StepHandler], 
         return endpoint
 
     return wrap
-
-
-@step_post("phone")
-async def send_phone_code(request: Request, form: Any, inv: invitations.Invitation) -> Response:
-    st = state(request)
-    lang = browser.language(request)
-    tenant = await tenant_of(request, inv.tenant_id)
-    name = sms_name(tenant.branding, tenant.name)
-    try:
-        challenge = await st.phones.send(
-            st.db,
-            tenant_id=inv.tenant_id,
-            eid_id=None,
-            phone=_phone(inv),
-            purpose=CodePurpose.ENROL_PHONE,
-            client_ip=client_ip(request),
-            message=lambda code: st.pages.gettext(lang, SMS_PHONE_CODE, code=code, name=name),
-            locale=lang,
-        )
-    except RateLimitedError as exc:
-        # no new code yet: the one already sent (its challenge on the page) still works
-        response = await render_step(
-            request,
-            inv,
-            "phone",
-            status=429,
-            error="sms_throttled",
-            retry_after=exc.retry_after,
-            challenge_id=opaque_id(form.get("challenge_id")) or None,
-        )
-        response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
-        return response
-    except (DeliveryError, InvalidPhoneError):
-        return await render_step(request, inv, "phone", status=502, error="sms_failed")
-    return back_to_step(inv, challenge=challenge.challenge_id)
-
-
-@step_post("phone")
-async def confirm_phone(request: Request, form: Any, inv: invitations.Invitation) -> Response:
-    st = state(request)
-    challenge_id = str(form.get("challenge_id") or "")[:64]
-    code = str(form.get("code") or "")[:16]
-    ip = client_ip(request)
-    account = f"invitation:{inv.id}"
-    try:
-        await st.throttle.check("code", account=account, ip=ip)
-        checked = await st.phones.check(
-            st.db, challenge_id=challenge_id, code=code, purpose=CodePurpose.ENROL_PHONE, client_ip=ip
-        )
-        if checked.phone != inv.phone_number:
-            raise LoginError("invalid", "this code was sent to another number")
-    except RateLimitedError as exc:
-        return await render_step(
-            request,
-            inv,
-            "phone",
-            status=429,
-            error="throttled",
-            retry_after=exc.retry_after,
-            challenge_id=challenge_id,
-        )
-    except LoginError as exc:
-        if exc.code != "malformed":
-            await st.throttle.failed("code", account=account, ip=ip)
-        keep = challenge_id if exc.code in ("invalid", "malformed") else None
-        return await render_step(
-            request,
-            inv,
-            "phone",
-            status=401,
-            error=str(exc.code),
-            challenge_id=keep,
-            attempts_left=getattr(exc, "attempts_left", None),
-        )
-    await st.db.write(lambda tx: record_step(tx, inv, phone_verified_at=tx.now))
-    return back_to_step(inv)
 
 
 @step_post("details")
@@ -448,8 +361,6 @@ async def finish(request: Request, _form: Any, inv: invitations.Invitation) -> R
 
 routes = [
     Route("/onboarding/{invitation_id}", onboarding_page, methods=["GET"]),
-    Route("/onboarding/{invitation_id}/phone/send", send_phone_code, methods=["POST"]),
-    Route("/onboarding/{invitation_id}/phone", confirm_phone, methods=["POST"]),
     Route("/onboarding/{invitation_id}/details", confirm_details, methods=["POST"]),
     Route("/onboarding/{invitation_id}/finish", finish, methods=["POST"]),
 ]
