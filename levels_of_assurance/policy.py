@@ -52,6 +52,9 @@ class Step(StrEnum):
 
 
 _ONE_TIME = frozenset({Method.TOTP, Method.SMS, Method.RECOVERY_CODE})
+# factors another party vouches for: enough for the apps of the tenant that trusts the portal,
+# not for binding or changing the eID's own authenticators (NIST SP 800-63B §6.1.2.1)
+VOUCHED = frozenset({Method.LOGIN_TOKEN, Method.LOGIN_TOKEN_ADVANCED})
 
 
 @dataclass(slots=True, frozen=True)
@@ -99,6 +102,11 @@ class Decision:
 def fresh(factors: Iterable[Factor], *, not_before: float | None) -> list[Factor]:
     """The factors proven at or after ``not_before`` (all when it is None)."""
     return [f for f in factors if not_before is None or f.at >= not_before]
+
+
+def own(factors: Iterable[Factor]) -> list[Factor]:
+    """The factors the person proved to us themselves: without those a portal vouched for."""
+    return [f for f in factors if f.method not in VOUCHED]
 
 
 def level_of(factors: Sequence[Factor], *, identity_proofed: bool = False) -> Level | None:

@@ -14,6 +14,8 @@ use it; it exists to anchor the tenant and give the sign-in pages a name to show
 Changes to the account need an advanced login whose factors were proven within the last
 ``FRESH_FOR`` seconds (NIST SP 800-63B §6.1.2.1 asks for re-authentication before an
 authenticator is bound or changed); a session without one is stepped up through the same pages.
+Only factors the person proved here count: a portal's SSO login token (:mod:`idp.login_tokens`)
+vouches for them to the tenant's apps, not for changing their password, phone or passkeys.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from idp.storage.database import Tx
 from idp.web import browser
 from idp.web.browser import client_ip, render, state
 from levels_of_assurance.ladder import Level, acr_for
-from levels_of_assurance.policy import Factor, decide
+from levels_of_assurance.policy import Factor, decide, own
 
 ACCOUNT = "account"
 RESET = "reset"
@@ -164,8 +166,9 @@ def create_request(
 
 
 def is_fresh_advanced(session: sessions.Session, *, now: float) -> bool:
-    """Whether the session's factors reach the advanced level within the last ``FRESH_FOR`` s."""
-    return decide(session.factors, requested=Level.ADVANCED, not_before=now - FRESH_FOR).satisfied
+    """Whether the factors the person proved here reach the advanced level within the last
+    ``FRESH_FOR`` s."""
+    return decide(own(session.factors), requested=Level.ADVANCED, not_before=now - FRESH_FOR).satisfied
 
 
 async def start(
@@ -184,7 +187,7 @@ async def start(
     now = time.time()
     browser_value = browser.browser_id(request) or secrets.new_secret()
     eid_id = session.eid_id if session is not None else None
-    carried = [f for f in session.factors if f.at >= now - FRESH_FOR] if session is not None else []
+    carried = [f for f in own(session.factors) if f.at >= now - FRESH_FOR] if session is not None else []
     ip = client_ip(request)
 
     def unit(tx: Tx) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from levels_of_assurance.ladder import Level
-from levels_of_assurance.policy import Factor, Method, Step, amr_of, decide, factors_from_json, level_of
+from levels_of_assurance.policy import Factor, Method, Step, amr_of, decide, factors_from_json, level_of, own
 
 EMAIL = Factor(Method.EMAIL_LINK, ("email",), 100.0)
 PWD = Factor(Method.PASSWORD, ("pwd",), 200.0)
@@ -72,3 +72,10 @@ def test_stored_factors_round_trip_and_garbage_proves_nothing() -> None:
     assert factors_from_json(stored) == [PWD, TOTP]
     assert factors_from_json([{"method": "magic", "at": 1}, {"at": 2}, "x", None]) == []
     assert factors_from_json({"method": "password"}) == []
+
+
+def test_own_leaves_out_what_a_portal_vouched_for() -> None:
+    portal = Factor(Method.LOGIN_TOKEN_ADVANCED, ("fed",), 400.0)
+    assert level_of([portal]) == Level.ADVANCED
+    assert own([portal, PWD, TOTP]) == [PWD, TOTP]
+    assert level_of(own([portal])) is None

@@ -17,7 +17,10 @@ from joserfc.jwk import ECKey, OctKey
 
 from idp import clients
 from levels_of_assurance.ladder import URN, Level
+from otp import totp
 from tests.oidc.conftest import Party, PartyFactory, audit_events, redirect_query
+from tests.oidc.test_advanced_login import PHONE, enrol, follow, post_form
+from tests.oidc.test_advanced_login import SECRET as PASSWORD
 from tests.support.flows import query_of
 from tests.support.server import SECRET
 
@@ -99,6 +102,26 @@ def test_basic_portal_cannot_give_advanced(party: PartyFactory) -> None:
     done = present(p, mint(p), request_id=request_id)
     assert done.status_code == 303
     assert done.headers["location"].startswith("/login?request_id="), done.headers["location"]
+
+
+def test_a_portal_does_not_vouch_for_changes_to_the_eid(party: PartyFactory) -> None:
+    """An advanced portal's token serves the tenant's apps, but changing the password (or phone,
+    passkeys, app) asks the person for their own password and code first."""
+    p = portal(party, Level.ADVANCED, attributes={"phone_number": PHONE})
+    assert p.eid is not None
+    secret = enrol(p.served, p.eid)
+    assert secret is not None
+    to_code(p, mint(p), acr_values=URN[Level.ADVANCED])
+    assert p.rp.browser.get("/account").status_code == 200  # the account itself can be seen
+    step_up = p.rp.browser.get("/account/password")
+    assert step_up.status_code == 303 and step_up.headers["location"].startswith("/login?")
+    page = follow(p, step_up)
+    assert "Enter your password" in page.text and 'name="email"' not in page.text
+    code_page = follow(p, post_form(p, page, "/login/password", password=PASSWORD))
+    code = totp.code_at(secret=secret, for_time=time.time())
+    done = post_form(p, code_page, "/login/code", method="totp", code=code)
+    assert done.status_code == 303 and done.headers["location"] == "/account/password"
+    assert 'name="password_repeat"' in p.rp.browser.get("/account/password").text
 
 
 def test_login_token_with_authorization_parameters(party: PartyFactory) -> None:
