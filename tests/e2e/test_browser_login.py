@@ -330,3 +330,26 @@ def test_a_redirect_uri_that_is_not_registered_is_explained(browser: Browser, sc
         expect(main.locator(".detail")).to_contain_text("invalid_request")  # for the app's support
         expect(page.locator("a[href*='evil.example']")).to_have_count(0)
     assert scene.app.received == []
+
+
+@on_browser_thread
+def test_the_email_address_is_typed_once(browser: Browser, scene: Scene) -> None:
+    """The sign-in link's form and the password form share the address typed, and "Forgot your
+    password?" brings it to the reset page, without putting it in a URL."""
+    with browsing(browser, "en") as context:
+        page = context.new_page()
+        url, _params, _verifier = scene.authorize_url()
+        page.goto(url)
+        page.get_by_role("textbox", name="Email address").fill(EMAIL)  # the link's form
+        page.get_by_text("Sign in with your password").click()
+        expect(page.locator("#pw-email")).to_have_value(EMAIL)
+        page.locator("#pw-email").fill("ana.novak@example.com")  # corrected in the other form
+        expect(page.locator("#email")).to_have_value("ana.novak@example.com")
+        page.get_by_role("link", name="Forgot your password?").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Forgot your password?")
+        expect(page.get_by_role("textbox", name="Email address")).to_have_value("ana.novak@example.com")
+        assert "example.com" not in page.url
+        # a new tab starts empty: the address stays in the tab it was typed in
+        other = context.new_page()
+        other.goto(url)
+        expect(other.locator("#email")).to_have_value("")
