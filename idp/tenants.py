@@ -29,6 +29,16 @@ class Tenant:
     status: str = "active"
     login_token_unknown_users: str = "refuse"
 
+    @property
+    def shown_name(self) -> str:
+        """The name its pages and messages show: the branding's, else the tenant's own."""
+        name = self.branding.get("name")
+        return name.strip() if isinstance(name, str) and name.strip() else self.name
+
+    def shown_branding(self) -> dict[str, Any]:
+        """The branding its pages and messages show, named as :attr:`shown_name` says."""
+        return {**self.branding, "name": self.shown_name}
+
 
 def _from_row(row: Any) -> Tenant:
     return Tenant(

@@ -66,7 +66,7 @@ async def live_page(request: Request) -> Response:
     return render(
         request,
         "agent_live.html",
-        branding=dict(agent.tenant.branding),
+        branding=agent.tenant.shown_branding(),
         session_id=session.id,
         ice_servers=json.dumps(list(st.settings.videoid_ice_servers)),
         live=_status(request, session),

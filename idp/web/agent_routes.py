@@ -143,7 +143,7 @@ async def queue_page(request: Request) -> Response:
     return render(
         request,
         "agent.html",
-        branding=dict(agent.tenant.branding),
+        branding=agent.tenant.shown_branding(),
         waiting=[
             {
                 "id": w.id,
@@ -267,7 +267,7 @@ def _review(
         request,
         "agent_session.html",
         status=status,
-        branding=dict(agent.tenant.branding),
+        branding=agent.tenant.shown_branding(),
         return_path=f"/agent/sessions/{session.id}",
         session_id=session.id,
         mode=str(session.mode),

@@ -149,7 +149,7 @@ def code_page(
             client_name=account_login.shown_client_name(login.client_id, login.client_name),
             request_id=login.request_id,
             email=mask_email(person.value("email") or person.username),
-            branding=dict(login.tenant.branding),
+            branding=login.tenant.shown_branding(),
         )
     context = {
         "error": None,
@@ -169,7 +169,7 @@ def code_page(
         client_name=account_login.shown_client_name(login.client_id, login.client_name),
         account_change=account_login.is_account_change(login.params),
         request_id=login.request_id,
-        branding=dict(login.tenant.branding),
+        branding=login.tenant.shown_branding(),
         return_path=f"/login?{urlencode({'request_id': login.request_id, 'method': chosen})}",
         **context,
     )

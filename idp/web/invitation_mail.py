@@ -30,14 +30,14 @@ async def send_invitation(
     rather than to create one (the link's page then says what, if anything, is to be set up)."""
     # the stored language may be a tag ("sr-Latn"), a Babel id ("sr_Latn") or a bare range ("sr")
     language = pages.negotiate(cookie=invitation.language, accept_language=invitation.language)
-    name = str(tenant.branding.get("name") or tenant.name)
+    name = tenant.shown_name
     context: dict[str, Any] = {
         "link": invitation_link(settings, token),
         "given_name": invitation.given_name,
         "tenant_name": name,
         "days": max(1, math.ceil((invitation.expires_at - invitation.created_at) / 86400)),
         "existing": existing,
-        "branding": dict(tenant.branding),
+        "branding": tenant.shown_branding(),
         "languages": list(pages.languages),
         "csrf_token": "",
         "current_path": "",

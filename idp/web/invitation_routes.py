@@ -103,13 +103,13 @@ async def invitation_page(
         token=token,
         invitation=inv,
         email=inv.email,
-        tenant_name=str(tenant.branding.get("name") or tenant.name),
+        tenant_name=tenant.shown_name,
         client_name=await _client_name(request, inv.client_id),
         advanced=inv.level >= Level.ADVANCED,
         proves_password=proves_password,
         reason=reason,
         account_path=f"/account?{urlencode({'tenant': tenant.slug})}",
-        branding=dict(tenant.branding),
+        branding=tenant.shown_branding(),
     )
 
 

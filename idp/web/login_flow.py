@@ -32,7 +32,7 @@ def _page(login: logins.Login, **extra: Any) -> dict[str, Any]:
         "client_name": account_login.shown_client_name(login.client_id, login.client_name),
         "account_change": account_login.is_account_change(login.params),
         "request_id": login.request_id,
-        "branding": dict(login.tenant.branding),
+        "branding": login.tenant.shown_branding(),
         "return_path": f"/login?{urlencode({'request_id': login.request_id})}",
         **extra,
     }

@@ -123,8 +123,8 @@ async def render_step(
         step_count=len(steps),
         invitation=inv,
         phone=mask_phone(inv.phone_number) if inv.phone_number else None,
-        tenant_name=str(tenant.branding.get("name") or tenant.name),
-        branding=dict(tenant.branding),
+        tenant_name=tenant.shown_name,
+        branding=tenant.shown_branding(),
         # after a post the language switcher comes back here, and to the code already sent
         return_path=f"/onboarding/{inv.id}"
         + (f"?{urlencode({'challenge': context['challenge_id']})}" if context["challenge_id"] else ""),

@@ -67,7 +67,7 @@ def page(
         status=status,
         step=step,
         minutes=int(RESET_TTL // 60),
-        branding=dict(tenant.branding) if tenant is not None else None,
+        branding=tenant.shown_branding() if tenant is not None else None,
         return_path=return_path,
         **extra,
     )

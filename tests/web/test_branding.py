@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from idp.tenants import Tenant
 from idp.web.branding import brand_colors
 from tests.support.pages import all_pages, render
 
@@ -20,6 +21,19 @@ def test_branding() -> None:
     assert "<h1>eID</h1>" in plain
     logo = render(pages, "index.html", "en", branding={"logo_url": "https://cdn.example/l.svg"})
     assert '<img class="brand-logo" src="https://cdn.example/l.svg" alt="eID">' in logo
+
+
+def test_a_tenant_without_a_brand_name_is_shown_by_its_own_name() -> None:
+    """Its pages' header, title and mails name the organisation, not the product."""
+    for branding in ({}, {"name": "  "}, {"name": None, "primary_color": "#0b5fff"}):
+        tenant = Tenant(id="t", slug="acme", name="Acme d.o.o.", branding=branding)
+        assert tenant.shown_name == "Acme d.o.o."
+        shown = tenant.shown_branding()
+        assert shown["name"] == "Acme d.o.o." and shown.get("primary_color") == branding.get("primary_color")
+        page = render(all_pages(), "index.html", "en", branding=shown)
+        assert "<h1>Acme d.o.o.</h1>" in page
+    named = Tenant(id="t", slug="acme", name="Acme d.o.o.", branding={"name": " Acme "})
+    assert named.shown_name == "Acme" and named.shown_branding()["name"] == "Acme"
 
 
 @pytest.mark.parametrize("color", ["#ffcc00", "#fff", "#777777", "#0b5fff", "#22c55e", "#000"])
