@@ -9,7 +9,7 @@ and token of an eID after its password was reset.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, or_, select, true, update
@@ -47,6 +47,10 @@ class Enrolled:
     @property
     def can_reach_advanced(self) -> bool:
         return bool(self.passkeys) or (self.password and bool(self.second_factors))
+
+    def without_passkey(self, credential_id: str) -> Enrolled:
+        """What would be left once that passkey is removed (whether it may be: :func:`remove_passkey`)."""
+        return replace(self, passkeys=tuple(p for p in self.passkeys if p.credential_id != credential_id))
 
 
 def enrolled(conn: Connection, person: eids.EID) -> Enrolled:
@@ -153,7 +157,8 @@ def change_phone(
     tx: Tx, *, eid_id: str, phone: str, evidence_ref: str, client_ip: str | None = None
 ) -> str | None:
     """Store ``phone`` (E.164, just confirmed by an SMS code sent to it) as the eID's verified
-    mobile number; returns the number it replaces.
+    mobile number; returns the verified number it replaces (None when there was none, or only one
+    never verified: nothing says that number is the person's).
 
     The code was spent in a transaction before this one; meanwhile the eID may have been erased
     (:class:`NotFoundError`) or suspended or blocked (:class:`ConflictError`): then nothing is
@@ -170,7 +175,8 @@ def change_phone(
     tenant_id, username = str(owner.tenant_id), str(owner.username)
     at = tables.eid_attributes.c
     where = (at.eid_id == eid_id) & (at.name == eids.AttributeName.PHONE_NUMBER.value)
-    previous = tx.conn.execute(select(at.value).where(where)).scalar()
+    present = tx.conn.execute(select(at.value, at.verified_at).where(where)).first()
+    previous = present.value if present is not None else None
     values = {"value": phone, "verified_method": "sms", "verified_at": tx.now, "evidence_ref": evidence_ref}
     if previous is None:
         tx.conn.execute(
@@ -196,7 +202,7 @@ def change_phone(
             },
         ),
     )
-    return str(previous) if previous is not None else None
+    return str(previous) if present is not None and present.verified_at is not None else None
 
 
 def end_everywhere(

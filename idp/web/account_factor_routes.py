@@ -2,10 +2,12 @@
 
 Each needs a fresh advanced login (:func:`idp.web.account_login.fresh`). A new mobile number is
 confirmed by an SMS code sent to the *new* number (``CodePurpose.CHANGE_PHONE``) before it is
-stored (E.164, verified by ``sms``); a new authenticator app is enrolled and confirmed with its
-first code, and replaces the old one; passkeys are listed, removed (unless the last is the eID's
-only way to the advanced level: :func:`idp.account.remove_passkey`), and added through the
-WebAuthn registration ceremony (``templates/static/passkey.js`` in the page).
+stored (E.164, verified by ``sms``), and the verified number it replaces is told of it by SMS
+(:func:`idp.web.security_notice.send_sms`); a new authenticator app is enrolled and confirmed with its
+first code, and replaces the old one; passkeys are listed, removed after a page that names the
+one to go and asks to confirm (unless it is the eID's only way to the advanced level:
+:func:`idp.account.remove_passkey`), and added through the WebAuthn registration ceremony
+(``templates/static/passkey.js`` in the page).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from idp.web.branding import sms_name
 from idp.web.browser import client_ip, state
 from idp.web.i18n import SMS_PHONE_CODE
 from idp.web.login_state import opaque_id
-from idp.web.security_notice import Notice
+from idp.web.security_notice import Notice, send_sms
 from levels_of_assurance.authenticators import passkey
 from otp import authenticator_app
 from otp.phone import display_phone, mask_phone, parse_phone, region_of
@@ -44,6 +46,8 @@ from otp.sms import CodePurpose
 # the passkey page runs passkey.js; the site-wide policy already lets our own scripts (and only
 # those) run
 PASSKEY_CSP = browser.SECURITY_HEADERS["Content-Security-Policy"]
+# a credential id, base64url (WebAuthn: at most 1023 bytes); account_login.NEXT allows as many
+CREDENTIAL_ID_MAX = 1400
 
 
 def _account(who: SignedIn) -> str:
@@ -188,7 +192,7 @@ async def confirm_phone(request: Request) -> Response:
     await st.throttle.succeeded("code", account=acct)
     eid_id = who.person.id
     try:
-        await st.db.write(
+        previous = await st.db.write(
             lambda tx: account.change_phone(
                 tx, eid_id=eid_id, phone=checked.phone, evidence_ref=f"sms:{challenge_id[:40]}", client_ip=ip
             )
@@ -196,6 +200,15 @@ async def confirm_phone(request: Request) -> Response:
     except (NotFoundError, ConflictError):  # erased, suspended or blocked since the code was checked:
         return RedirectResponse("/account", status_code=303)  # its sessions ended, the page says so
     notify(request, who, Notice.PHONE_CHANGED, phone=mask_phone(checked.phone))
+    if previous is not None and previous != checked.phone:
+        # and by SMS to the verified number it replaced (never the new one), in the mail's language
+        send_sms(
+            st,
+            person=who.person,
+            notice=Notice.PHONE_CHANGED,
+            to=previous,
+            language=browser.language(request),
+        )
     return RedirectResponse("/account?done=phone", status_code=303)
 
 
@@ -217,7 +230,7 @@ async def start_app(request: Request) -> Response:
     _, who = got
     eid_id, key = who.person.id, st.settings.secret_key
     label = who.person.value("email") or who.person.username
-    issuer = str(who.tenant.branding.get("name") or who.tenant.name)
+    issuer = who.tenant.shown_name
     enrolment = await st.db.write(
         lambda tx: authenticator_app.begin_enrolment(
             tx,
@@ -287,7 +300,7 @@ async def _passkeys_page(
     request: Request, who: SignedIn, *, status: int = 200, error: str | None = None
 ) -> Response:
     rp_id, _ = _rp(request)
-    rp_name = str(who.tenant.branding.get("name") or who.tenant.name)
+    rp_name = who.tenant.shown_name
     person = who.person
     options, challenge_id = await state(request).db.write(
         lambda tx: passkey.registration_options(tx, rp_id=rp_id, rp_name=rp_name, eid=person, now=tx.now)
@@ -331,7 +344,7 @@ async def add_passkey(request: Request) -> Response:
     name = "".join(ch for ch in str(form.get("name") or "")[:200] if ch.isprintable()) or "Passkey"
     now = time.time()
     try:
-        await state(request).db.write(
+        added = await state(request).db.write(
             lambda tx: passkey.finish_registration(
                 tx,
                 challenge_id=challenge_id,
@@ -349,17 +362,51 @@ async def add_passkey(request: Request) -> Response:
             )
         )
         return await _passkeys_page(request, who, status=400, error=str(exc.code))
-    notify(request, who, Notice.PASSKEY_ADDED)
+    notify(request, who, Notice.PASSKEY_ADDED, passkey=added.name)  # as stored, and so listed
     return RedirectResponse("/account?done=passkey_added", status_code=303)
 
 
+def _remove_path(credential_id: str) -> str:
+    """The page that confirms removing this passkey (the passkeys page when there is no id)."""
+    if not credential_id:
+        return "/account/passkeys"
+    return f"/account/passkeys/remove?{urlencode({'credential_id': credential_id})}"
+
+
+async def remove_passkey_page(request: Request) -> Response:
+    """Which passkey is to go, and what that means; the removal is this page's POST
+    (:func:`remove_passkey`), never a GET."""
+    credential_id = opaque_id(request.query_params.get("credential_id"), max_length=CREDENTIAL_ID_MAX)
+    who = await fresh(request, _remove_path(credential_id))
+    if isinstance(who, Response):
+        return who
+    chosen = next((p for p in who.enrolled.passkeys if p.credential_id == credential_id), None)
+    if chosen is None:  # removed already, another eID's, or no id at all
+        return await _passkeys_page(request, who, status=404, error="unknown_credential")
+    return change_page(
+        request,
+        who,
+        "passkey_remove",
+        passkey=chosen,
+        added_on=chosen.created_at,  # shown in the reader's time zone (templates/_moment.html)
+        last_used_on=chosen.last_used_at,
+        # the rule remove_passkey keeps, said before the person asks for what it refuses
+        only_way=not who.enrolled.without_passkey(chosen.credential_id).can_reach_advanced,
+    )
+
+
 async def remove_passkey(request: Request) -> Response:
-    got = await fresh_form(request, "/account/passkeys")
+    # a stale login goes back to the confirmation, which steps up and then shows it again
+    got = await fresh_form(
+        request, lambda form: _remove_path(opaque_id(form.get("credential_id"), max_length=CREDENTIAL_ID_MAX))
+    )
     if isinstance(got, Response):
         return got
     form, who = got
-    credential_id = opaque_id(form.get("credential_id"), max_length=1400)
+    credential_id = opaque_id(form.get("credential_id"), max_length=CREDENTIAL_ID_MAX)
     person = who.person
+    # its name for the notice, as the page listed it just before
+    removed = next((p.name for p in who.enrolled.passkeys if p.credential_id == credential_id), None)
     try:
         await state(request).db.write(
             lambda tx: account.remove_passkey(tx, person=person, credential_id=credential_id)
@@ -368,7 +415,7 @@ async def remove_passkey(request: Request) -> Response:
         return await _passkeys_page(request, who, status=404, error="unknown_credential")
     except account.LastAdvancedMethodError:
         return await _passkeys_page(request, who, status=409, error="last_advanced_method")
-    notify(request, who, Notice.PASSKEY_REMOVED)
+    notify(request, who, Notice.PASSKEY_REMOVED, passkey=removed)
     return RedirectResponse("/account?done=passkey_removed", status_code=303)
 
 
@@ -381,6 +428,7 @@ routes = [
     Route("/account/app", confirm_app, methods=["POST"]),
     Route("/account/passkeys", passkeys_page, methods=["GET"]),
     Route("/account/passkeys", add_passkey, methods=["POST"]),
+    Route("/account/passkeys/remove", remove_passkey_page, methods=["GET"]),
     Route("/account/passkeys/remove", remove_passkey, methods=["POST"]),
 ]
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -45,9 +46,9 @@ FRESH_FOR = 600.0
 REQUEST_TTL = 30 * 60.0
 CLIENT_PREFIX = "idp-account-"
 CLIENT_NAME = "eID account"
-# where an account login may send the person back to: the account's own pages or the agent
-# console (idp.web.agent_routes), nothing else
-NEXT = re.compile(r"/account(/[a-z]+)?|/agent")
+# where an account login may send the person back to: the account's own pages (the confirmation
+# that removes a passkey names it) or the agent console (idp.web.agent_routes), nothing else
+NEXT = re.compile(r"/account(/[a-z]+)?|/account/passkeys/remove\?credential_id=[A-Za-z0-9_-]{1,1400}|/agent")
 
 
 def internal_client_id(tenant_id: str) -> str:
@@ -263,20 +264,23 @@ async def fresh(request: Request, next_path: str) -> SignedIn | Response:
             "account_change.html",
             status=403,
             step="needs_setup",
-            branding=dict(who.tenant.branding),
+            branding=who.tenant.shown_branding(),
         )
     return await start(request, who.tenant, level=Level.ADVANCED, next_path=next_path, session=who.session)
 
 
-async def fresh_form(request: Request, next_path: str) -> tuple[Any, SignedIn] | Response:
+async def fresh_form(
+    request: Request, next_path: str | Callable[[Any], str]
+) -> tuple[Any, SignedIn] | Response:
     """A POST of an account change: its form if the CSRF token and a fresh advanced login are
-    there; otherwise the CSRF refusal, or back to the page (``next_path``) that steps up."""
+    there; otherwise the CSRF refusal, or back to the page (``next_path``, or what it makes of
+    the form) that steps up."""
     got = await signed_in_form(request)
     if isinstance(got, Response):
         return got
     form, who = got
     if not is_fresh_advanced(who.session, now=time.time()):
-        return RedirectResponse(next_path, status_code=303)
+        return RedirectResponse(next_path(form) if callable(next_path) else next_path, status_code=303)
     return form, who
 
 

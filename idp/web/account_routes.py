@@ -13,7 +13,6 @@ the authenticator app and passkeys.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -26,7 +25,7 @@ from idp.storage.database import Tx
 from idp.web import security_notice
 from idp.web.account_login import SignedIn, fresh, fresh_form, signed_in, signed_in_form, start
 from idp.web.browser import client_ip, language, render, state
-from idp.web.i18n import N_
+from idp.web.i18n import N_, utc_minute
 from idp.web.login_state import opaque_id
 from idp.web.security_notice import Notice
 from levels_of_assurance.authenticators import password, recovery_codes
@@ -53,7 +52,7 @@ def change_page(request: Request, who: SignedIn, step: str, *, status: int = 200
         "account_change.html",
         status=status,
         step=step,
-        branding=dict(who.tenant.branding),
+        branding=who.tenant.shown_branding(),
         return_path=f"/account/{step}" if step in _PAGES else "/account",
         **context,
     )
@@ -159,13 +158,8 @@ async def account_page(request: Request) -> Response:
         phone=mask_phone(who.enrolled.phone) if who.enrolled.phone else None,
         phone_number=display_phone(who.person.value("phone_number") or ""),
         events=[(event, event_label(event.event_type, event.details)) for event in events],
-        verified_on={
-            name: datetime.fromtimestamp(attr.verified_at, UTC).strftime("%Y-%m-%d")
-            for name, attr in who.person.attributes.items()
-            if attr.verified_at is not None
-        },
         done=done if done in DONE else None,
-        branding=dict(who.tenant.branding),
+        branding=who.tenant.shown_branding(),
     )
 
 
@@ -263,6 +257,8 @@ async def new_recovery_codes(request: Request) -> Response:
         who,
         "recovery",
         codes=proposal.codes,
+        codes_for=who.person.value("email") or who.person.username,
+        codes_made=utc_minute(proposal.made_at),
         recovery_set=proposal.set_id,
         replaced=proposal.replaced_unsaved,
     )
@@ -318,7 +314,14 @@ async def block(request: Request) -> Response:
     return response
 
 
-def notify(request: Request, who: SignedIn, notice: Notice, *, phone: str | None = None) -> None:
+def notify(
+    request: Request,
+    who: SignedIn,
+    notice: Notice,
+    *,
+    phone: str | None = None,
+    passkey: str | None = None,
+) -> None:
     """Tell the eID's address of the change just committed, in this page's language."""
     security_notice.send(
         state(request),
@@ -327,6 +330,7 @@ def notify(request: Request, who: SignedIn, notice: Notice, *, phone: str | None
         ip=client_ip(request),
         language=language(request),
         phone=phone,
+        passkey=passkey,
     )
 
 

@@ -21,6 +21,7 @@ import gettext as gettext_module
 import io
 import re
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from importlib import resources
 
 import jinja2
@@ -42,6 +43,12 @@ SOURCE_LANGUAGE = "en"
 ONE_LETTER_WORDS_GLUED = frozenset({"sl", "hr", "sr", "bs", "cs", "sk", "pl"})
 
 
+def utc_minute(at: float | None = None) -> str:
+    """A moment as pages and messages write it when they cannot know the reader's time zone."""
+    moment = datetime.now(UTC) if at is None else datetime.fromtimestamp(at, UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
 def N_(message: str) -> str:  # noqa: N802 - the gettext convention that pybabel extract knows
     """Mark ``message`` for extraction without translating it (translate later with ``Pages.gettext``)."""
     return message
@@ -60,6 +67,14 @@ SMS_PHONE_CODE = N_("%(code)s is your %(name)s code to confirm this phone number
 SMS_RESET_CODE = N_("%(code)s is your %(name)s code to reset your password. Do not share it with anyone.")
 # Translators: an SMS; keep it short
 SMS_VIDEOID_CODE = N_("%(code)s is your %(name)s video identification code. Do not share it with anyone.")
+# Translators: an SMS to the mobile number that was just replaced (a security notice). %(name)s
+# has at most 20 characters and %(when)s is like "2025-01-31 10:15 UTC": keep it within 160
+# characters. Letters such as č, š, ž, ć, đ are fine but make it a UCS-2 SMS (70 characters a
+# part); avoid them only where another spelling is natural.
+SMS_PHONE_CHANGED = N_(
+    "The mobile number of your %(name)s eID was changed on %(when)s. "
+    "Not you? Block the eID on your account page and tell your administrator."
+)
 
 _ENDONYMS = {
     "sl": "Slovenščina",
@@ -122,6 +137,8 @@ _PAGE_DEFAULTS: dict[str, dict[str, object]] = {
         "phone": None,
         "enrolment": None,
         "codes": None,
+        "codes_for": "",
+        "codes_made": "",
         "recovery_set": "",
         "step_number": 1,
         "step_count": 1,
@@ -145,7 +162,7 @@ _PAGE_DEFAULTS: dict[str, dict[str, object]] = {
     "logout_confirm.html": {"client_name": None, "hidden": {}, "cancel_url": "/"},
     "logged_out.html": {"client_name": None, "return_url": None},
     "error.html": {"detail": None, "retry_after": None},
-    "account.html": {"done": None, "phone": None, "events": [], "verified_on": {}},
+    "account.html": {"done": None, "phone": None, "events": []},
     "account_signin.html": {"unknown": False},
     "account_change.html": {
         "resend_phone": None,
@@ -159,11 +176,17 @@ _PAGE_DEFAULTS: dict[str, dict[str, object]] = {
         "has_app": False,
         "enrolment": None,
         "codes": None,
+        "codes_for": "",
+        "codes_made": "",
         "recovery_set": "",
         "left": 0,
         "passkeys": [],
         "options_json": "{}",
         "passkey_challenge": "",
+        "passkey": None,
+        "added_on": None,
+        "last_used_on": None,
+        "only_way": False,
     },
     "reset.html": {
         "error": None,
@@ -180,8 +203,8 @@ _PAGE_DEFAULTS: dict[str, dict[str, object]] = {
         "has_password": True,
         "sign_in_url": None,
     },
-    "emails/security_notice.txt": {"ip": None, "phone": None},
-    "emails/security_notice.html": {"ip": None, "phone": None},
+    "emails/security_notice.txt": {"ip": None, "phone": None, "passkey": None},
+    "emails/security_notice.html": {"ip": None, "phone": None, "passkey": None},
     "emails/password_reset.txt": {"ip": None, "requested_at": None},
     "emails/password_reset.html": {"ip": None, "requested_at": None},
     "emails/login_link.txt": {"client_name": None, "ip": None, "requested_at": None},
@@ -192,6 +215,30 @@ _LANGUAGE_TAG = re.compile(r"^(?:[a-z]{1,8}(?:-[a-z0-9]{1,8})*|\*)$")
 _QVALUE = re.compile(r"^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$")
 _MAX_ACCEPT_LANGUAGE = 1024
 _MAX_LANGUAGE_RANGES = 32
+
+
+def utc_instant(value: object) -> datetime | None:
+    """A template filter: a moment as an aware UTC datetime to the whole second, for the ``<time>``
+    of ``templates/_moment.html``, which ``static/local-time.js`` shows in the reader's time zone.
+    ``value`` is an ISO 8601 text (the audit trail's ``2026-11-22T07:44:26.123456Z``; one without
+    an offset is UTC, as the trail and the database keep every moment) or a POSIX timestamp (an
+    attribute's ``verified_at``). ``None`` for anything else: the page shows that as it is."""
+    moment: datetime
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        except (OverflowError, ValueError):
+            return None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            moment = datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    else:
+        return None
+    # HTML's datetime attribute takes at most three digits of a second; the page shows minutes
+    return moment.replace(microsecond=0)
 
 
 def country_name_filter(language: str) -> Callable[[object], str]:
@@ -392,4 +439,5 @@ def _environment(
     environment.globals["language_names"] = language_names()
     environment.filters["safe_url"] = safe_url
     environment.filters["country_name"] = country_name_filter(language)
+    environment.filters["utc_instant"] = utc_instant
     return environment

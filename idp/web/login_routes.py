@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,7 +21,7 @@ from idp.storage import tables
 from idp.web import account_login, browser, login_flow, login_state
 from idp.web.authorize_routes import REQUEST_ID
 from idp.web.browser import client_ip, render, state
-from idp.web.i18n import SUBJECT_LOGIN_LINK, SUBJECT_LOGIN_LINK_FOR_CLIENT
+from idp.web.i18n import SUBJECT_LOGIN_LINK, SUBJECT_LOGIN_LINK_FOR_CLIENT, utc_minute
 from levels_of_assurance.authenticators import email_link
 from levels_of_assurance.ladder import Level, acr_for
 from levels_of_assurance.policy import Factor, Method
@@ -176,7 +175,7 @@ async def sent_page(request: Request) -> Response:
         email=request.query_params.get("to", "")[:100],
         minutes=st.settings.email_link_ttl // 60,
         request_id=pending.id,
-        branding=dict(pending.tenant.branding),
+        branding=pending.tenant.shown_branding(),
     )
 
 
@@ -191,8 +190,8 @@ async def _send_mail(
         "minutes": st.settings.email_link_ttl // 60,
         "client_name": pending.client_name,
         "ip": ip,
-        "requested_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "branding": dict(pending.tenant.branding),
+        "requested_at": utc_minute(),
+        "branding": pending.tenant.shown_branding(),
         "languages": list(st.pages.languages),
         "csrf_token": "",
         "current_path": "",
@@ -263,7 +262,7 @@ async def confirm_page(request: Request) -> Response:
         token=token,
         email=_mask(person.value("email") or ""),
         client_name=client_name,
-        branding=dict(tenant.branding),
+        branding=tenant.shown_branding(),
     )
 
 

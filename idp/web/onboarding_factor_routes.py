@@ -16,6 +16,7 @@ from idp import invitation_enrolment, invitations, lockout
 from idp.errors import LoginError, NotFoundError, RateLimitedError
 from idp.web import password_check
 from idp.web.browser import client_ip, state
+from idp.web.i18n import utc_minute
 from idp.web.invitation_routes import invitation_page, tenant_of
 from idp.web.login_state import opaque_id
 from idp.web.onboarding_routes import (
@@ -48,7 +49,7 @@ async def choose_factor(request: Request, form: Any, inv: invitations.Invitation
             tx,
             eid_id=eid_id,
             account_name=inv.email,
-            issuer_name=str(tenant.branding.get("name") or tenant.name),
+            issuer_name=tenant.shown_name,
             sealing_key=secret,
             now=tx.now,
         )
@@ -179,6 +180,8 @@ async def show_recovery_codes(request: Request, _form: Any, inv: invitations.Inv
         inv,
         "recovery",
         codes=proposal.codes,
+        codes_for=inv.email,
+        codes_made=utc_minute(proposal.made_at),
         recovery_set=proposal.set_id,
         replaced=proposal.replaced_unsaved,
     )

@@ -6,7 +6,6 @@ requests are limited per client IP and per address with the sign-in link's limit
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,7 +19,7 @@ from idp.errors import DeliveryError, RateLimitedError
 from idp.ratelimit import subject_key
 from idp.web import browser, login_state
 from idp.web.browser import client_ip, render, state
-from idp.web.i18n import SUBJECT_PASSWORD_RESET
+from idp.web.i18n import SUBJECT_PASSWORD_RESET, utc_minute
 from idp.web.reset_routes import RESET, RESET_TTL, page
 from levels_of_assurance.authenticators import email_link
 
@@ -130,8 +129,8 @@ async def _send_mail(request: Request, person: eids.EID, token: str, tenant: ten
         "link": f"{st.settings.issuer}/reset/verify?token={token}",
         "minutes": int(RESET_TTL // 60),
         "ip": ip,
-        "requested_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "branding": dict(tenant.branding),
+        "requested_at": utc_minute(),
+        "branding": tenant.shown_branding(),
         "languages": list(st.pages.languages),
         "csrf_token": "",
         "current_path": "",

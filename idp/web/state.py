@@ -19,7 +19,7 @@ from idp import retention
 from idp.clients import ClientRegistry
 from idp.cpus import name_os_thread, usable_cpus
 from idp.delivery.mail import Mailer, build_mailer
-from idp.delivery.sms import build_sms_sender, build_verify_service
+from idp.delivery.sms import SMSSender, build_sms_sender, build_verify_service
 from idp.lockout import Policy, Throttle
 from idp.ratelimit import RateLimiter, build_rate_limiter
 from idp.settings import Settings
@@ -62,6 +62,8 @@ class AppState:
     # video identification: live sessions in this process; frame analysis and OCR on its own pool
     videoid: VideoIdService
     redis: Redis | None = None
+    # plain text messages (security notices); None with Twilio Verify alone, which sends codes only
+    sms: SMSSender | None = None
     background: set[asyncio.Task[Any]] = field(default_factory=set)
     deliveries: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -72,8 +74,9 @@ class AppState:
         provider = Provider(settings, keys.KeyRing())
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         limiter = build_rate_limiter(redis, prefix=settings.redis_key_prefix)
+        sms = build_sms_sender(settings, base_dir=Path(), http_client=sms_http_client)
         phones = PhoneVerifier(
-            sender=build_sms_sender(settings, base_dir=Path(), http_client=sms_http_client),
+            sender=sms,
             verify_service=build_verify_service(settings, http_client=sms_http_client),
             limiter=limiter,
             sends_per_number_hour=settings.sms_limit_per_number,
@@ -124,6 +127,7 @@ class AppState:
                 ),
             ),
             redis=redis,
+            sms=sms,
         )
 
     async def verify_password(self, stored: str, secret: str) -> None:

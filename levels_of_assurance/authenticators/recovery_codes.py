@@ -73,6 +73,7 @@ class Proposal:
 
     set_id: str
     codes: list[str]
+    made_at: float
     replaced_unsaved: bool = False
 
 
@@ -181,7 +182,7 @@ def propose(tx: Tx, *, eid_id: str, now: float, count: int = DEFAULT_COUNT) -> P
             details={"method": PROVES.method, "count": count},
         ),
     )
-    return Proposal(set_id=set_id, codes=codes, replaced_unsaved=replaced)
+    return Proposal(set_id=set_id, codes=codes, made_at=now, replaced_unsaved=replaced)
 
 
 @dataclass(slots=True, frozen=True)

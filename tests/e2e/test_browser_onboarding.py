@@ -266,6 +266,20 @@ def test_a_passkey_added_on_the_account_page_signs_in_without_a_password(
         claims = rp.verify_id_token(tokens["id_token"], nonce=params["nonce"])
         assert claims["acr"] == ADVANCED
         assert "pwd" not in claims["amr"] and ("hwk" in claims["amr"] or "swk" in claims["amr"])
+
+        # removing it asks first, on a page that names it; Cancel keeps it
+        page.goto(f"{localhost_app.issuer}/account/passkeys")
+        page.get_by_role("button", name="Remove the passkey Laptop").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Remove this passkey?")
+        expect(page.locator("main")).to_contain_text("Laptop")
+        page.get_by_role("link", name="Cancel").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Your eID account")
+        expect(page.locator("ul.methods")).to_contain_text("Laptop")
+        page.goto(f"{localhost_app.issuer}/account/passkeys")
+        page.get_by_role("button", name="Remove the passkey Laptop").click()
+        page.get_by_role("button", name="Remove", exact=True).click()
+        expect(page.get_by_role("status")).to_have_text("The passkey was removed.")
+        expect(page.locator("ul.methods")).not_to_contain_text("Laptop")
     finally:
         context.close()
         rp.close()

@@ -59,7 +59,6 @@ ACCOUNT = {
             "phone_number": {"value": "+38640123456", "verified_at": 1_700_000_000, "verified_method": "sms"},
         }
     },
-    "verified_on": {"email": "2023-11-14", "phone_number": "2023-11-14"},
 }
 
 

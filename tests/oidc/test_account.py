@@ -9,6 +9,7 @@ import re
 import secrets
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -158,6 +159,41 @@ def test_the_page_shows_the_methods_and_how_each_detail_was_confirmed(party: Par
     assert ">+386 40 123 456 " in page.text and "+38640123456" not in page.text
     assert "+386 •• ••• 456" in page.text
     assert "confirmed by an SMS code" in page.text
+
+
+def test_moments_are_written_in_utc_for_a_page_without_scripts(party: PartyFactory) -> None:
+    """Each moment is written in UTC and says so, and its datetime is the instant with its Z, to the
+    second (HTML takes three digits of a second at most; the trail keeps six): a browser reading a
+    time without an offset takes it for local time. static/local-time.js, which the page loads as a
+    file of its own (the Content-Security-Policy runs no inline script), shows it on the reader's
+    clock (tests/e2e/test_browser_account.py)."""
+    p, _ = signed_in_advanced(party)
+    person = p.eid
+    assert person is not None
+
+    def unit(tx: Any) -> None:
+        tx.now = datetime(2026, 12, 7, 23, 30, 5, 250_000, tzinfo=UTC).timestamp()
+        audit.record(tx, audit.AuditEvent("password.changed", tenant_id=person.tenant_id, eid_id=person.id))
+        tx.now = datetime(2026, 7, 31, 22, 30, tzinfo=UTC).timestamp()
+        eids.mark_verified(tx, eid_id=person.id, name="phone_number", method="sms")
+
+    p.served.write(unit)
+    page = p.rp.browser.get("/account")
+    assert page.status_code == 200
+    assert (
+        '<li data-event="password.changed"><time class="nowrap" datetime="2026-12-07T23:30:05Z"'
+        ' data-local-time="datetime">2026-12-07 23:30 UTC</time>' in page.text
+    )
+    # the day a detail was confirmed: in UTC without a script
+    assert (
+        'confirmed by an SMS code <time class="nowrap" datetime="2026-07-31T22:30:00Z"'
+        ' data-local-time="date">2026-07-31</time>' in page.text
+    )
+    assert re.findall(r"<script\b[^>]*>", page.text) == ['<script src="/static/local-time.js">']
+    assert "script-src 'self';" in page.headers["content-security-policy"]
+    script = p.rp.browser.get("/static/local-time.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert "Intl.DateTimeFormat" in script.text
 
 
 def _record_events(p: Any, events: Sequence[tuple[str, dict[str, Any]]]) -> None:
@@ -607,7 +643,7 @@ def test_changes_without_a_session_go_to_the_account_page(party: PartyFactory) -
     p = party()
     p.rp.browser.get("/account")  # the browser cookie, and so a valid CSRF token
     token = csrf_token(p.served.settings.secret_key, p.rp.browser.cookies["__Host-idp_browser"])
-    for path in ("/account/password", "/account/block", "/account/passkeys"):
+    for path in ("/account/password", "/account/block", "/account/passkeys", "/account/passkeys/remove"):
         assert p.rp.browser.get(path).headers["location"] == "/account"
         assert p.rp.browser.post(path, data={"csrf_token": token}).headers["location"] == "/account"
 
@@ -668,6 +704,112 @@ def _add_passkey(p: Party, name: str) -> None:
     assert added.headers["location"] == "/account?done=passkey_added", added.text[:500]
 
 
+def _confirmation(p: Party, credential_id: str) -> httpx.Response:
+    return p.rp.browser.get("/account/passkeys/remove", params={"credential_id": credential_id})
+
+
+REMOVE_FORM = '<form class="stack" method="post" action="/account/passkeys/remove">'
+
+
+def test_removing_a_passkey_is_confirmed_on_a_page_that_names_it(party: PartyFactory) -> None:
+    p, _ = signed_in_advanced(party)
+    _add_passkey(p, "Laptop <b>")
+    _add_passkey(p, "Phone")
+    listed = p.rp.browser.get("/account/passkeys")
+    laptop, phone = re.findall(r'name="credential_id" value="([^"]+)"', listed.text)
+    # the list's Remove leads to the confirmation: a GET, which carries no CSRF token in its URL
+    assert '<form class="inline-form" method="get" action="/account/passkeys/remove">' in listed.text
+    used = datetime(2026, 1, 2, 3, 4, tzinfo=UTC).timestamp()
+    c = tables.passkey_credentials.c
+    p.served.write(
+        lambda tx: tx.conn.execute(
+            update(tables.passkey_credentials).where(c.credential_id == phone).values(last_used_at=used)
+        )
+    )
+
+    confirm = _confirmation(p, laptop)
+    assert confirm.status_code == 200
+    text = as_read(confirm.text)
+    assert re.search(r"<h1>\s*Remove this passkey\?\s*</h1>", text), text[:2000]
+    assert '<strong class="nowrap-anywhere">Laptop &lt;b&gt;</strong>' in text and "Laptop <b>" not in text
+    # the days are moments the page shows in the reader's time zone (UTC without scripts)
+    shown = re.sub(r"<[^>]+>", "", text)
+    assert f"Added on {datetime.now(UTC):%Y-%m-%d}." in shown and "Not used to sign in yet." in shown
+    assert 'data-local-time="date"' in text and '<script src="/static/local-time.js"></script>' in text
+    assert "this passkey can no longer be used to sign in" in text
+    assert REMOVE_FORM in confirm.text and form_value(confirm.text, "credential_id") == laptop
+    assert '<a class="button button-secondary" href="/account">Cancel</a>' in confirm.text
+    used_shown = re.sub(r"<[^>]+>", "", as_read(_confirmation(p, phone).text))
+    assert "Last used to sign in on 2026-01-02." in used_shown
+    # looking, however often, removes nothing
+    assert _confirmation(p, laptop).status_code == 200
+    assert p.rp.browser.head("/account/passkeys/remove", params={"credential_id": laptop}).status_code == 200
+    assert not events_of(p, "passkey.removed")
+    # nor does a post without the page's CSRF token
+    forged = p.rp.browser.post(
+        "/account/passkeys/remove", data={"csrf_token": "forged", "credential_id": laptop}
+    )
+    assert forged.status_code == 403 and not events_of(p, "passkey.removed")
+    # its Remove does, and is audited as before
+    removed = post(
+        p, confirm, "/account/passkeys/remove", credential_id=form_value(confirm.text, "credential_id")
+    )
+    assert removed.status_code == 303 and removed.headers["location"] == "/account?done=passkey_removed"
+    assert [e["details"]["credential_id"] for e in events_of(p, "passkey.removed")] == [laptop[:64]]
+    left = p.rp.browser.get("/account/passkeys").text
+    assert re.findall(r'name="credential_id" value="([^"]+)"', left) == [phone]
+    # now it is gone: its confirmation and its removal are a clear 404, and nothing else goes
+    gone = _confirmation(p, laptop)
+    assert gone.status_code == 404 and "There is no such passkey." in gone.text
+    assert post(p, confirm, "/account/passkeys/remove", credential_id=laptop).status_code == 404
+    assert len(events_of(p, "passkey.removed")) == 1
+
+
+def test_a_stale_login_removes_nothing_and_comes_back_to_the_confirmation(party: PartyFactory) -> None:
+    p, secret = signed_in_advanced(party)
+    _add_passkey(p, "Laptop")
+    credential_id = form_value(p.rp.browser.get("/account/passkeys").text, "credential_id")
+    confirm = _confirmation(p, credential_id)
+    assert confirm.status_code == 200
+    age_session(p, 11 * 60)
+    refused = post(p, confirm, "/account/passkeys/remove", credential_id=credential_id)
+    here = f"/account/passkeys/remove?credential_id={credential_id}"
+    assert refused.status_code == 303 and refused.headers["location"] == here
+    assert not events_of(p, "passkey.removed")
+    # the confirmation steps up, and the sign-in comes back to it
+    step_up = p.rp.browser.get(here)
+    assert step_up.status_code == 303 and step_up.headers["location"].startswith("/login?")
+    page = p.rp.browser.get(step_up.headers["location"])
+    code_page = follow(p, post_form(p, page, "/login/password", password=SECRET))
+    # the sign-in just now spent this time step's code; the next step's is within the window
+    code = totp.code_at(secret=secret, for_time=time.time() + 30)
+    done = post_form(p, code_page, "/login/code", method="totp", code=code)
+    assert done.status_code == 303 and done.headers["location"] == here, done.text[:500]
+    back = p.rp.browser.get(here)
+    assert back.status_code == 200 and "Laptop" in back.text and REMOVE_FORM in back.text
+    removed = post(p, back, "/account/passkeys/remove", credential_id=credential_id)
+    assert removed.headers["location"] == "/account?done=passkey_removed"
+    assert len(events_of(p, "passkey.removed")) == 1
+
+
+def test_removing_a_missing_or_another_person_s_passkey_is_a_404(party: PartyFactory) -> None:
+    other, _ = signed_in_advanced(party)
+    _add_passkey(other, "Theirs")
+    theirs = form_value(other.rp.browser.get("/account/passkeys").text, "credential_id")
+    p, _ = signed_in_advanced(party)
+    _add_passkey(p, "Mine")
+    listed = p.rp.browser.get("/account/passkeys")
+    for credential_id in (theirs, "no-such-passkey", "", "not base64url!", "x" * 2000):
+        page = _confirmation(p, credential_id)
+        assert page.status_code == 404 and "There is no such passkey." in page.text, credential_id
+        assert REMOVE_FORM not in page.text
+        refused = post(p, listed, "/account/passkeys/remove", credential_id=credential_id)
+        assert refused.status_code == 404 and "There is no such passkey." in refused.text, credential_id
+    assert p.rp.browser.get("/account/passkeys/remove").status_code == 404  # no id at all
+    assert not events_of(p, "passkey.removed") and not events_of(other, "passkey.removed")
+    assert theirs in other.rp.browser.get("/account/passkeys").text
+
+
 def test_the_last_way_to_the_advanced_level_is_not_removed(party: PartyFactory) -> None:
     p, _ = signed_in_advanced(party)
     assert p.eid is not None
@@ -679,8 +821,14 @@ def test_the_last_way_to_the_advanced_level_is_not_removed(party: PartyFactory) 
     p.served.write(lambda tx: tx.conn.execute(tables.password_credentials.delete().where(c.eid_id == eid_id)))
     listed = p.rp.browser.get("/account/passkeys")
     first, second = re.findall(r'name="credential_id" value="([^"]+)"', listed.text)
+    assert REMOVE_FORM in _confirmation(p, first).text  # the other passkey is left
     removed = post(p, listed, "/account/passkeys/remove", credential_id=first)
     assert removed.headers["location"] == "/account?done=passkey_removed"
+    # the confirmation of the last one says why it cannot go, and offers no Remove
+    last = _confirmation(p, second)
+    assert last.status_code == 200 and REMOVE_FORM not in last.text
+    assert "your only way to a strong sign-in, so it cannot be removed" in as_read(last.text)
+    assert 'href="/account/passkeys"' in last.text and 'href="/account"' in last.text
     kept = post(p, listed, "/account/passkeys/remove", credential_id=second)
     assert kept.status_code == 409
     assert "your only way to a strong sign-in" in as_read(kept.text)
@@ -695,6 +843,7 @@ def test_the_last_way_to_the_advanced_level_is_not_removed(party: PartyFactory) 
     page = p.rp.browser.get("/account/password")
     changed = post(p, page, "/account/password", password=new_password, password_repeat=new_password)
     assert changed.headers["location"] == "/account?done=password"
+    assert REMOVE_FORM in _confirmation(p, second).text
     gone = post(p, kept, "/account/passkeys/remove", credential_id=second)
     assert gone.headers["location"] == "/account?done=passkey_removed"
 

@@ -190,7 +190,12 @@ def test_invitation_to_an_advanced_eid_and_back_to_the_relying_app(party: PartyF
     download = re.search(
         r'href="data:text/plain;charset=utf-8,([^"]+)" download="recovery-codes.txt"', shown.text
     )
-    assert download and urllib.parse.unquote(download.group(1)).split("\r\n") == codes
+    assert download
+    # the file says whose codes they are and from when, then lists them
+    heading, made, blank, *listed = urllib.parse.unquote(download.group(1)).split("\r\n")
+    assert listed == codes and not blank
+    assert heading == f"Recovery codes of new.signer@example.com at {p.tenant.shown_name}", heading
+    assert made.startswith("Made on 20") and " UTC. Each code lets you sign in once" in made
     stale = post(
         p, first, action_of(first, "/recovery/saved"), recovery_set=form_value(first.text, "recovery_set")
     )

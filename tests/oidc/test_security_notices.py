@@ -5,18 +5,24 @@ never in the way of the change itself."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import delete, update
 
 from idp import invitations
+from idp.delivery.sms import OutboxSMS, read_outbox
 from idp.errors import DeliveryError
 from idp.storage import tables
-from idp.web.security_notice import SUBJECTS, Notice
+from idp.web.i18n import SMS_PHONE_CHANGED
+from idp.web.security_notice import SUBJECTS, Notice, one_line, send_sms
 from levels_of_assurance.authenticators import recovery_codes
-from otp.phone import mask_phone
+from otp import totp
+from otp.phone import display_phone, mask_phone
 from tests.oidc.conftest import Party, PartyFactory, audit_events, new_mails, outbox_names, wait_for_mail
 from tests.oidc.test_account import NEW_SECRET, new_number, post, signed_in_advanced
 from tests.oidc.test_advanced_login import (
@@ -24,12 +30,16 @@ from tests.oidc.test_advanced_login import (
     PHONE,
     SECRET,
     advanced_party,
+    enrol,
+    finish,
+    password_step,
     post_form,
     sms_code,
     sms_count,
     start,
 )
 from tests.support.flows import form_value
+from tests.support.server import ServedApp
 from tests.support.soft_authenticator import SoftPasskey
 
 
@@ -119,6 +129,66 @@ def test_each_change_on_the_account_page_is_told_once(party: PartyFactory) -> No
     assert "If it wasn't you, someone else may be using your eID" in body(mails[1])
 
 
+def _html(mail: EmailMessage) -> str:
+    part = mail.get_body(("html",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def test_a_passkey_added_or_removed_is_named_in_the_notice(party: PartyFactory) -> None:
+    p, _ = signed_in_advanced(party)
+    seen = outbox_names(p.served)
+    page = p.rp.browser.get("/account/passkeys")
+    options = page.text.split('id="passkey-options">')[1].split("</script>")[0]
+    credential = SoftPasskey().register(options, p.served.issuer)
+    challenge = form_value(page.text, "challenge_id")
+    added = post(
+        p, page, "/account/passkeys", challenge_id=challenge, credential=credential, name="Work laptop"
+    )
+    assert added.status_code == 303
+    mail = wait_for_mail(p.served, p.email, seen=seen)
+    assert mail["Subject"] == SUBJECTS[Notice.PASSKEY_ADDED]
+    named = "The passkey “Work laptop” was added to your eID. It can now sign you in."
+    assert named in body(mail) and named in " ".join(_html(mail).split())
+
+    # a name that did not come through the page's form: markup, a line break, a bidi override
+    credential_id = form_value(p.rp.browser.get("/account/passkeys").text, "credential_id")
+    crafted = "Evil <script>alert(1)</script>\r\nBcc: x@example.com\u202e"
+    c = tables.passkey_credentials.c
+    p.served.write(
+        lambda tx: tx.conn.execute(
+            tables.passkey_credentials.update().where(c.credential_id == credential_id).values(name=crafted)
+        )
+    )
+    confirm = p.rp.browser.get("/account/passkeys/remove", params={"credential_id": credential_id})
+    assert "Evil &lt;script&gt;" in confirm.text and "<script>alert" not in confirm.text
+    seen = outbox_names(p.served)
+    removed = post(p, confirm, "/account/passkeys/remove", credential_id=credential_id)
+    assert removed.headers["location"] == "/account?done=passkey_removed"
+    mail = wait_for_mail(p.served, p.email, seen=seen)
+    assert mail["Subject"] == SUBJECTS[Notice.PASSKEY_REMOVED] and mail["Bcc"] is None
+    text = body(mail)
+    lines = [line for line in text.splitlines() if "The passkey" in line]
+    assert lines == [
+        "The passkey “Evil <script>alert(1)</script> Bcc: x@example.com” was removed from your eID. "
+        "It can no longer sign you in."
+    ]
+    assert not any(line.startswith("Bcc") for line in text.splitlines()) and "\u202e" not in text
+    html = " ".join(_html(mail).split())
+    assert "<script>" not in html and "\u202e" not in html
+    escaped = "Evil &lt;script&gt;alert(1)&lt;/script&gt; Bcc: x@example.com"
+    assert f"The passkey “{escaped}” was removed from your eID." in html
+    assert [n["notice"] for n in wait_for_notices(p, 2)] == ["passkey_added", "passkey_removed"]
+
+
+def test_a_name_in_a_notice_is_one_line_of_at_most_64_characters() -> None:
+    assert one_line("Work\tlaptop\n\nBcc: x@example.com\x00\u2028\u202e ") == "Work laptop Bcc: x@example.com"
+    long = one_line("a\nb " + "z" * 100)
+    assert long == "a b " + "z" * 59 + "…" and len(long) == 64
+    assert one_line("z" * 64) == "z" * 64
+    assert one_line(" \r\n\u200b ") is None and one_line(None) is None
+
+
 def test_a_new_mobile_number_is_told_masked_at_the_address(party: PartyFactory) -> None:
     p, _ = signed_in_advanced(party)
     number = new_number()
@@ -133,6 +203,117 @@ def test_a_new_mobile_number_is_told_masked_at_the_address(party: PartyFactory) 
     text = body(wait_for_mail(p.served, p.email, seen=seen))
     assert "The mobile number of your eID was changed to" in text
     assert mask_phone(number) in text and number not in text
+
+
+# -- told by SMS at the number it replaced ----------------------------------------------------------
+
+
+def signed_in_with_number(party: PartyFactory, number: str, **kwargs: Any) -> Party:
+    """:func:`signed_in_advanced` with ``number`` as the eID's verified mobile number (one no other
+    test's SMS go to)."""
+    p = party(attributes={"phone_number": number, "given_name": "Ana"}, **kwargs)
+    assert p.eid is not None
+    secret = enrol(p.served, p.eid)
+    assert secret is not None
+    page, params, verifier = start(p, acr_values=ADVANCED)
+    code = totp.code_at(secret=secret, for_time=time.time())
+    finish(p, post_form(p, password_step(p, page), "/login/code", method="totp", code=code), params, verifier)
+    return p
+
+
+def texts(served: ServedApp, *, after: int) -> list[OutboxSMS]:
+    return read_outbox(Path(served.settings.sms_backend.removeprefix("file:")))[after:]
+
+
+def change_number(p: Party, number: str) -> int:
+    """Change the eID's mobile number to ``number`` on the account page; returns how many SMS the
+    outbox held before its code."""
+    before = sms_count(p.served)
+    sent = post(p, p.rp.browser.get("/account/phone"), "/account/phone/send", phone=number)
+    assert sent.status_code == 303, sent.text[:500]
+    entry = p.rp.browser.get(sent.headers["location"])
+    code = sms_code(p.served, number, after=before)
+    done = post(p, entry, "/account/phone", challenge_id=form_value(entry.text, "challenge_id"), code=code)
+    assert done.status_code == 303 and done.headers["location"] == "/account?done=phone"
+    return before
+
+
+def test_a_new_mobile_number_is_texted_once_to_the_old_one_in_the_mail_s_language(
+    party: PartyFactory, served: ServedApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old, number = new_number(), new_number()
+    tenant = served.tenant(branding={"name": "Acme Sign", "sms_name": "AcmeSign"})
+    p = signed_in_with_number(party, old, tenant=tenant)
+    pages = p.served.state.pages
+    gettext = pages.gettext
+    asked: list[str] = []
+
+    def noted(language: str, message: str, **variables: object) -> str:
+        if message == SMS_PHONE_CHANGED:
+            asked.append(language)
+        return gettext(language, message, **variables)
+
+    monkeypatch.setattr(pages, "gettext", noted)
+    seen = outbox_names(p.served)
+    p.rp.browser.cookies.set("idp_lang", "sl", domain=p.rp.browser.base_url.host)
+    before = change_number(p, number)
+
+    told = wait_for_notices(p, 2)
+    assert sorted(told, key=len) == [
+        {"notice": "phone_changed"},  # the mail
+        {"notice": "phone_changed", "channel": "sms", "phone": mask_phone(old)},
+    ]
+    mail = wait_for_mail(p.served, p.email, seen=seen)
+    assert mail["Subject"] == gettext("sl", SUBJECTS[Notice.PHONE_CHANGED])
+    time.sleep(0.2)  # nothing more arrives
+    sent = texts(p.served, after=before)
+    assert len([m for m in sent if m.to == number]) == 1  # its code, and only that
+    (notice,) = [m for m in sent if m.to == old]
+    assert asked == ["sl"]  # the mail's language
+    when = re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC", notice.body)
+    assert when is not None
+    assert notice.body == gettext("sl", SMS_PHONE_CHANGED, name="AcmeSign", when=when.group(0))
+    assert "AcmeSign" in notice.body and "@" not in notice.body  # no origin-bound code line
+    for shown in (number, display_phone(number), mask_phone(number)):
+        assert shown not in notice.body
+
+
+@pytest.mark.parametrize("had", ["no_number", "unverified_number", "the_same_number"])
+def test_no_sms_notice_without_an_old_verified_number_nor_for_the_same_number(
+    party: PartyFactory, had: str
+) -> None:
+    old = new_number()
+    p = signed_in_with_number(party, old)
+    assert p.eid is not None
+    eid_id = p.eid.id
+    a = tables.eid_attributes.c
+    mine = (a.eid_id == eid_id) & (a.name == "phone_number")
+    if had == "no_number":  # a first number set on the account page
+        p.served.write(lambda tx: tx.conn.execute(delete(tables.eid_attributes).where(mine)))
+    elif had == "unverified_number":  # e.g. one an administrator typed in
+        p.served.write(
+            lambda tx: tx.conn.execute(
+                update(tables.eid_attributes).where(mine).values(verified_method=None, verified_at=None)
+            )
+        )
+    number = old if had == "the_same_number" else new_number()
+    before = change_number(p, number)
+    assert wait_for_notices(p, 1) == [{"notice": "phone_changed"}]  # the mail
+    time.sleep(0.2)
+    assert notices(p) == [{"notice": "phone_changed"}]
+    assert [m.to for m in texts(p.served, after=before) if m.to in (old, number)] == [number]  # its code
+
+
+def test_no_sms_notice_where_the_deployment_sends_codes_only(
+    party: PartyFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twilio Verify alone sends codes, not other texts: the mail goes, and no undeliverable SMS
+    notice is listed on every change."""
+    p, _ = advanced_party(party)
+    assert p.eid is not None
+    monkeypatch.setattr(p.served.state, "sms", None)
+    send_sms(p.served.state, person=p.eid, notice=Notice.PHONE_CHANGED, to=PHONE, language="en")
+    assert not notices(p)
 
 
 def test_blocking_the_eid_is_told_without_a_link_to_the_account(party: PartyFactory) -> None:

@@ -1,15 +1,21 @@
-"""The one-time code step with the real Twilio SDK, pointed at a local fake of Twilio's API."""
+"""The one-time code step with the real Twilio SDK, pointed at a local fake of Twilio's API, and the
+SMS notice to a replaced mobile number when Twilio refuses it."""
 
 from __future__ import annotations
 
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.oidc.conftest import PartyFactory, parties, redirect_query
+from idp import eids
+from otp.phone import mask_phone
+from tests.oidc.conftest import PartyFactory, audit_events, parties, redirect_query
+from tests.oidc.test_account import new_number, post, signed_in_advanced
 from tests.oidc.test_advanced_login import (
     ADVANCED,
     PHONE,
@@ -94,3 +100,48 @@ def test_a_twilio_refusal_is_a_clear_message_not_a_500(party: PartyFactory, twil
     twilio.fail_next(503, 20500, "Internal Server Error")
     outage = post_form(p, code_page, "/login/code/sms")
     assert outage.status_code == 502 and "We could not send the SMS" in outage.text
+
+
+def test_a_phone_change_stands_when_twilio_refuses_the_old_number_s_notice(
+    party: PartyFactory, twilio: FakeTwilio
+) -> None:
+    p, _ = signed_in_advanced(party)  # its number: PHONE
+    assert p.eid is not None
+    eid_id, number = p.eid.id, new_number()
+    before = len(twilio.requests)
+    sent = post(p, p.rp.browser.get("/account/phone"), "/account/phone/send", phone=number)
+    assert sent.status_code == 303, sent.text[:500]
+    (code_sms,) = [r for r in twilio.requests[before:] if r.form.get("To") == number]
+    code = re.search(r"\b(\d{6})\b", code_sms.form["Body"])
+    assert code is not None
+    entry = p.rp.browser.get(sent.headers["location"])
+    twilio.fail_next(503, 20500, "Internal Server Error")  # the notice is the next request
+    done = post(p, entry, "/account/phone", challenge_id=entry_challenge(entry.text), code=code.group(1))
+    assert done.status_code == 303 and done.headers["location"] == "/account?done=phone"
+
+    deadline = time.monotonic() + 5
+    while len(_notices(p.served, eid_id, "security_notice.")) < 2:  # the mail's and the SMS's
+        assert time.monotonic() < deadline, "the notices were not audited"
+        time.sleep(0.02)
+    failed = _notices(p.served, eid_id, "security_notice.delivery_failed")
+    assert [e["details"] for e in failed] == [
+        {
+            "notice": "phone_changed",
+            "channel": "sms",
+            "phone": mask_phone(PHONE),
+            "error": "Text messages cannot be sent right now. Please try again in a few minutes. "
+            "(provider error 20500)",
+        }
+    ]
+    assert failed[0]["success"] is False
+    assert [e["details"] for e in _notices(p.served, eid_id, "security_notice.sent")] == [
+        {"notice": "phone_changed"}  # the mail
+    ]
+    sent_to = [r.form.get("To") for r in twilio.requests[before:]]
+    assert sent_to.count(PHONE) == 1 and sent_to.count(number) == 1  # one try; the new one's code only
+    person = p.served.run(p.served.state.db.read(lambda conn: eids.get(conn, eid_id)))
+    assert person.value("phone_number") == number
+
+
+def _notices(served: ServedApp, eid_id: str, prefix: str) -> list[dict[str, Any]]:
+    return [e for e in audit_events(served) if e["eid_id"] == eid_id and e["event_type"].startswith(prefix)]

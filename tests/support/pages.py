@@ -68,11 +68,6 @@ _PERSON: dict[str, object] = {
         "x_custom": _attribute("value", "scim"),
     }
 }
-_VERIFIED_ON = {
-    name: "2023-11-14"
-    for name, attr in _PERSON["attributes"].items()  # type: ignore[attr-defined]
-    if attr["verified_method"]
-}
 _ENROLLED: dict[str, object] = {
     "password": True,
     "app": True,
@@ -113,7 +108,6 @@ _EVENTS = [
 ]
 _ACCOUNT: dict[str, object] = {
     "person": _PERSON,
-    "verified_on": _VERIFIED_ON,
     "enrolled": _ENROLLED,
     "phone": "+386 40 *** 456",
     "phone_number": "+386 40 123 456",
@@ -738,6 +732,17 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
             _ONBOARDING, step="recovery", codes=["AAAA-BBBB", "CCCC-DDDD"], recovery_set="s1", replaced=True
         ),
     ),
+    (
+        "onboarding.html",
+        dict(
+            _ONBOARDING,
+            step="recovery",
+            codes=["AAAA-BBBB"],
+            codes_for="ana@example.com",
+            codes_made="2026-12-08 10:00 UTC",
+            recovery_set="s1",
+        ),
+    ),
     ("onboarding.html", dict(_ONBOARDING, step="recovery", error="stale")),
     ("onboarding.html", dict(_ONBOARDING, step="finish")),
     *(
@@ -841,6 +846,24 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
             "other",
         )
     ),
+    (  # the confirmation that removes a passkey: one used to sign in, synced
+        "account_change.html",
+        {
+            "step": "passkey_remove",
+            "passkey": {"name": "Laptop", "credential_id": "k1", "backup_eligible": True},
+            "added_on": "2026-01-02",
+            "last_used_on": "2026-02-03",
+        },
+    ),
+    (  # one never used, and the eID's only way to the advanced level: it cannot go
+        "account_change.html",
+        {
+            "step": "passkey_remove",
+            "passkey": {"name": "Key", "credential_id": "k2", "backup_eligible": False},
+            "added_on": "2026-01-02",
+            "only_way": True,
+        },
+    ),
     ("account_change.html", {"step": "block"}),
     ("account_change.html", {"step": "block", "error": "not_confirmed"}),
     ("account_change.html", {"step": "blocked"}),
@@ -884,6 +907,20 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
         )
         for kind in ("txt", "html")
         for notice in _SECURITY_NOTICES
+    ),
+    *(  # a passkey added or removed, by its name
+        (
+            f"emails/security_notice.{kind}",
+            {
+                "notice": notice,
+                "when": "2026-01-02 03:04 UTC",
+                "passkey": "Laptop",
+                "account_link": "https://idp.test/account?tenant=t1",
+                "organisation": "Acme",
+            },
+        )
+        for kind in ("txt", "html")
+        for notice in ("passkey_added", "passkey_removed")
     ),
     # video identification: consent refusals, the outcomes, leaving for the application or not
     *(

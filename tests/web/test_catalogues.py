@@ -8,11 +8,13 @@ shows that no English is left on a translated page.
 
 from __future__ import annotations
 
+import html
 import re
 from collections import Counter
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from babel.messages.catalog import Catalog, Message
@@ -23,6 +25,7 @@ from babel.messages.pofile import read_po
 from idp.language_tags import babel_locale
 from idp.web.i18n import (
     SMS_LOGIN_CODE,
+    SMS_PHONE_CHANGED,
     SMS_PHONE_CODE,
     SMS_RESET_CODE,
     SMS_VIDEOID_CODE,
@@ -183,6 +186,18 @@ def test_sms_texts_fit_one_sms(language: str, message: str) -> None:
     assert len(text) <= limit, f"{language}: {len(text)} characters > {limit}: {text!r}"
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_sms_notice_of_a_new_number_fits_one_sms_where_the_language_allows(language: str) -> None:
+    """With the longest tenant SMS name it is one GSM-7 SMS in English; a translation that needs
+    letters outside GSM-7 (č, ć, đ, š, ž) is sent as UCS-2, in at most three parts of 67."""
+    text = all_pages().gettext(language, SMS_PHONE_CHANGED, name="N" * 20, when="2025-01-31 10:15 UTC")
+    assert "N" * 20 in text and "2025-01-31 10:15 UTC" in text
+    if language == "en":
+        assert set(text) <= GSM7
+    limit = 160 if set(text) <= GSM7 else 3 * 67
+    assert len(text) <= limit, f"{language}: {len(text)} characters > {limit}: {text!r}"
+
+
 # --- no English left on a translated page -------------------------------------------------------
 
 
@@ -234,10 +249,15 @@ def _read(text: str) -> str:
     return "".join(reader.parts)
 
 
+# a text file a page offers for download (the recovery codes), as the person reads it once saved
+_DATA_FILE = re.compile(r'href="data:text/plain;charset=utf-8,([^"]*)"')
+
+
 def _rendered(pages: Pages, language: str) -> list[str]:
     texts = [render(pages, name, language) for name in PAGES]
     texts += [render(pages, name, language, **context) for name, context in VARIANTS]
-    return texts
+    files = [html.escape(unquote(f)) for text in texts for f in _DATA_FILE.findall(text)]
+    return texts + [f"<pre>{f}</pre>" for f in files]
 
 
 @pytest.fixture(scope="module")

@@ -263,7 +263,6 @@ def test_missing_required_key_is_an_error(pages: Pages) -> None:
                 "person": {
                     "attributes": {"email": {"value": HOSTILE, "verified_at": 1, "verified_method": HOSTILE}}
                 },
-                "verified_on": {"email": HOSTILE},
                 "phone": HOSTILE,
                 "enrolled": {
                     "password": True,
