@@ -341,7 +341,10 @@ async def add_passkey(request: Request) -> Response:
     rp_id, origin = _rp(request)
     challenge_id = opaque_id(form.get("challenge_id"), max_length=128)
     credential = str(form.get("credential") or "")
-    name = "".join(ch for ch in str(form.get("name") or "")[:200] if ch.isprintable()) or "Passkey"
+    # the person has already touched their authenticator: a name too long, or blank, must not
+    # throw the new passkey away, so it is tidied here rather than refused
+    typed = " ".join("".join(ch for ch in str(form.get("name") or "")[:200] if ch.isprintable()).split())
+    name = typed[: passkey.MAX_NAME].rstrip() or "Passkey"
     now = time.time()
     try:
         added = await state(request).db.write(

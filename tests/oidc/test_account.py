@@ -704,6 +704,17 @@ def _add_passkey(p: Party, name: str) -> None:
     assert added.headers["location"] == "/account?done=passkey_added", added.text[:500]
 
 
+def test_a_blank_or_too_long_passkey_name_does_not_lose_the_new_passkey(party: PartyFactory) -> None:
+    """The authenticator has already made the passkey when the name is sent: it is tidied, not refused."""
+    p, _ = signed_in_advanced(party)
+    _add_passkey(p, "  \t ")
+    _add_passkey(p, "Work   laptop " + "x" * 100)
+    listed = p.rp.browser.get("/account/passkeys").text
+    names = re.findall(r"<li><strong>([^<]*)</strong>", listed)
+    assert sorted(names) == sorted(["Passkey", "Work laptop " + "x" * (64 - len("Work laptop "))])
+    assert len(events_of(p, "passkey.registered")) == 2
+
+
 def _confirmation(p: Party, credential_id: str) -> httpx.Response:
     return p.rp.browser.get("/account/passkeys/remove", params={"credential_id": credential_id})
 
