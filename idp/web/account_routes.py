@@ -135,6 +135,8 @@ def event_label(event_type: str, details: Mapping[str, Any] | None = None) -> st
         return RESET_LINK_LABELS[event_type]
     if event_type == "invitation.completed" and details and details.get("existing_eid"):
         return N_("Sign-in set up from an invitation")  # on an eID that was there before it
+    if event_type == "security_notice.delivery_failed" and details and details.get("channel") == "sms":
+        return N_("Security notice by SMS could not be delivered")  # to the number just replaced
     if event_type == "eid.signed_out_everywhere" and details and details.get("kept_current"):
         return N_("Signed out on every other device")  # after a change the person made here
     label = EVENT_LABELS.get(event_type)

@@ -46,7 +46,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from idp import audit, eids
+from idp import audit, eids, value_rules
 from idp.storage import tables
 from idp.storage.database import Tx
 from levels_of_assurance.authenticators import Proves
@@ -139,6 +139,10 @@ def finish_registration(
     label = " ".join(name.split())
     if not label or len(label) > MAX_NAME:
         raise PasskeyError(PasskeyProblem.INVALID_NAME, f"a passkey's name has 1 to {MAX_NAME} characters")
+    try:  # it is shown on pages and named in mails: one line, as every other label (idp.value_rules)
+        value_rules.one_line(label)
+    except value_rules.ValueRuleError as exc:
+        raise PasskeyError(PasskeyProblem.INVALID_NAME, f"a passkey's name {exc}") from exc
     row = take_challenge(tx, challenge_id=challenge_id, ceremony="registration", rp_id=rp_id, now=now)
     try:
         credential = parse_registration_credential_json(_bounded(credential_json))

@@ -339,7 +339,8 @@ async def test_hostile_responses_get_a_clear_error(db: Database, signer: EID, ho
 
 
 async def test_names_are_checked(db: Database, signer: EID) -> None:
-    for name in ("", "   ", "x" * 65):
+    # blank, too long, or not one line of text (an escape, NUL, a bidi override)
+    for name in ("", "   ", "x" * 65, "a\x1bb", "a\x00b", "Laptop\u202egpj.exe"):
         assert (
             await refused(register(db, signer, SoftPasskey(), name=name))
         ).code == PasskeyProblem.INVALID_NAME

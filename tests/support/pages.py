@@ -106,12 +106,20 @@ _EVENTS = [
     }
     for t in _EVENT_TYPES
 ]
+_SMS_NOTICE_FAILED = {
+    "occurred_at": "2026-01-02T03:04:05Z",
+    "event_type": "security_notice.delivery_failed",
+    "client_ip": None,
+    "success": False,
+    "details": {"channel": "sms", "notice": "phone_changed"},
+}
 _ACCOUNT: dict[str, object] = {
     "person": _PERSON,
     "enrolled": _ENROLLED,
     "phone": "+386 40 *** 456",
     "phone_number": "+386 40 123 456",
-    "events": [(e, event_label(str(e["event_type"]))) for e in _EVENTS],
+    "events": [(e, event_label(str(e["event_type"]))) for e in _EVENTS]
+    + [(_SMS_NOTICE_FAILED, event_label("security_notice.delivery_failed", {"channel": "sms"}))],
     "done": None,
 }
 _RESET_CODE: dict[str, object] = {

@@ -81,3 +81,11 @@ def test_each_detail_confirmed_is_named(
     text = visible_text(render(pages, "account.html", language, events=events))
     assert f"{email} " in text and f"{phone} " in text
     assert f"{created} " in text and f"{created}:" not in text
+
+
+def test_a_notice_by_sms_that_failed_says_so() -> None:
+    """A failed text to a replaced number is not a failed mail: the person looks in different places."""
+    failed = "security_notice.delivery_failed"
+    assert event_label(failed, {"channel": "sms"}) == "Security notice by SMS could not be delivered"
+    assert event_label(failed, {"notice": "phone_changed"}) == "Security notice could not be delivered"
+    assert event_label(failed) == "Security notice could not be delivered"
