@@ -151,6 +151,22 @@ def _seed(tx: Tx) -> dict[str, Any]:
         ("kovac-token", kovac, "Entra ID — Kovač"),
     ):
         ids[name] = tokens.create(tx, tenant_id=tenant.id, name=token_name).token.id
+    for credential_id, name in (("cred-laptop", "Laptop"), ("cred-phone", "Phone"), ("cred-key", "Ključ 🔑")):
+        tx.conn.execute(
+            insert(tables.passkey_credentials).values(
+                credential_id=credential_id,
+                eid_id=ids["ana"],
+                public_key=b"\xa5",
+                sign_count=0,
+                transports=["internal"],
+                aaguid="00000000-0000-0000-0000-000000000000",
+                backup_eligible=False,
+                backup_state=False,
+                user_verified=True,
+                name=name,
+                created_at=1.0,
+            )
+        )
     app = clients.get(tx.conn, "app")
     assert app is not None
     ids["invitation"] = invitations.create(
@@ -234,6 +250,9 @@ def _break(tx: Tx, ids: dict[str, Any]) -> dict[str, Any]:
     s = t.scim_tokens.c
     set_(t.scim_tokens, s.id == ids["entra"], name="Entra\u202eID")
     set_(t.scim_tokens, s.id == ids["okta"], name="\n")
+    k = t.passkey_credentials.c
+    set_(t.passkey_credentials, k.credential_id == "cred-laptop", name="Laptop\u202egpj.exe")
+    set_(t.passkey_credentials, k.credential_id == "cred-phone", name="\x1b\x7f")
     i = t.invitations.c
     set_(
         t.invitations,
@@ -333,6 +352,8 @@ def _expected(before: Snapshot, ids: dict[str, Any], good_document: dict[str, An
     set_("clients", "app-two", name="app-two")
     set_("scim_tokens", ids["entra"], name="Entra ID")
     set_("scim_tokens", ids["okta"], name="SCIM client")
+    set_("passkey_credentials", "cred-laptop", name="Laptop gpj.exe")
+    set_("passkey_credentials", "cred-phone", name="Passkey")
     set_("invitations", ids["invitation"], given_name="Nina", family_name=None)
     document = {
         **good_document,
@@ -436,6 +457,7 @@ def test_large_tables_are_read_in_batches(empty_database_url: str, monkeypatch: 
         "groups.external_id": 2,
         "clients.name": 2,
         "scim_tokens.name": 2,
+        "passkey_credentials.name": 2,
         "invitations.given_name": 1,
         "invitations.family_name": 1,
         "scim_users.document": 1,

@@ -35,15 +35,16 @@ depends_on = None
 # - groups.display_name (groups._name: single_line) and groups.external_id (groups._external_id)
 # - clients.name (clients.create, client_changes.update_client: single_line)
 # - scim_tokens.name (scim.tokens.create: single_line)
+# - passkey_credentials.name (passkey.finish_registration: one_line, since this revision's release)
 # - invitations.given_name and family_name (invitations.create: single_line, as the attributes
 #   they become)
 # - scim_users.document (scim.document._scalar: one_line for every string of a User but an
 #   address's formatted value, which RFC 7643 §4.1.2 lets span lines), scim_users.external_id (the
 #   document's externalId) and the scim_values rows indexing the document (rebuilt from it)
 #
-# Not covered: a status change's reason is not stored (only its audit event keeps it); a passkey's
-# name is not checked by this rule (its own code only joins whitespace); the audit trail
-# (audit_events) is hash-chained and append-only, and rewriting it would break `idp audit verify`.
+# Not covered: a status change's reason is not stored (only its audit event keeps it); the audit
+# trail (audit_events) is hash-chained and append-only, and rewriting it would break
+# `idp audit verify`.
 #
 # Values with a format of their own are left as they are, because a space would not make them
 # valid and anything else would change what they say: URLs (tenants.branding["logo_url"],
@@ -120,6 +121,7 @@ CLIENTS = sa.table(
     sa.column("post_logout_redirect_uris", sa.JSON),
 )
 SCIM_TOKENS = sa.table("scim_tokens", sa.column("id", sa.Text), sa.column("name", sa.Text))
+PASSKEYS = sa.table("passkey_credentials", sa.column("credential_id", sa.Text), sa.column("name", sa.Text))
 INVITATIONS = sa.table(
     "invitations",
     sa.column("id", sa.Text),
@@ -202,6 +204,8 @@ def tidy_all(conn: sa.Connection) -> Report:
         json_left=("redirect_uris", "post_logout_redirect_uris"),
     )
     _columns(conn, report, SCIM_TOKENS, "id", {"name": lambda row: SCIM_TOKEN_NAME})
+    # a passkey named by nothing is called what the account page calls a new one
+    _columns(conn, report, PASSKEYS, "credential_id", {"name": lambda row: "Passkey"})
     _columns(
         conn,
         report,
