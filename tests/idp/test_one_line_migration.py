@@ -9,9 +9,7 @@ import asyncio
 import copy
 import importlib
 import sys
-import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
@@ -23,7 +21,6 @@ from idp.scim import users as scim_users
 from idp.scim.schema import CORE_USER, ENTERPRISE, USER_ATTRIBUTES
 from idp.storage import migrate, tables
 from idp.storage.database import Database, Tx
-from tests.conftest import _pg_admin, _pg_url
 
 BEFORE = "0010_recovery_pending"
 AFTER = "0011_one_line_text"
@@ -32,20 +29,6 @@ DEPARTMENT = f"{ENTERPRISE.lower()}:department"
 
 Snapshot = dict[str, dict[tuple[Any, ...], dict[str, Any]]]
 T = TypeVar("T")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database of its own, not migrated."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'idp.db'}"
-        return
-    name = f"idp_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield _pg_url(name)
-    finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def test_the_rule_the_revision_keeps_is_the_rule_of_value_rules() -> None:

@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from alembic import command
@@ -20,7 +17,6 @@ from idp.storage import migrate, tables
 from idp.storage.database import Database
 from levels_of_assurance.authenticators import recovery_codes as rc
 from levels_of_assurance.authenticators.recovery_codes import RecoveryCodeError, RecoveryCodeProblem
-from tests.conftest import _pg_admin, _pg_url
 from tests.support.factors import events, person
 
 T0 = 1_800_000_000.0
@@ -183,20 +179,6 @@ async def test_another_eids_set_cannot_be_confirmed(db: Database, signer: EID) -
         await confirm(db, signer, theirs.set_id)
     assert (await confirm(db, other, theirs.set_id)).count == 10
     assert await left(db, signer) == 0
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database of its own, not migrated."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'idp.db'}"
-        return
-    name = f"idp_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield _pg_url(name)
-    finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def test_codes_stored_before_pending_sets_stay_in_use(empty_database_url: str) -> None:
