@@ -266,22 +266,7 @@ def _index(conn: Connection, ids: dict[str, Any], doc: dict[str, Any]) -> None:
     """The document's scim_values rows, as the app builds them."""
     v = tables.scim_values
     conn.execute(delete(v).where(v.c.owner_id == ids["sara"]))
-    attrs = {k: val for k, val in doc.items() if not k.startswith("_")}
-    conn.execute(
-        insert(v),
-        [
-            {
-                "owner_id": ids["sara"],
-                "attr": attr,
-                "item": item,
-                "sub": sub,
-                "tenant_id": ids["acme"],
-                "value": value,
-                "value_ci": value.lower(),
-            }
-            for attr, item, sub, value in document.index_rows(attrs, USER_ATTRIBUTES)
-        ],
-    )
+    conn.execute(insert(v), list(_index_rows(ids, doc).values()))
 
 
 def _index_rows(ids: dict[str, Any], doc: dict[str, Any]) -> dict[tuple[Any, ...], dict[str, Any]]:
